@@ -1,0 +1,4 @@
+import * as initial from './001_initial.ts';
+
+/** Every migration in order; knex reads them through a migration source, not the file system. */
+export const migrations = [{ name: '001_initial', ...initial }];

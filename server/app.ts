@@ -1,0 +1,72 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import express, { type ErrorRequestHandler } from 'express';
+import type { Deps } from './deps.ts';
+import { randomId } from './crypto.ts';
+import { apiKeyAuth } from './http/auth.ts';
+import { idempotency } from './http/idempotency.ts';
+import { apiErrorHandler, apiNotFound } from './http/errors.ts';
+import { cspNonce, securityHeaders } from './http/security.ts';
+import { createPaymentRoutes, createTestHelperRoutes } from './payments/routes.ts';
+import { createNotifyRoutes } from './payments/notify-routes.ts';
+import { createCheckoutRoutes } from './checkout/routes.ts';
+import { createWebhookEndpointRoutes } from './webhooks/routes.ts';
+import { createEventRoutes } from './events/routes.ts';
+import { createAlipaySandboxRouter } from './sandbox/alipay/index.ts';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Builds the Express app; never listens (tests run it in-process, index.ts starts it). */
+export function createApp(deps: Deps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('view engine', 'ejs');
+  app.set('views', path.join(ROOT, 'views'));
+  app.set('query parser', 'simple');
+
+  app.use((req, res, next) => {
+    res.locals.requestId = `req_${randomId(16)}`;
+    res.set('Request-Id', res.locals.requestId);
+    next();
+  });
+
+  const api = express.Router();
+  api.use(express.json({ limit: '100kb', strict: true }));
+  api.use(apiKeyAuth(deps.db));
+  api.use(idempotency(deps.db));
+  api.use('/payments', createPaymentRoutes(deps));
+  api.use('/webhook_endpoints', createWebhookEndpointRoutes(deps));
+  api.use('/events', createEventRoutes(deps));
+  api.use('/test_helpers', createTestHelperRoutes(deps));
+  api.use(apiNotFound);
+  api.use(apiErrorHandler(deps.logger));
+  app.use('/v1', (_req, res, next) => {
+    res.set('Cache-Control', 'no-store');
+    next();
+  }, api);
+
+  app.use('/notify', createNotifyRoutes(deps));
+
+  app.use('/assets', express.static(path.join(ROOT, 'public', 'assets'), { maxAge: '1h', index: false }));
+
+  const html = express.Router();
+  html.use(cspNonce, securityHeaders([new URL(deps.config.publicUrl).origin]));
+  html.use('/pay', createCheckoutRoutes(deps));
+  html.use('/sandbox/alipay', createAlipaySandboxRouter({ db: deps.db, publicUrl: deps.config.publicUrl, masterKey: deps.config.masterKeyBytes, logger: deps.logger }));
+  html.get('/', (_req, res) => {
+    res.type('text/plain').send('Checkstand payment gateway. API: /v1 · Cashier: /pay/<token>\n');
+  });
+  app.use(html);
+
+  app.use((_req, res) => {
+    res.status(404).type('text/plain').send('Not found\n');
+  });
+  const lastResort: ErrorRequestHandler = (err, req, res, _next) => {
+    const status = typeof err?.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : 500;
+    if (status >= 500) deps.logger.error('request failed', { path: req.path, request_id: res.locals.requestId, err });
+    if (res.headersSent) return;
+    res.status(status).type('text/plain').send(status >= 500 ? 'Something went wrong. Please try again.\n' : 'Bad request\n');
+  };
+  app.use(lastResort);
+  return app;
+}

@@ -1,0 +1,51 @@
+import type { Knex } from 'knex';
+import { z } from 'zod';
+import { newId, nowSeconds, randomId, sha256Hex } from '../crypto.ts';
+import { parseJson } from '../db.ts';
+
+export interface CreatedApp {
+  app_id: string;
+  name: string;
+  secret_key: string;
+  live_secret_key: string;
+  allowed_origins: string[];
+}
+
+/** An origin as browsers send it: scheme://host[:port], nothing more. */
+export const originSchema = z
+  .string()
+  .url()
+  .refine((v) => {
+    const u = new URL(v);
+    return (u.protocol === 'https:' || u.protocol === 'http:') && u.origin === v.replace(/\/$/, '');
+  }, 'must be an origin such as https://shop.example.com')
+  .transform((v) => new URL(v).origin);
+
+/** Creates an app with a test and a live secret key; only their hashes are stored. */
+export async function createApp(db: Knex, input: { name: string; origins?: string[] }): Promise<CreatedApp> {
+  const name = z.string().trim().min(1).max(200).parse(input.name);
+  const origins = z.array(originSchema).parse(input.origins ?? []);
+  const id = newId('app');
+  const created = nowSeconds();
+  const testKey = `sk_test_${randomId(32)}`;
+  const liveKey = `sk_live_${randomId(32)}`;
+  await db.transaction(async (trx) => {
+    await trx('apps').insert({ id, name, allowed_origins: JSON.stringify(origins), created });
+    await trx('api_keys').insert([
+      { id: newId('key'), app_id: id, livemode: false, key_hash: sha256Hex(testKey), key_hint: testKey.slice(0, 12) + '…' + testKey.slice(-4), created },
+      { id: newId('key'), app_id: id, livemode: true, key_hash: sha256Hex(liveKey), key_hint: liveKey.slice(0, 12) + '…' + liveKey.slice(-4), created },
+    ]);
+  });
+  return { app_id: id, name, secret_key: testKey, live_secret_key: liveKey, allowed_origins: origins };
+}
+
+export interface AppRow {
+  id: string;
+  name: string;
+  allowedOrigins: string[];
+}
+
+export async function getApp(db: Knex, id: string): Promise<AppRow | undefined> {
+  const row = await db('apps').where({ id }).first();
+  return row ? { id: row.id, name: row.name, allowedOrigins: parseJson<string[]>(row.allowed_origins, []) } : undefined;
+}

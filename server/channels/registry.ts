@@ -1,0 +1,30 @@
+/** The only file that imports concrete channels (and their simulators). */
+import type { Channel, ChannelCode, Provider } from './types.ts';
+import { providerOf } from './types.ts';
+import { alipay } from './alipay/index.ts';
+import { alipaySandbox } from '../sandbox/alipay/index.ts';
+import type { SandboxProvider } from '../sandbox/types.ts';
+
+const channels: Partial<Record<Provider, Channel<any>>> = { alipay };
+const sandboxes: Partial<Record<Provider, SandboxProvider>> = { alipay: alipaySandbox };
+
+export function channelFor(provider: Provider): Channel<any> | undefined {
+  return channels[provider];
+}
+
+export function sandboxFor(provider: Provider): SandboxProvider | undefined {
+  return sandboxes[provider];
+}
+
+/** Channel codes whose adapter exists. */
+export function implementedCodes(): ChannelCode[] {
+  return Object.values(channels).flatMap((c) => [...(c?.codes ?? [])]);
+}
+
+export function isImplemented(code: ChannelCode): boolean {
+  return Boolean(channels[providerOf(code)]?.codes.includes(code));
+}
+
+export function isProvider(value: string): value is Provider {
+  return value === 'alipay' || value === 'wechatpay' || value === 'unionpay' || value === 'paypal';
+}

@@ -1,0 +1,93 @@
+/** The cashier's two languages; ?lang= wins, then Accept-Language, then zh-CN. */
+export type Lang = 'zh-CN' | 'en';
+
+const zh = {
+  title: '收银台',
+  pay_to: '付款给',
+  amount: '金额',
+  subject: '商品',
+  expires_in: '剩余支付时间',
+  choose: '选择支付方式',
+  pay_now: '立即支付',
+  no_channels: '当前环境没有可用的支付方式。',
+  paid_title: '支付成功',
+  paid_body: '这笔订单已经支付成功。',
+  closed_title: '订单已关闭',
+  closed_body: '这笔订单已关闭,无法继续支付。',
+  expired_title: '订单已过期',
+  expired_body: '这笔订单已超过支付时间,请回到商户重新下单。',
+  pending_title: '正在确认支付结果',
+  pending_body: '我们还没有收到支付渠道的确认。页面会自动刷新。',
+  back_to_merchant: '返回商户',
+  not_found_title: '找不到这笔订单',
+  not_found_body: '链接可能已失效。',
+  declined: '支付渠道拒绝了这次支付:',
+  try_again: '请重试或换一种支付方式。',
+  test_mode: '测试模式:不会产生真实扣款',
+  channel_unavailable: '该支付方式暂不可用。',
+  language: 'English',
+  alipay_pc: '支付宝',
+  alipay_wap: '支付宝',
+  alipay_qr: '支付宝扫码',
+  wechat_native: '微信支付扫码',
+  wechat_h5: '微信支付',
+  wechat_jsapi: '微信支付',
+  unionpay_pc: '银联在线支付',
+  unionpay_wap: '银联在线支付',
+  paypal: 'PayPal',
+};
+
+const en: typeof zh = {
+  title: 'Checkout',
+  pay_to: 'Pay to',
+  amount: 'Amount',
+  subject: 'Item',
+  expires_in: 'Time left to pay',
+  choose: 'Choose a payment method',
+  pay_now: 'Pay now',
+  no_channels: 'No payment method works here.',
+  paid_title: 'Payment complete',
+  paid_body: 'This order has been paid.',
+  closed_title: 'Order closed',
+  closed_body: 'This order is closed and can no longer be paid.',
+  expired_title: 'Order expired',
+  expired_body: 'The time to pay this order has run out. Please place the order again at the merchant.',
+  pending_title: 'Confirming your payment',
+  pending_body: 'The payment channel has not confirmed yet. This page refreshes by itself.',
+  back_to_merchant: 'Back to the merchant',
+  not_found_title: 'Order not found',
+  not_found_body: 'The link may have expired.',
+  declined: 'The payment channel declined this payment: ',
+  try_again: 'Please try again or choose another method.',
+  test_mode: 'Test mode: no real money moves',
+  channel_unavailable: 'This payment method is not available.',
+  language: '中文',
+  alipay_pc: 'Alipay',
+  alipay_wap: 'Alipay',
+  alipay_qr: 'Alipay QR code',
+  wechat_native: 'WeChat Pay QR code',
+  wechat_h5: 'WeChat Pay',
+  wechat_jsapi: 'WeChat Pay',
+  unionpay_pc: 'UnionPay',
+  unionpay_wap: 'UnionPay',
+  paypal: 'PayPal',
+};
+
+export type Messages = typeof zh;
+const dictionaries: Record<Lang, Messages> = { 'zh-CN': zh, en };
+
+export function pickLang(queryLang: unknown, acceptLanguage: string | undefined): Lang {
+  if (queryLang === 'en' || queryLang === 'zh-CN') return queryLang;
+  const first = (acceptLanguage ?? '').split(',')[0]?.trim().toLowerCase() ?? '';
+  return first.startsWith('en') ? 'en' : 'zh-CN';
+}
+
+export const messagesFor = (lang: Lang): Messages => dictionaries[lang];
+
+/** "¥1,234.56" from fen; only display code formats money. */
+export function formatAmount(amount: number, currency: string, exponent: number): string {
+  const symbols: Record<string, string> = { CNY: '¥', HKD: 'HK$', USD: '$', EUR: '€', GBP: '£', JPY: '¥' };
+  const whole = String(Math.floor(amount / 10 ** exponent)).replace(/\B(?=(\d{3})+$)/g, ',');
+  const fraction = exponent === 0 ? '' : '.' + String(amount % 10 ** exponent).padStart(exponent, '0');
+  return `${symbols[currency] ?? currency + ' '}${whole}${fraction}`;
+}

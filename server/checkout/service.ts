@@ -1,0 +1,78 @@
+import crypto from 'node:crypto';
+import type { Deps } from '../deps.ts';
+import { timingSafeEqualStr, nowSeconds } from '../crypto.ts';
+import type { ChannelCode } from '../channels/types.ts';
+import { isImplemented } from '../channels/registry.ts';
+import type { PaymentRow } from '../payments/repo.ts';
+import { listAttempts } from '../payments/repo.ts';
+import { refreshAttempt } from '../payments/service.ts';
+
+export type Environment = 'desktop' | 'mobile' | 'wechat' | 'alipay';
+
+/** Where the customer is, from the user agent: it decides which channels can work. */
+export function environmentOf(userAgent: string | undefined): Environment {
+  const ua = userAgent ?? '';
+  if (/MicroMessenger/i.test(ua)) return 'wechat';
+  if (/AlipayClient/i.test(ua)) return 'alipay';
+  if (/Mobi|Android|iPhone|iPad|iPod|HarmonyOS/i.test(ua)) return 'mobile';
+  return 'desktop';
+}
+
+const byEnvironment: Record<Environment, ChannelCode[]> = {
+  desktop: ['alipay_pc', 'wechat_native', 'unionpay_pc', 'paypal'],
+  mobile: ['alipay_wap', 'wechat_h5', 'unionpay_wap', 'paypal'],
+  wechat: ['wechat_jsapi'],
+  alipay: ['alipay_wap'],
+};
+
+/** The channels the cashier offers for this payment, here. A payment created for one channel offers only it. */
+export function channelsFor(payment: PaymentRow, env: Environment): ChannelCode[] {
+  const offered = payment.channel ? [payment.channel] : byEnvironment[env];
+  return offered.filter(isImplemented);
+}
+
+/**
+ * Form token bound to the checkout token by an HMAC: the cashier runs in cross-site iframes where
+ * third-party cookies are blocked, so no step may depend on a cookie (DESIGN §4).
+ */
+export function formTokenFor(masterKey: Buffer, checkoutToken: string): string {
+  const key = crypto.createHmac('sha256', masterKey).update('checkstand cashier form v1').digest();
+  return crypto.createHmac('sha256', key).update(checkoutToken).digest('base64url');
+}
+
+export function checkFormToken(masterKey: Buffer, checkoutToken: string, given: unknown): boolean {
+  return typeof given === 'string' && timingSafeEqualStr(formTokenFor(masterKey, checkoutToken), given);
+}
+
+export type CashierState = 'open' | 'succeeded' | 'closed' | 'expired';
+
+export function stateOf(p: PaymentRow): CashierState {
+  if (p.status === 'succeeded') return 'succeeded';
+  if (p.status === 'closed') return 'closed';
+  return p.expires_at <= nowSeconds() ? 'expired' : 'open';
+}
+
+/**
+ * The browser is back from the channel: that is never proof of payment, so when the payment is
+ * still pending the channel is asked (DESIGN §1).
+ */
+export async function confirmOnReturn(deps: Deps, payment: PaymentRow, orderNo?: string): Promise<void> {
+  if (payment.status !== 'pending') return;
+  const attempts = (await listAttempts(deps.db, payment.id)).filter((a) => a.status === 'pending');
+  const target = (orderNo && attempts.find((a) => a.channel_order_no === orderNo)) || attempts[attempts.length - 1];
+  if (!target) return;
+  try {
+    await refreshAttempt(deps, target);
+  } catch (err) {
+    deps.logger.warn('query on return failed', { payment_id: payment.id, err });
+  }
+}
+
+/** The merchant's return_url with the payment id added (display only: the merchant confirms via webhook or API). */
+export function merchantReturnUrl(payment: PaymentRow): string | undefined {
+  if (!payment.return_url) return undefined;
+  const u = new URL(payment.return_url);
+  u.searchParams.set('payment_id', payment.id);
+  u.searchParams.set('out_trade_no', payment.out_trade_no);
+  return u.toString();
+}

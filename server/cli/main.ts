@@ -1,0 +1,95 @@
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config.ts';
+import { createDb, migrate } from '../db.ts';
+import { createLogger } from '../log.ts';
+import { createLocalBus } from '../bus.ts';
+import { createApp } from '../apps/service.ts';
+import { setChannelConfig } from '../apps/channel-configs.ts';
+import { createEndpoint } from '../webhooks/service.ts';
+import { isProvider } from '../channels/registry.ts';
+import { printBanner, startGateway } from '../index.ts';
+import { ZodError } from 'zod';
+
+const usage = `Usage: checkstand <command>
+  serve                                   migrate, then run the gateway and its workers
+  migrate                                 bring the database schema up to date
+  app create --name N [--webhook-url U] [--origin O]... [--json]
+  channel set --app ID --channel alipay|wechatpay|unionpay|paypal --mode test|live --config FILE`;
+
+class UsageError extends Error {}
+
+/** The `checkstand` command. Errors print one line and exit non-zero. */
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await run(argv);
+  } catch (err) {
+    const msg = err instanceof ZodError ? err.issues.map((i) => `${i.path.join('.') || 'value'}: ${i.message}`)[0] : (err as Error).message;
+    process.stderr.write(`checkstand: ${msg}\n`);
+    if (err instanceof UsageError) process.stderr.write(usage + '\n');
+    process.exit(err instanceof ConfigError || err instanceof UsageError ? 2 : 1);
+  }
+}
+
+async function run(argv: string[]): Promise<void> {
+  const [cmd, sub] = argv;
+  if (!cmd || cmd === '--help' || cmd === 'help') {
+    process.stdout.write(usage + '\n');
+    return;
+  }
+  if (cmd === 'serve') return serve();
+  const config = loadConfig();
+  const db = createDb(config.databaseUrl);
+  try {
+    await migrate(db);
+    if (cmd === 'migrate') {
+      process.stdout.write('database is up to date\n');
+    } else if (cmd === 'app' && sub === 'create') {
+      const { values } = parseArgs({
+        args: argv.slice(2),
+        options: { name: { type: 'string' }, 'webhook-url': { type: 'string' }, origin: { type: 'string', multiple: true }, json: { type: 'boolean' } },
+      });
+      if (!values.name) throw new UsageError('--name is required');
+      const app = await createApp(db, { name: values.name, origins: values.origin });
+      let webhook_secret: string | undefined;
+      if (values['webhook-url']) {
+        const deps = { db, config, logger: createLogger('silent'), bus: createLocalBus() };
+        webhook_secret = (await createEndpoint(deps, { appId: app.app_id, livemode: false }, { url: values['webhook-url'], enabled_events: ['*'] })).secret;
+      }
+      const out = { app_id: app.app_id, secret_key: app.secret_key, live_secret_key: app.live_secret_key, webhook_secret: webhook_secret ?? null };
+      process.stdout.write(values.json ? JSON.stringify(out) + '\n' : Object.entries(out).map(([k, v]) => `${k}: ${v ?? '-'}`).join('\n') + '\n');
+    } else if (cmd === 'channel' && sub === 'set') {
+      const { values } = parseArgs({
+        args: argv.slice(2),
+        options: { app: { type: 'string' }, channel: { type: 'string' }, mode: { type: 'string' }, config: { type: 'string' } },
+      });
+      if (!values.app || !values.channel || !values.mode || !values.config) throw new UsageError('--app, --channel, --mode and --config are required');
+      if (!isProvider(values.channel)) throw new UsageError('--channel must be alipay, wechatpay, unionpay or paypal');
+      if (values.mode !== 'test' && values.mode !== 'live') throw new UsageError('--mode must be test or live');
+      if (!(await db('apps').where({ id: values.app }).first())) throw new Error(`no such app: ${values.app}`);
+      let raw: unknown;
+      try {
+        raw = JSON.parse(fs.readFileSync(values.config, 'utf8'));
+      } catch (err) {
+        throw new Error(`--config: cannot read JSON from ${values.config}: ${(err as Error).message}`);
+      }
+      await setChannelConfig({ db, config }, values.app, values.channel, values.mode === 'live', raw);
+      process.stdout.write(`stored ${values.channel} ${values.mode} credentials for ${values.app} (encrypted)\n`);
+    } else {
+      throw new UsageError(`unknown command: ${argv.join(' ')}`);
+    }
+  } finally {
+    await db.destroy();
+  }
+}
+
+async function serve(): Promise<void> {
+  const gateway = await startGateway();
+  printBanner(gateway);
+  const shutdown = (signal: string) => {
+    process.stdout.write(`${signal}: shutting down\n`);
+    gateway.stop().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+}

@@ -1,0 +1,51 @@
+import crypto from 'node:crypto';
+
+/** AES-256-GCM sealing of secrets at rest: `v1.<iv>.<tag>.<ciphertext>` in base64url. */
+export function seal(key: Buffer, plaintext: string, aad = ''): string {
+  const iv = crypto.randomBytes(12);
+  const cipher = crypto.createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(Buffer.from(aad));
+  const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+  return ['v1', iv, cipher.getAuthTag(), ct].map((p) => (typeof p === 'string' ? p : p.toString('base64url'))).join('.');
+}
+
+/** Opens what seal() produced; the same aad must be given (it binds a secret to its row). */
+export function unseal(key: Buffer, sealed: string, aad = ''): string {
+  const [v, iv, tag, ct] = sealed.split('.');
+  if (v !== 'v1' || !iv || !tag || ct === undefined) throw new Error('unsupported sealed value');
+  const decipher = crypto.createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+  decipher.setAAD(Buffer.from(aad));
+  decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+  return Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]).toString('utf8');
+}
+
+/** SHA-256 hex, for API keys: they carry 192+ random bits, so a fast hash is enough. */
+export function sha256Hex(value: string): string {
+  return crypto.createHash('sha256').update(value).digest('hex');
+}
+
+const alphabet = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+/** Random base62 string of n characters (unbiased). */
+export function randomId(n: number): string {
+  let out = '';
+  while (out.length < n) {
+    for (const b of crypto.randomBytes(n * 2)) {
+      if (b < 248 && out.length < n) out += alphabet[b % 62];
+    }
+  }
+  return out;
+}
+
+/** Object id with its type prefix, e.g. pay_3kT…; 24 base62 characters ≈ 142 bits. */
+export function newId(prefix: string): string {
+  return `${prefix}_${randomId(24)}`;
+}
+
+export function timingSafeEqualStr(a: string, b: string): boolean {
+  const ab = Buffer.from(a);
+  const bb = Buffer.from(b);
+  return ab.length === bb.length && crypto.timingSafeEqual(ab, bb);
+}
+
+export const nowSeconds = (): number => Math.floor(Date.now() / 1000);

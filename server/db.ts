@@ -1,0 +1,82 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import knexFactory, { type Knex } from 'knex';
+import pg from 'pg';
+import { migrations } from '../migrations/index.ts';
+
+export type Db = Knex;
+
+// int8 (amounts in fen, unix times in ms) as numbers: every value we store is below 2^53.
+pg.types.setTypeParser(20, (v: string) => Number.parseInt(v, 10));
+
+export interface DbOptions {
+  /** PostgreSQL only: schema to use (migrate() creates it), so test runs never see each other. */
+  schema?: string;
+  pool?: { min?: number; max?: number };
+}
+
+export function isPostgres(db: Knex): boolean {
+  return db.client.config.client === 'pg';
+}
+
+/** Opens the database that DATABASE_URL names: better-sqlite3 (WAL, foreign keys) or pg. */
+export function createDb(databaseUrl: string, options: DbOptions = {}): Knex {
+  if (databaseUrl.startsWith('sqlite:')) {
+    const file = databaseUrl.slice('sqlite:'.length);
+    if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    return knexFactory({
+      client: 'better-sqlite3',
+      connection: { filename: file },
+      useNullAsDefault: true,
+      pool: {
+        min: 1,
+        max: 1,
+        afterCreate(conn: any, done: (err: Error | null, conn: unknown) => void) {
+          conn.pragma('journal_mode = WAL');
+          conn.pragma('foreign_keys = ON');
+          conn.pragma('busy_timeout = 5000');
+          conn.pragma('synchronous = NORMAL');
+          done(null, conn);
+        },
+      },
+    });
+  }
+  const schema = options.schema;
+  return knexFactory({
+    client: 'pg',
+    connection: databaseUrl,
+    searchPath: schema ? [schema] : undefined,
+    pool: {
+      min: options.pool?.min ?? 0,
+      max: options.pool?.max ?? 10,
+    },
+  });
+}
+
+const source: Knex.MigrationSource<(typeof migrations)[number]> = {
+  getMigrations: async () => migrations,
+  getMigrationName: (m) => m.name,
+  getMigration: async (m) => m,
+};
+
+/** Brings the schema up to date; the same migrations serve SQLite and PostgreSQL. */
+export async function migrate(db: Knex): Promise<string[]> {
+  const schema = (db.client.config as { searchPath?: string[] }).searchPath?.[0];
+  if (isPostgres(db) && schema) await db.raw('CREATE SCHEMA IF NOT EXISTS ??', [schema]);
+  const [, applied] = await db.migrate.latest({ migrationSource: source });
+  return applied as string[];
+}
+
+/** Runs fn in a transaction. On SQLite the single connection serialises writers anyway. */
+export function tx<T>(db: Knex, fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+  return db.transaction(fn);
+}
+
+/** Parses a JSON text column (SQLite) or passes a parsed json value (PostgreSQL) through. */
+export function parseJson<T>(value: unknown, fallback: T): T {
+  if (value === null || value === undefined) return fallback;
+  if (typeof value === 'string') return JSON.parse(value) as T;
+  return value as T;
+}
+
+export const bool = (v: unknown): boolean => v === true || v === 1 || v === '1';

@@ -1,0 +1,44 @@
+import type { Knex } from 'knex';
+import { z } from 'zod';
+import { invalid } from '../errors.ts';
+
+export const listParams = {
+  limit: z.coerce.number().int().min(1).max(100).default(10),
+  starting_after: z.string().max(64).optional(),
+  ending_before: z.string().max(64).optional(),
+};
+
+export interface ListPage<T> {
+  object: 'list';
+  url: string;
+  data: T[];
+  has_more: boolean;
+}
+
+/**
+ * Stripe-style cursor pagination over (created desc, id desc). The cursor is an object id;
+ * its row must be in the same scoped query, so one app can never page into another's data.
+ */
+export async function paginate<T>(
+  scoped: () => Knex.QueryBuilder,
+  opts: { limit: number; starting_after?: string; ending_before?: string; url: string; param?: string },
+  map: (row: any) => T,
+): Promise<ListPage<T>> {
+  const cursorId = opts.starting_after ?? opts.ending_before;
+  let q = scoped();
+  if (cursorId) {
+    const cursor = await scoped().where('id', cursorId).first('created', 'id');
+    if (!cursor) throw invalid('resource_missing', `No such object: '${cursorId}'`, opts.starting_after ? 'starting_after' : 'ending_before');
+    if (opts.starting_after) {
+      q = q.where((w) => w.where('created', '<', cursor.created).orWhere((w2) => w2.where('created', cursor.created).andWhere('id', '<', cursor.id)));
+    } else {
+      q = q.where((w) => w.where('created', '>', cursor.created).orWhere((w2) => w2.where('created', cursor.created).andWhere('id', '>', cursor.id)));
+    }
+  }
+  const ascending = Boolean(opts.ending_before && !opts.starting_after);
+  const rows = await q.orderBy([{ column: 'created', order: ascending ? 'asc' : 'desc' }, { column: 'id', order: ascending ? 'asc' : 'desc' }]).limit(opts.limit + 1);
+  const has_more = rows.length > opts.limit;
+  const page = rows.slice(0, opts.limit);
+  if (ascending) page.reverse();
+  return { object: 'list', url: opts.url, data: page.map(map), has_more };
+}

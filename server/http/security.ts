@@ -1,0 +1,48 @@
+import crypto from 'node:crypto';
+import type { RequestHandler } from 'express';
+import helmet from 'helmet';
+
+/** Live channel gateways a cashier form may navigate to (CSP form-action also governs the redirect after a POST). */
+export const CHANNEL_FORM_TARGETS = [
+  'https://openapi.alipay.com',
+  'https://openapi-sandbox.dl.alipaydev.com',
+  'https://mapi.alipay.com',
+  'https://wx.tenpay.com',
+  'https://gateway.95516.com',
+  'https://www.paypal.com',
+  'https://www.sandbox.paypal.com',
+];
+
+/** A fresh nonce per response, for the strict CSP of every HTML page. */
+export const cspNonce: RequestHandler = (_req, res, next) => {
+  res.locals.cspNonce = crypto.randomBytes(16).toString('base64');
+  next();
+};
+
+/**
+ * helmet with a strict nonce-based CSP. frame-ancestors comes from res.locals.frameAncestors
+ * (the app's registered origins, set by the cashier) and defaults to 'none'.
+ */
+export function securityHeaders(extraFormTargets: string[] = []): RequestHandler {
+  return helmet({
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        'default-src': ["'self'"],
+        'script-src': ["'self'", (_req, res: any) => `'nonce-${res.locals.cspNonce}'`],
+        'style-src': ["'self'", (_req, res: any) => `'nonce-${res.locals.cspNonce}'`],
+        'img-src': ["'self'", 'data:'],
+        'connect-src': ["'self'"],
+        'font-src': ["'self'"],
+        'object-src': ["'none'"],
+        'base-uri': ["'none'"],
+        'form-action': ["'self'", ...CHANNEL_FORM_TARGETS, ...extraFormTargets],
+        'frame-ancestors': [(_req, res: any) => (res.locals.frameAncestors as string | undefined) ?? "'none'"],
+      },
+    },
+    // frame-ancestors governs framing; X-Frame-Options cannot express an allow-list.
+    xFrameOptions: false,
+    crossOriginEmbedderPolicy: false,
+    referrerPolicy: { policy: 'strict-origin-when-cross-origin' },
+  });
+}

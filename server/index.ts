@@ -1,0 +1,78 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import http, { type Server } from 'node:http';
+import { loadConfig, type Config } from './config.ts';
+import { createDb, migrate } from './db.ts';
+import { createLogger, type Logger } from './log.ts';
+import { createLocalBus } from './bus.ts';
+import { createApp } from './app.ts';
+import { createApp as createMerchantApp, type CreatedApp } from './apps/service.ts';
+import { startWebhookWorker } from './webhooks/worker.ts';
+import type { Deps } from './deps.ts';
+
+export interface Gateway {
+  deps: Deps;
+  server: Server;
+  url: string;
+  demo?: CreatedApp;
+  stop(): Promise<void>;
+}
+
+/** Creates the demo app on an empty database and writes its keys to data/demo-app.json. */
+async function ensureDemoApp(deps: Deps): Promise<CreatedApp | undefined> {
+  const count = await deps.db('apps').count<{ n: number }[]>({ n: '*' });
+  if (Number(count[0].n) > 0) return undefined;
+  const demo = await createMerchantApp(deps.db, { name: 'Demo Shop', origins: ['http://localhost:4000', 'http://127.0.0.1:4000'] });
+  fs.mkdirSync(deps.config.dataDir, { recursive: true });
+  fs.writeFileSync(path.join(deps.config.dataDir, 'demo-app.json'), JSON.stringify(demo, null, 2) + '\n', { mode: 0o600 });
+  return demo;
+}
+
+/** Process entry for `checkstand serve`: config, db, migrate, http, workers, graceful shutdown. */
+export async function startGateway(baseConfig: Config = loadConfig(), logger: Logger = createLogger(baseConfig.logLevel)): Promise<Gateway> {
+  const db = createDb(baseConfig.databaseUrl, { schema: baseConfig.databaseSchema });
+  await migrate(db);
+  // Listen first: with PORT=0 the public URL is only known once the port is.
+  const server = http.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(baseConfig.port, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const config = baseConfig.publicUrl.endsWith(':0') ? { ...baseConfig, publicUrl: `http://localhost:${port}` } : baseConfig;
+  const bus = createLocalBus();
+  const deps: Deps = { db, config, logger, bus };
+  const demo = config.demo ? await ensureDemoApp(deps) : undefined;
+  server.on('request', createApp(deps));
+  const webhooks = config.workers ? startWebhookWorker(deps) : undefined;
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await webhooks?.stop();
+      await bus.close();
+      await db.destroy();
+    })());
+  return { deps, server, url: deps.config.publicUrl, demo, stop };
+}
+
+export function printBanner(g: Gateway): void {
+  const out = (s = '') => process.stdout.write(s + '\n');
+  out(`Checkstand is listening on ${g.url}  (database: ${g.deps.config.databaseUrl.replace(/\/\/[^@]*@/, '//…@')})`);
+  if (!g.demo) {
+    out('Demo app keys: see data/demo-app.json (created on the first start).');
+    return;
+  }
+  out();
+  out('A demo app was created (test mode uses the built-in channel simulators):');
+  out(`  app_id           ${g.demo.app_id}`);
+  out(`  secret_key       ${g.demo.secret_key}`);
+  out(`  live_secret_key  ${g.demo.live_secret_key}   (shown once; also in data/demo-app.json)`);
+  out();
+  out('Try it:');
+  out(`  curl -s ${g.url}/v1/payments -H "Authorization: Bearer ${g.demo.secret_key}" \\`);
+  out(`    -H "Content-Type: application/json" -d '{"amount":100,"subject":"Test order","out_trade_no":"order_1","return_url":"${g.url}/"}'`);
+  out('  then open the checkout_url it returns in a browser and pay with Alipay.');
+}

@@ -1,0 +1,69 @@
+import type { Deps } from '../deps.ts';
+import { channelFor } from '../channels/registry.ts';
+import type { Ack, ChannelNotification, InboundMessage, Provider } from '../channels/types.ts';
+import { getAllCredentials } from '../apps/channel-configs.ts';
+import { MalformedMessageError, SignatureError } from '../errors.ts';
+import { applyAttemptOutcome } from './service.ts';
+import { findAttemptByOrderNo, findPaymentById } from './repo.ts';
+
+export interface NotifyOutcome {
+  ack: Ack;
+  accepted: boolean;
+  reason?: string;
+}
+
+/**
+ * Handles a channel's async notification for one app. Trusted only once the signature verifies
+ * AND the channel app id, merchant and amount match the stored payment (DESIGN §1). A refused
+ * notify gets the answer that makes the channel retry, and changes nothing.
+ */
+export async function handleNotify(deps: Deps, provider: Provider, appId: string, msg: InboundMessage): Promise<NotifyOutcome> {
+  const adapter = channelFor(provider);
+  if (!adapter) return { ack: { status: 404, contentType: 'text/plain', body: 'unknown channel' }, accepted: false, reason: 'unknown channel' };
+  const refuse = (reason: string, fields: Record<string, unknown> = {}): NotifyOutcome => {
+    deps.logger.warn('channel notify refused', { provider, app_id: appId, reason, ...fields });
+    return { ack: adapter.acknowledge(false), accepted: false, reason };
+  };
+
+  const configs = await getAllCredentials(deps, appId, provider).catch(() => []);
+  if (configs.length === 0) return refuse('no channel config for this app');
+
+  // A notify names no mode: the config whose keys verify it is the one it was meant for.
+  let verified: { livemode: boolean; cred: unknown; n: ChannelNotification } | undefined;
+  let lastError: unknown;
+  for (const c of configs) {
+    try {
+      verified = { ...c, n: await adapter.parseNotification(c.cred, msg) };
+      break;
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  if (!verified) {
+    if (lastError instanceof SignatureError || lastError instanceof MalformedMessageError) return refuse(lastError.message);
+    return refuse('notification could not be read', { err: lastError });
+  }
+  const { n, cred, livemode } = verified;
+  if (n.appId && n.appId !== adapter.appIdOf(cred)) return refuse('app id does not match', { notify_app_id: n.appId });
+  const merchantId = adapter.merchantIdOf(cred);
+  if (merchantId && n.merchantId && n.merchantId !== merchantId) return refuse('merchant id does not match');
+
+  const attempt = await findAttemptByOrderNo(deps.db, provider, n.orderNo);
+  if (!attempt || attempt.app_id !== appId || attempt.livemode !== livemode) return refuse('no such order for this app', { order_no: n.orderNo });
+  const payment = await findPaymentById(deps.db, attempt.payment_id);
+  if (!payment) return refuse('no such payment');
+
+  if (n.kind === 'payment') {
+    if (n.amount !== payment.amount) return refuse('amount does not match the payment', { payment_id: payment.id, notified: n.amount, expected: payment.amount });
+    if (n.status === 'succeeded') {
+      const changed = await applyAttemptOutcome(deps, attempt, { status: 'succeeded', channelTradeNo: n.channelTradeNo, paidAt: n.paidAt });
+      deps.logger.info('payment notify accepted', { payment_id: payment.id, attempt_id: attempt.id, duplicate: !changed });
+    } else if (n.status === 'closed' && attempt.status === 'pending') {
+      await applyAttemptOutcome(deps, attempt, { status: 'closed' });
+    }
+    return { ack: adapter.acknowledge(true), accepted: true };
+  }
+  // Refund notifications are applied by the refunds service once it exists; acknowledged so the channel stops.
+  deps.logger.info('refund notify received', { payment_id: payment.id, refund_no: n.refundNo, status: n.status });
+  return { ack: adapter.acknowledge(true), accepted: true };
+}

@@ -1,0 +1,291 @@
+import type { Knex } from 'knex';
+import { newId, nowSeconds, randomId } from '../crypto.ts';
+import { ApiError, invalid, notFound } from '../errors.ts';
+import { insertEvent } from '../events/repo.ts';
+import type { AuthContext, Deps } from '../deps.ts';
+import { channelFor, isImplemented } from '../channels/registry.ts';
+import { providerOf, type ChannelCode, type ChannelPaymentStatus, type CreateResult, type PaymentAction } from '../channels/types.ts';
+import { getCredentials } from '../apps/channel-configs.ts';
+import { paginate } from '../http/pagination.ts';
+import { CURRENCIES, type CreatePaymentInput } from './validation.ts';
+import {
+  attemptFromRow, findPayment, findPaymentById, isUniqueViolation, paymentFromRow,
+  type AttemptRow, type PaymentRow,
+} from './repo.ts';
+
+/** The public payment object of DESIGN §2. */
+export function toPaymentObject(p: PaymentRow, publicUrl: string) {
+  return {
+    id: p.id,
+    object: 'payment' as const,
+    livemode: p.livemode,
+    app_id: p.app_id,
+    out_trade_no: p.out_trade_no,
+    amount: p.amount,
+    currency: p.currency,
+    subject: p.subject,
+    description: p.description ?? null,
+    channel: p.channel ?? null,
+    status: p.status,
+    amount_refunded: p.amount_refunded,
+    channel_trade_no: p.channel_trade_no ?? null,
+    paid_at: p.paid_at ?? null,
+    expires_at: p.expires_at,
+    return_url: p.return_url ?? null,
+    metadata: p.metadata,
+    checkout_url: `${publicUrl}/pay/${p.checkout_token}`,
+    created: p.created,
+  };
+}
+export type PaymentObject = ReturnType<typeof toPaymentObject>;
+
+export async function createPayment(deps: Deps, auth: AuthContext, input: CreatePaymentInput): Promise<PaymentObject> {
+  if (input.channel && !isImplemented(input.channel)) {
+    throw invalid('channel_unavailable', `Channel ${input.channel} is not available yet on this gateway.`, 'channel');
+  }
+  if (input.channel && !channelFor(providerOf(input.channel))!.currencies.includes(input.currency)) {
+    throw invalid('currency_not_supported', `Channel ${input.channel} does not accept ${input.currency}.`, 'currency');
+  }
+  const created = nowSeconds();
+  const row = {
+    id: newId('pay'),
+    app_id: auth.appId,
+    livemode: auth.livemode,
+    out_trade_no: input.out_trade_no,
+    amount: input.amount,
+    currency: input.currency,
+    subject: input.subject,
+    description: input.description ?? null,
+    channel: input.channel ?? null,
+    status: 'pending',
+    amount_refunded: 0,
+    expires_at: created + input.expires_in,
+    return_url: input.return_url ?? null,
+    metadata: JSON.stringify(input.metadata),
+    // 32 base62 characters ≈ 190 bits: the checkout URL is the only credential the customer holds.
+    checkout_token: randomId(32),
+    client_ip: input.client_ip ?? null,
+    created,
+    updated_ms: Date.now(),
+  };
+  try {
+    await deps.db('payments').insert(row);
+  } catch (err) {
+    if (isUniqueViolation(err)) {
+      throw invalid('out_trade_no_taken', `A payment with out_trade_no '${input.out_trade_no}' already exists for this app.`, 'out_trade_no');
+    }
+    throw err;
+  }
+  return toPaymentObject(paymentFromRow(row), deps.config.publicUrl);
+}
+
+export async function retrievePayment(deps: Deps, auth: AuthContext, id: string): Promise<PaymentObject> {
+  const p = await findPayment(deps.db, auth, id);
+  if (!p) throw notFound('payment', id);
+  return toPaymentObject(p, deps.config.publicUrl);
+}
+
+export interface ListFilters {
+  limit: number;
+  starting_after?: string;
+  ending_before?: string;
+  status?: string;
+  channel?: string;
+  out_trade_no?: string;
+  created_gte?: number;
+  created_lte?: number;
+}
+
+export function listPayments(deps: Deps, auth: AuthContext, f: ListFilters) {
+  const scoped = () => {
+    const q = deps.db('payments').where({ app_id: auth.appId, livemode: auth.livemode });
+    if (f.status) q.where('status', f.status);
+    if (f.channel) q.where('channel', f.channel);
+    if (f.out_trade_no) q.where('out_trade_no', f.out_trade_no);
+    if (f.created_gte !== undefined) q.where('created', '>=', f.created_gte);
+    if (f.created_lte !== undefined) q.where('created', '<=', f.created_lte);
+    return q;
+  };
+  return paginate(scoped, { ...f, url: '/v1/payments' }, (r) => toPaymentObject(paymentFromRow(r), deps.config.publicUrl));
+}
+
+/** Seconds after which a still-pending attempt is queried at the channel (issue: active query). */
+const FIRST_QUERY_MS = 10_000;
+
+/**
+ * Places a new order at the channel for a pending payment (one attempt per channel order).
+ * Returns what the customer's browser does next, or the channel's decline.
+ */
+export async function startAttempt(
+  deps: Deps,
+  payment: PaymentRow,
+  channel: ChannelCode,
+  ctx: { clientIp?: string | null; openid?: string } = {},
+): Promise<{ attempt: AttemptRow; result: CreateResult }> {
+  if (payment.status !== 'pending') throw invalid('payment_unexpected_state', `This payment is ${payment.status}.`, 'id');
+  if (payment.expires_at <= nowSeconds()) throw invalid('payment_expired', 'This payment has expired.', 'id');
+  if (!isImplemented(channel)) throw invalid('channel_unavailable', `Channel ${channel} is not available yet on this gateway.`, 'channel');
+  const provider = providerOf(channel);
+  const adapter = channelFor(provider)!;
+  if (!adapter.currencies.includes(payment.currency)) {
+    throw invalid('currency_not_supported', `Channel ${channel} does not accept ${payment.currency}.`, 'channel');
+  }
+  const cred = await getCredentials(deps, payment.app_id, provider, payment.livemode);
+  const attemptId = newId('att');
+  // WeChat allows 32 characters [A-Za-z0-9_-|*]: a 30-character random order number fits every channel.
+  const orderNo = `cs${randomId(30)}`;
+  const now = nowSeconds();
+  const base = deps.config.publicUrl;
+  await deps.db('payment_attempts').insert({
+    id: attemptId,
+    payment_id: payment.id,
+    app_id: payment.app_id,
+    livemode: payment.livemode,
+    channel,
+    provider,
+    channel_order_no: orderNo,
+    status: 'pending',
+    created: now,
+    updated_ms: Date.now(),
+    next_query_at_ms: Date.now() + FIRST_QUERY_MS,
+  });
+  const result = await adapter.createPayment(cred, {
+    channel,
+    orderNo,
+    amount: payment.amount,
+    currency: payment.currency,
+    subject: payment.subject,
+    description: payment.description,
+    expiresAt: payment.expires_at,
+    notifyUrl: `${base}/notify/${provider}/${payment.app_id}`,
+    returnUrl: `${base}/pay/${payment.checkout_token}/return`,
+    quitUrl: `${base}/pay/${payment.checkout_token}`,
+    clientIp: ctx.clientIp ?? payment.client_ip,
+    openid: ctx.openid,
+  });
+  if (result.ok) {
+    await deps.db('payment_attempts').where({ id: attemptId }).update({ action: JSON.stringify(result.action), updated_ms: Date.now() });
+  } else {
+    await recordAttemptFailure(deps, attemptId, result.decline.code, result.decline.message);
+  }
+  const attempt = attemptFromRow(await deps.db('payment_attempts').where({ id: attemptId }).first());
+  return { attempt, result };
+}
+
+/** A failed attempt leaves the payment pending; the merchant hears payment.attempt_failed. */
+async function recordAttemptFailure(deps: Deps, attemptId: string, code: string, message: string): Promise<void> {
+  let paymentId: string | undefined;
+  await deps.db.transaction(async (trx) => {
+    const n = await trx('payment_attempts')
+      .where({ id: attemptId, status: 'pending' })
+      .update({ status: 'failed', failure_code: code, failure_message: message, next_query_at_ms: null, updated_ms: Date.now() });
+    if (n !== 1) return;
+    const attempt = attemptFromRow(await trx('payment_attempts').where({ id: attemptId }).first());
+    const payment = paymentFromRow(await trx('payments').where({ id: attempt.payment_id }).first());
+    paymentId = payment.id;
+    await insertEvent(trx, {
+      appId: payment.app_id,
+      livemode: payment.livemode,
+      type: 'payment.attempt_failed',
+      object: { ...toPaymentObject(payment, deps.config.publicUrl), last_attempt: { channel: attempt.channel, failure_code: code, failure_message: message } },
+    });
+  });
+  if (paymentId) await announce(deps, paymentId);
+}
+
+export interface ChannelOutcome {
+  status: ChannelPaymentStatus;
+  channelTradeNo?: string;
+  paidAt?: number;
+  failureCode?: string;
+  failureMessage?: string;
+}
+
+/**
+ * Applies what a channel said about an attempt (notify, return-page query or active query).
+ * Conditional updates inside one transaction decide races; the event is written with the change.
+ * Returns whether anything changed (a duplicate notify changes nothing).
+ */
+export async function applyAttemptOutcome(deps: Deps, attempt: AttemptRow, outcome: ChannelOutcome): Promise<boolean> {
+  let changed = false;
+  if (outcome.status === 'succeeded') {
+    await deps.db.transaction(async (trx) => {
+      const n = await trx('payment_attempts')
+        .where({ id: attempt.id })
+        .whereNot({ status: 'succeeded' })
+        .update({ status: 'succeeded', channel_trade_no: outcome.channelTradeNo ?? null, next_query_at_ms: null, updated_ms: Date.now() });
+      if (n !== 1) return;
+      changed = true;
+      const won = await trx('payments')
+        .where({ id: attempt.payment_id, status: 'pending' })
+        .update({
+          status: 'succeeded',
+          channel: attempt.channel,
+          channel_trade_no: outcome.channelTradeNo ?? null,
+          paid_at: outcome.paidAt ?? nowSeconds(),
+          updated_ms: Date.now(),
+        });
+      if (won === 1) {
+        await emitPaymentEvent(deps, trx, attempt.payment_id, 'payment.succeeded');
+        await closeSiblingAttempts(trx, attempt);
+      } else {
+        // The customer paid a second attempt (or after closing): the money is at the channel and must go back.
+        deps.logger.warn('second successful attempt for a payment; refund needed', { payment_id: attempt.payment_id, attempt_id: attempt.id });
+      }
+    });
+  } else if (outcome.status === 'closed') {
+    await recordAttemptFailure(deps, attempt.id, outcome.failureCode ?? 'closed', outcome.failureMessage ?? 'The order was closed at the channel before it was paid.');
+    return true;
+  }
+  if (changed) await announce(deps, attempt.payment_id);
+  return changed;
+}
+
+/** Other pending attempts are marked closed here; the query worker closes them at their channels. */
+async function closeSiblingAttempts(trx: Knex.Transaction, winner: AttemptRow): Promise<void> {
+  await trx('payment_attempts')
+    .where({ payment_id: winner.payment_id, status: 'pending' })
+    .whereNot({ id: winner.id })
+    .update({ status: 'closed', updated_ms: Date.now() });
+}
+
+async function emitPaymentEvent(deps: Deps, trx: Knex.Transaction, paymentId: string, type: 'payment.succeeded' | 'payment.closed') {
+  const payment = paymentFromRow(await trx('payments').where({ id: paymentId }).first());
+  await insertEvent(trx, { appId: payment.app_id, livemode: payment.livemode, type, object: toPaymentObject(payment, deps.config.publicUrl) });
+}
+
+/** Tells cashiers watching this payment and wakes the webhook worker. */
+export async function announce(deps: Deps, paymentId: string): Promise<void> {
+  const p = await findPaymentById(deps.db, paymentId);
+  if (!p) return;
+  await deps.bus.publish(`payment:${paymentId}`, p.status);
+  await deps.bus.publish('webhooks', paymentId);
+}
+
+/** Queries the channel for a pending attempt and applies a final answer. */
+export async function refreshAttempt(deps: Deps, attempt: AttemptRow): Promise<void> {
+  const adapter = channelFor(attempt.provider);
+  if (!adapter) return;
+  const cred = await getCredentials(deps, attempt.app_id, attempt.provider, attempt.livemode);
+  const q = await adapter.queryPayment(cred, attempt.channel_order_no);
+  if (q.status === 'succeeded') {
+    const payment = await findPaymentById(deps.db, attempt.payment_id);
+    if (payment && q.amount !== undefined && q.amount !== payment.amount) {
+      deps.logger.error('channel query amount differs from the payment', { payment_id: payment.id, attempt_id: attempt.id });
+      return;
+    }
+    await applyAttemptOutcome(deps, attempt, { status: 'succeeded', channelTradeNo: q.channelTradeNo, paidAt: q.paidAt });
+  } else if (q.status === 'closed') {
+    await applyAttemptOutcome(deps, attempt, { status: 'closed' });
+  }
+}
+
+export function minorUnits(currency: string): number {
+  return CURRENCIES[currency] ?? 2;
+}
+
+export function requirePending(p: PaymentRow): void {
+  if (p.status !== 'pending') throw new ApiError(400, 'invalid_request_error', 'payment_unexpected_state', `This payment is ${p.status}.`, 'id');
+}
+
+export type { PaymentAction };

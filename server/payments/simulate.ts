@@ -1,0 +1,45 @@
+import { z } from 'zod';
+import type { AuthContext, Deps } from '../deps.ts';
+import { CHANNEL_CODES, providerOf } from '../channels/types.ts';
+import { channelFor, sandboxFor } from '../channels/registry.ts';
+import { getCredentials } from '../apps/channel-configs.ts';
+import { invalid, notFound } from '../errors.ts';
+import { findPayment } from './repo.ts';
+import { retrievePayment, startAttempt, type PaymentObject } from './service.ts';
+
+export const simulateSchema = z
+  .object({
+    channel: z.enum(CHANNEL_CODES, { error: `must be one of ${CHANNEL_CODES.join(', ')}` }).optional(),
+    outcome: z.enum(['pay', 'fail', 'cancel']).default('pay'),
+    notify: z
+      .string()
+      .regex(/^(normal|duplicate|drop|delay:\d{1,5})$/, 'must be normal, duplicate, drop or delay:<seconds>')
+      .default('normal'),
+  })
+  .strict();
+
+/**
+ * Acts as the customer and the channel, like Stripe's test helpers: places a real order at the
+ * channel simulator over HTTP, then pays (or fails, or cancels) it on the simulator's payer
+ * endpoint, which sends the channel's real signed notify to /notify.
+ */
+export async function simulatePayment(deps: Deps, auth: AuthContext, id: string, input: z.infer<typeof simulateSchema>): Promise<PaymentObject> {
+  const payment = await findPayment(deps.db, auth, id);
+  if (!payment) throw notFound('payment', id);
+  const channel = input.channel ?? payment.channel;
+  if (!channel) throw invalid('parameter_missing', 'channel is required: this payment has no channel yet.', 'channel');
+  if (payment.channel && input.channel && payment.channel !== input.channel) {
+    throw invalid('parameter_invalid', `This payment was created for channel ${payment.channel}.`, 'channel');
+  }
+  const provider = providerOf(channel);
+  const sandbox = sandboxFor(provider);
+  if (!sandbox) throw invalid('channel_unavailable', `Channel ${channel} has no simulator yet.`, 'channel');
+  const { attempt, result } = await startAttempt(deps, payment, channel);
+  if (!result.ok) return retrievePayment(deps, auth, id);
+  const cred = await getCredentials(deps, payment.app_id, provider, payment.livemode);
+  await sandbox.act(
+    { db: deps.db, publicUrl: deps.config.publicUrl, masterKey: deps.config.masterKeyBytes, logger: deps.logger },
+    { appId: channelFor(provider)!.appIdOf(cred), orderNo: attempt.channel_order_no, outcome: input.outcome, notify: input.notify as any },
+  );
+  return retrievePayment(deps, auth, id);
+}

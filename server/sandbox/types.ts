@@ -1,0 +1,29 @@
+import type { Knex } from 'knex';
+import type { Logger } from '../log.ts';
+import type { Provider } from '../channels/types.ts';
+
+export interface SandboxDeps {
+  db: Knex;
+  publicUrl: string;
+  masterKey: Buffer;
+  logger: Logger;
+}
+
+export type SandboxOutcome = 'pay' | 'fail' | 'cancel';
+/** normal: notify at once; delay:<s>; duplicate: notify twice; drop: never notify. */
+export type NotifyMode = 'normal' | 'duplicate' | 'drop' | `delay:${number}`;
+
+/** What each channel simulator offers the gateway core (test mode only). */
+export interface SandboxProvider {
+  provider: Provider;
+  /**
+   * Registers a new merchant app at the simulator (its own channel keypair, the app's public
+   * key) and returns the gateway-side credentials, as the merchant would get from the channel.
+   */
+  provision(deps: SandboxDeps): Promise<Record<string, unknown>>;
+  /**
+   * Acts as the customer on the simulator's payer page for an order already created there,
+   * over HTTP. With notify 'normal' or 'duplicate' it resolves after the notify was answered.
+   */
+  act(deps: SandboxDeps, opts: { appId: string; orderNo: string; outcome: SandboxOutcome; notify: NotifyMode }): Promise<void>;
+}

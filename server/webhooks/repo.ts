@@ -1,0 +1,196 @@
+import type { Knex } from 'knex';
+import type { AuthContext } from '../deps.ts';
+import { isPostgres } from '../db.ts';
+
+/** SQL for webhook endpoints and the delivery outbox; the only file of this folder that queries. */
+
+export interface EndpointInsert {
+  id: string;
+  app_id: string;
+  livemode: boolean;
+  url: string;
+  enabled_events: string[];
+  secret_sealed: string;
+  created: number;
+}
+
+export async function insertEndpoint(db: Knex, row: EndpointInsert): Promise<void> {
+  await db('webhook_endpoints').insert({ ...row, enabled_events: JSON.stringify(row.enabled_events), status: 'enabled' });
+}
+
+/** The caller's live (not deleted) endpoints: every read goes through this scope, so another app's ids are 404. */
+export function endpointsOf(db: Knex, auth: AuthContext): Knex.QueryBuilder {
+  return db('webhook_endpoints').where({ app_id: auth.appId, livemode: auth.livemode }).whereNull('deleted_at');
+}
+
+export function findEndpoint(db: Knex, auth: AuthContext, id: string): Promise<any | undefined> {
+  return endpointsOf(db, auth).where({ id }).first();
+}
+
+/** Soft-deletes an endpoint and gives up its pending deliveries; false when it is not the caller's. */
+export async function softDeleteEndpoint(db: Knex, auth: AuthContext, id: string, nowSec: number): Promise<boolean> {
+  return db.transaction(async (trx) => {
+    const n = await endpointsOf(trx, auth).where({ id }).update({ deleted_at: nowSec });
+    if (n === 0) return false;
+    await failPendingDeliveries(trx, id);
+    return true;
+  });
+}
+
+/** Disables an endpoint (e.g. it answered 410 Gone); false when it was not enabled any more. */
+export async function disableEndpoint(trx: Knex.Transaction, id: string, reason: string): Promise<boolean> {
+  const n = await trx('webhook_endpoints').where({ id, status: 'enabled' }).update({ status: 'disabled', disabled_reason: reason.slice(0, 200) });
+  if (n === 0) return false;
+  await failPendingDeliveries(trx, id);
+  return true;
+}
+
+// A worker holding a lease on one of these notices on completion: its update requires 'pending'.
+async function failPendingDeliveries(trx: Knex.Transaction, endpointId: string): Promise<void> {
+  await trx('webhook_deliveries').where({ endpoint_id: endpointId, status: 'pending' }).update({ status: 'failed', updated_ms: Date.now() });
+}
+
+export async function endpointRowById(db: Knex, id: string): Promise<any | undefined> {
+  return db('webhook_endpoints').where({ id }).first();
+}
+
+// ---- the delivery outbox -------------------------------------------------------------------
+
+/**
+ * Leases up to `limit` due deliveries until `leaseUntil` and returns their ids. On PostgreSQL
+ * the rows are picked with FOR UPDATE SKIP LOCKED, so concurrent workers on other instances
+ * never pick the same row; on SQLite one process works the queue and the single connection
+ * serialises the transaction. The update repeats the conditions, so it is a conditional claim
+ * on both.
+ */
+export async function claimDueDeliveries(
+  db: Knex,
+  opts: { dueBefore: number; now: number; leaseUntil: number; limit: number },
+): Promise<string[]> {
+  const due = (q: Knex.QueryBuilder) =>
+    q
+      .where('status', 'pending')
+      .where('next_attempt_at_ms', '<=', opts.dueBefore)
+      .where((w) => w.whereNull('locked_until_ms').orWhere('locked_until_ms', '<', opts.now));
+  return db.transaction(async (trx) => {
+    let pick = due(trx('webhook_deliveries').select('id')).orderBy([{ column: 'next_attempt_at_ms' }, { column: 'id' }]).limit(opts.limit);
+    if (isPostgres(db)) pick = pick.forUpdate().skipLocked();
+    const ids = (await pick).map((r: { id: string }) => r.id);
+    if (ids.length === 0) return [];
+    await due(trx('webhook_deliveries').whereIn('id', ids)).update({ locked_until_ms: opts.leaseUntil, updated_ms: opts.now });
+    return ids;
+  });
+}
+
+/** Everything one attempt needs: the delivery, its stored event and its endpoint. */
+export interface DeliveryJob {
+  deliveryId: string;
+  attemptCount: number;
+  leaseUntil: number | null;
+  status: string;
+  event: { id: string; type: string; created: number; livemode: unknown; data: unknown };
+  appId: string;
+  endpoint: {
+    id: string;
+    url: string;
+    status: string;
+    deleted: boolean;
+    secretSealed: string;
+    previousSecretSealed: string | null;
+    /** unix seconds */
+    previousSecretExpiresAt: number | null;
+  };
+}
+
+export async function loadDeliveryJobs(db: Knex, ids: string[]): Promise<DeliveryJob[]> {
+  if (ids.length === 0) return [];
+  const rows = await db('webhook_deliveries as d')
+    .join('events as e', 'e.id', 'd.event_id')
+    .join('webhook_endpoints as w', 'w.id', 'd.endpoint_id')
+    .whereIn('d.id', ids)
+    .select({
+      delivery_id: 'd.id',
+      attempt_count: 'd.attempt_count',
+      locked_until_ms: 'd.locked_until_ms',
+      delivery_status: 'd.status',
+      event_id: 'e.id',
+      event_type: 'e.type',
+      event_created: 'e.created',
+      event_livemode: 'e.livemode',
+      event_data: 'e.data',
+      app_id: 'e.app_id',
+      endpoint_id: 'w.id',
+      url: 'w.url',
+      endpoint_status: 'w.status',
+      deleted_at: 'w.deleted_at',
+      secret_sealed: 'w.secret_sealed',
+      previous_secret_sealed: 'w.previous_secret_sealed',
+      previous_secret_expires_at: 'w.previous_secret_expires_at',
+    });
+  return rows.map((r: any) => ({
+    deliveryId: r.delivery_id,
+    attemptCount: Number(r.attempt_count),
+    leaseUntil: r.locked_until_ms === null ? null : Number(r.locked_until_ms),
+    status: r.delivery_status,
+    event: { id: r.event_id, type: r.event_type, created: Number(r.event_created), livemode: r.event_livemode, data: r.event_data },
+    appId: r.app_id,
+    endpoint: {
+      id: r.endpoint_id,
+      url: r.url,
+      status: r.endpoint_status,
+      deleted: r.deleted_at !== null && r.deleted_at !== undefined,
+      secretSealed: r.secret_sealed,
+      previousSecretSealed: r.previous_secret_sealed ?? null,
+      previousSecretExpiresAt: r.previous_secret_expires_at === null || r.previous_secret_expires_at === undefined ? null : Number(r.previous_secret_expires_at),
+    },
+  }));
+}
+
+export interface AttemptRecord {
+  deliveryId: string;
+  attemptedAtMs: number;
+  statusCode: number | null;
+  latencyMs: number;
+  responseExcerpt: string | null;
+  error: string | null;
+}
+
+export async function insertAttempt(trx: Knex | Knex.Transaction, a: AttemptRecord): Promise<void> {
+  await trx('webhook_attempts').insert({
+    delivery_id: a.deliveryId,
+    attempted_at_ms: a.attemptedAtMs,
+    status_code: a.statusCode,
+    latency_ms: a.latencyMs,
+    response_excerpt: a.responseExcerpt,
+    error: a.error,
+  });
+}
+
+/**
+ * Ends a lease with the delivery's new state. Conditional on the lease still being ours and the
+ * delivery still pending: if the lease ran out and another worker took it, or the endpoint was
+ * deleted or disabled meanwhile, this changes nothing (the attempt is recorded all the same).
+ */
+export async function completeDelivery(
+  trx: Knex.Transaction,
+  job: { deliveryId: string; leaseUntil: number | null },
+  next: { status: 'pending' | 'delivered' | 'failed'; attemptCount: number; lastStatusCode: number | null; nextAttemptAtMs?: number; now: number },
+): Promise<boolean> {
+  const patch: Record<string, unknown> = {
+    status: next.status,
+    attempt_count: next.attemptCount,
+    last_status_code: next.lastStatusCode,
+    locked_until_ms: null,
+    updated_ms: next.now,
+  };
+  if (next.nextAttemptAtMs !== undefined) patch.next_attempt_at_ms = next.nextAttemptAtMs;
+  let q = trx('webhook_deliveries').where({ id: job.deliveryId, status: 'pending' });
+  q = job.leaseUntil === null ? q.whereNull('locked_until_ms') : q.where('locked_until_ms', job.leaseUntil);
+  return (await q.update(patch)) === 1;
+}
+
+/** failing_since (unix seconds) tells the console since when an endpoint has not accepted anything. */
+export async function markEndpointHealth(trx: Knex.Transaction, endpointId: string, ok: boolean, nowSec: number): Promise<void> {
+  if (ok) await trx('webhook_endpoints').where({ id: endpointId }).whereNotNull('failing_since').update({ failing_since: null });
+  else await trx('webhook_endpoints').where({ id: endpointId }).whereNull('failing_since').update({ failing_since: nowSec });
+}

@@ -1,0 +1,43 @@
+import express from 'express';
+import { z } from 'zod';
+import type { Deps } from '../deps.ts';
+import { authOf } from '../http/auth.ts';
+import { fromZod } from '../http/errors.ts';
+import { listParams } from '../http/pagination.ts';
+import { createEndpoint, createEndpointSchema, deleteEndpoint, getEndpoint, listEndpoints } from './service.ts';
+
+const listQuery = z.object(listParams).strict();
+
+function parse<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+  const r = schema.safeParse(value ?? {});
+  if (!r.success) throw fromZod(r.error);
+  return r.data;
+}
+
+/**
+ * /v1/webhook_endpoints, mounted by the core after api-key auth, JSON parsing and idempotency.
+ * The secret appears only in the POST answer.
+ */
+export function createWebhookEndpointRoutes(deps: Deps): express.Router {
+  const router = express.Router();
+
+  router.post('/', async (req, res) => {
+    const input = parse(createEndpointSchema, req.body);
+    const { endpoint, secret } = await createEndpoint(deps, authOf(res), input);
+    res.json({ ...endpoint, secret });
+  });
+
+  router.get('/', async (req, res) => {
+    res.json(await listEndpoints(deps, authOf(res), parse(listQuery, req.query)));
+  });
+
+  router.get('/:id', async (req, res) => {
+    res.json(await getEndpoint(deps, authOf(res), req.params.id));
+  });
+
+  router.delete('/:id', async (req, res) => {
+    res.json(await deleteEndpoint(deps, authOf(res), req.params.id));
+  });
+
+  return router;
+}

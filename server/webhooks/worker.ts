@@ -1,0 +1,303 @@
+import type { Deps } from '../deps.ts';
+import { bool } from '../db.ts';
+import { nowSeconds, unseal } from '../crypto.ts';
+import { eventFromRow, insertEvent } from '../events/repo.ts';
+import { webhookHeaders } from './sign.ts';
+import { endpointFromRow } from './service.ts';
+import * as repo from './repo.ts';
+
+/** Bus topic that wakes the worker; publish on it after committing an event. */
+export const WEBHOOKS_TOPIC = 'webhooks';
+
+/** Wait after failed attempt n (index n-1): DESIGN §2, about three days in all. */
+export const RETRY_SCHEDULE_MS = [
+  5_000, 5 * 60_000, 30 * 60_000, 2 * 3_600_000, 5 * 3_600_000, 10 * 3_600_000, 14 * 3_600_000, 20 * 3_600_000, 24 * 3_600_000,
+];
+/** The first attempt plus one per scheduled retry. */
+export const MAX_ATTEMPTS = RETRY_SCHEDULE_MS.length + 1;
+
+// The lease outlives the 15 s request timeout by far, so only a dead worker loses its claims.
+const LEASE_MS = 60_000;
+const TIMEOUT_MS = 15_000;
+const EXCERPT_BYTES = 1024;
+const MAX_RETRY_AFTER_MS = 24 * 3_600_000;
+const USER_AGENT = 'Checkstand-Webhooks/1';
+
+export interface WebhookWorkerOptions {
+  /** How often to look for due deliveries without being woken (default 1000 ms). */
+  pollMs?: number;
+  /** Deliveries in flight at once (default 8). */
+  concurrency?: number;
+  fetchImpl?: typeof fetch;
+  /** Scheduling clock in ms (due checks, leases, retry times). Signatures always use the wall clock: receivers compare with theirs. */
+  now?: () => number;
+  /** Jitter source in [0, 1) (default Math.random). */
+  random?: () => number;
+  /** false: no polling and no bus subscription, only runOnce() and kick() deliver (tests). Default true. */
+  background?: boolean;
+}
+
+export interface WebhookWorker {
+  /** Stops polling and waits for the deliveries in flight. */
+  stop(): Promise<void>;
+  /** Looks for due deliveries now instead of at the next poll. */
+  kick(): void;
+  /** Delivers everything due at the time of the call and resolves with the number of deliveries handled. */
+  runOnce(): Promise<number>;
+}
+
+type Job = repo.DeliveryJob & { leaseUntil: number };
+
+interface AttemptResult {
+  statusCode: number | null;
+  latencyMs: number;
+  excerpt: string | null;
+  error: string | null;
+  retryAfterMs: number | null;
+}
+
+/** Starts the delivery worker: polls, wakes on the 'webhooks' bus topic, keeps up to `concurrency` requests in flight. */
+export function startWebhookWorker(deps: Deps, opts: WebhookWorkerOptions = {}): WebhookWorker {
+  const pollMs = opts.pollMs ?? 1000;
+  const concurrency = Math.max(1, Math.floor(opts.concurrency ?? 8));
+  const fetchImpl = opts.fetchImpl ?? fetch;
+  const now = opts.now ?? Date.now;
+  const random = opts.random ?? Math.random;
+  const background = opts.background ?? true;
+
+  const inFlight = new Set<Promise<void>>();
+  let stopped = false;
+  let pumping: Promise<void> | null = null;
+  let pumpAgain = false;
+
+  async function claim(dueBefore: number, limit: number): Promise<Job[]> {
+    const t = now();
+    const leaseUntil = t + LEASE_MS;
+    const ids = await repo.claimDueDeliveries(deps.db, { dueBefore, now: t, leaseUntil, limit });
+    const jobs = await repo.loadDeliveryJobs(deps.db, ids);
+    return jobs.map((j) => ({ ...j, leaseUntil }));
+  }
+
+  // Fills free slots; each finished delivery calls pump() again, so a backlog drains at full
+  // concurrency instead of one batch per poll.
+  async function fillSlots(): Promise<void> {
+    while (!stopped) {
+      const slots = concurrency - inFlight.size;
+      if (slots <= 0) return;
+      const jobs = await claim(now(), slots);
+      for (const job of jobs) {
+        const p = deliver(job).finally(() => {
+          inFlight.delete(p);
+          pump();
+        });
+        inFlight.add(p);
+      }
+      if (jobs.length < slots) return;
+    }
+  }
+
+  function pump(): void {
+    if (stopped) return;
+    if (pumping) {
+      pumpAgain = true;
+      return;
+    }
+    pumping = (async () => {
+      do {
+        pumpAgain = false;
+        try {
+          await fillSlots();
+        } catch (err) {
+          deps.logger.error('webhook worker could not claim deliveries', { err });
+        }
+      } while (pumpAgain && !stopped);
+    })().finally(() => {
+      pumping = null;
+    });
+  }
+
+  async function deliver(job: Job): Promise<void> {
+    try {
+      await deliverWebhook(job);
+    } catch (err) {
+      // The lease runs out and another pass retries; the receiver may see it twice (at least once).
+      deps.logger.error('webhook delivery could not be recorded', { delivery_id: job.deliveryId, event_id: job.event.id, endpoint_id: job.endpoint.id, err });
+    }
+  }
+
+  async function deliverWebhook(job: Job): Promise<void> {
+    if (job.endpoint.deleted || job.endpoint.status !== 'enabled') {
+      await deps.db.transaction((trx) => repo.completeDelivery(trx, job, { status: 'failed', attemptCount: job.attemptCount, lastStatusCode: null, now: now() }));
+      return;
+    }
+    const attemptedAtMs = now();
+    const result = await sendOnce(job);
+    const attempt = job.attemptCount + 1;
+    const code = result.statusCode;
+    const ok = code !== null && code >= 200 && code < 300;
+    const gone = code === 410;
+    const t = now();
+    let status: 'delivered' | 'failed' | 'pending' = 'pending';
+    let nextAttemptAtMs: number | undefined;
+    if (ok) status = 'delivered';
+    else if (gone || attempt >= MAX_ATTEMPTS) status = 'failed';
+    else nextAttemptAtMs = t + nextRetryDelay(attempt, result.retryAfterMs, random);
+
+    let disabled = false;
+    await deps.db.transaction(async (trx) => {
+      await repo.insertAttempt(trx, {
+        deliveryId: job.deliveryId,
+        attemptedAtMs,
+        statusCode: code,
+        latencyMs: result.latencyMs,
+        responseExcerpt: result.excerpt,
+        error: result.error,
+      });
+      await repo.completeDelivery(trx, job, { status, attemptCount: attempt, lastStatusCode: code, nextAttemptAtMs, now: t });
+      await repo.markEndpointHealth(trx, job.endpoint.id, ok, nowSeconds());
+      if (gone) {
+        // 410 Gone is the receiver saying "stop" (Standard Webhooks); the app's other
+        // endpoints hear of it through the event, written in the same transaction.
+        disabled = await repo.disableEndpoint(trx, job.endpoint.id, 'The endpoint answered 410 Gone.');
+        if (disabled) {
+          const row = await repo.endpointRowById(trx, job.endpoint.id);
+          await insertEvent(trx, { appId: job.appId, livemode: bool(job.event.livemode), type: 'webhook_endpoint.disabled', object: { ...endpointFromRow(row) } });
+        }
+      }
+    });
+
+    if (!ok) {
+      deps.logger.warn('webhook delivery failed', {
+        event_id: job.event.id,
+        endpoint_id: job.endpoint.id,
+        delivery_id: job.deliveryId,
+        attempt,
+        status: code,
+        error: result.error,
+        next_attempt_at: nextAttemptAtMs === undefined ? null : new Date(nextAttemptAtMs).toISOString(),
+      });
+    }
+    if (disabled) {
+      deps.logger.warn('webhook endpoint disabled', { endpoint_id: job.endpoint.id, reason: '410 Gone' });
+      deps.bus.publish(WEBHOOKS_TOPIC, job.endpoint.id).catch((err) => deps.logger.error('could not publish on the bus', { err }));
+    }
+  }
+
+  async function sendOnce(job: Job): Promise<AttemptResult> {
+    let secrets: string[];
+    try {
+      secrets = signingSecrets(deps, job);
+    } catch {
+      deps.logger.error('webhook secret does not unseal; was the master key changed?', { endpoint_id: job.endpoint.id });
+      return { statusCode: null, latencyMs: 0, excerpt: null, error: 'The endpoint secret could not be decrypted.', retryAfterMs: null };
+    }
+    // Built once from the stored row, so every retry sends the same bytes.
+    const body = JSON.stringify(eventFromRow(job.event));
+    const headers = {
+      'content-type': 'application/json',
+      'user-agent': USER_AGENT,
+      ...webhookHeaders({ id: job.event.id, timestamp: nowSeconds(), body, secrets }),
+    };
+    const started = performance.now();
+    try {
+      const res = await fetchImpl(job.endpoint.url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(TIMEOUT_MS) });
+      const latencyMs = Math.round(performance.now() - started);
+      const excerpt = await readExcerpt(res);
+      return { statusCode: res.status, latencyMs, excerpt, error: null, retryAfterMs: parseRetryAfter(res.headers.get('retry-after')) };
+    } catch (err) {
+      return { statusCode: null, latencyMs: Math.round(performance.now() - started), excerpt: null, error: describeFetchError(err), retryAfterMs: null };
+    }
+  }
+
+  async function runOnce(): Promise<number> {
+    // A retry is always scheduled after the cutoff, so one call never attempts a delivery twice.
+    const cutoff = now();
+    let handled = 0;
+    for (;;) {
+      const jobs = await claim(cutoff, concurrency);
+      if (jobs.length === 0) return handled;
+      await Promise.all(jobs.map(deliver));
+      handled += jobs.length;
+    }
+  }
+
+  let timer: NodeJS.Timeout | undefined;
+  let unsubscribe = () => {};
+  if (background) {
+    unsubscribe = deps.bus.subscribe(WEBHOOKS_TOPIC, () => pump());
+    timer = setInterval(pump, pollMs);
+    timer.unref();
+    pump();
+  }
+
+  return {
+    kick: pump,
+    runOnce,
+    async stop() {
+      stopped = true;
+      if (timer) clearInterval(timer);
+      unsubscribe();
+      if (pumping) await pumping;
+      await Promise.allSettled([...inFlight]);
+    },
+  };
+}
+
+/** The current secret, plus the previous one while a rotation's grace period lasts (both sealed with the endpoint id). */
+function signingSecrets(deps: Deps, job: Job): string[] {
+  const key = deps.config.masterKeyBytes;
+  const secrets = [unseal(key, job.endpoint.secretSealed, job.endpoint.id)];
+  const { previousSecretSealed, previousSecretExpiresAt } = job.endpoint;
+  if (previousSecretSealed && previousSecretExpiresAt !== null && previousSecretExpiresAt > nowSeconds()) {
+    secrets.push(unseal(key, previousSecretSealed, job.endpoint.id));
+  }
+  return secrets;
+}
+
+/** Delay before the retry that follows failed attempt n: the schedule ±10% jitter, or a longer Retry-After (capped at 24 h). */
+export function nextRetryDelay(attempt: number, retryAfterMs: number | null, random: () => number = Math.random): number {
+  const base = RETRY_SCHEDULE_MS[Math.min(attempt, RETRY_SCHEDULE_MS.length) - 1];
+  const jittered = Math.round(base * (0.9 + 0.2 * random()));
+  if (retryAfterMs === null) return jittered;
+  return Math.max(jittered, Math.min(retryAfterMs, MAX_RETRY_AFTER_MS));
+}
+
+/** Retry-After as delay-seconds or an HTTP date (RFC 9110 §10.2.3), in ms; null when absent or unreadable. */
+export function parseRetryAfter(value: string | null, wallNow: number = Date.now()): number | null {
+  if (!value) return null;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Math.min(Number(v), MAX_RETRY_AFTER_MS / 1000) * 1000;
+  if (!/[a-z]/i.test(v)) return null; // Date.parse would take odd numerics such as "1.5"
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? null : Math.max(0, at - wallNow);
+}
+
+// First bytes of the answer for the console; the rest is not read. NUL is dropped because
+// PostgreSQL text cannot hold it.
+async function readExcerpt(res: Response): Promise<string> {
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < EXCERPT_BYTES) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.byteLength;
+    }
+  } catch {
+    // A body that breaks off or times out still leaves what arrived.
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+  return Buffer.concat(chunks).subarray(0, EXCERPT_BYTES).toString('utf8').replace(/\u0000/g, '');
+}
+
+function describeFetchError(err: unknown): string {
+  const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } } | undefined;
+  if (e?.name === 'TimeoutError') return `Timed out after ${TIMEOUT_MS / 1000} s.`;
+  const detail = e?.cause?.code ?? e?.cause?.message;
+  const message = e?.message ?? String(err);
+  return (detail ? `${message}: ${detail}` : message).slice(0, 500);
+}
