@@ -6,7 +6,7 @@ import { randomId } from './crypto.ts';
 import { apiKeyAuth } from './http/auth.ts';
 import { idempotency } from './http/idempotency.ts';
 import { apiErrorHandler, apiNotFound } from './http/errors.ts';
-import { cspNonce, securityHeaders } from './http/security.ts';
+import { CHANNEL_FORM_TARGETS, cspNonce, securityHeaders } from './http/security.ts';
 import { createPaymentRoutes, createTestHelperRoutes } from './payments/routes.ts';
 import { createNotifyRoutes } from './payments/notify-routes.ts';
 import { createCheckoutRoutes } from './checkout/routes.ts';
@@ -33,7 +33,7 @@ export function createApp(deps: Deps): express.Express {
   const api = express.Router();
   api.use(express.json({ limit: '100kb', strict: true }));
   api.use(apiKeyAuth(deps.db));
-  api.use(idempotency(deps.db));
+  api.use(idempotency(deps.db, deps.config.masterKeyBytes));
   api.use('/payments', createPaymentRoutes(deps));
   api.use('/webhook_endpoints', createWebhookEndpointRoutes(deps));
   api.use('/events', createEventRoutes(deps));
@@ -50,9 +50,12 @@ export function createApp(deps: Deps): express.Express {
   app.use('/assets', express.static(path.join(ROOT, 'public', 'assets'), { maxAge: '1h', index: false }));
 
   const html = express.Router();
-  html.use(cspNonce, securityHeaders([new URL(deps.config.publicUrl).origin]));
+  const sandboxDeps = { db: deps.db, publicUrl: deps.config.publicUrl, masterKey: deps.config.masterKeyBytes, logger: deps.logger };
+  // The simulators stand in for the channels' own pages, whose forms end at any merchant's return_url.
+  html.use('/sandbox', cspNonce, securityHeaders(["'self'", 'https:', 'http:']));
+  html.use('/sandbox/alipay', createAlipaySandboxRouter(sandboxDeps));
+  html.use(cspNonce, securityHeaders(["'self'", new URL(deps.config.publicUrl).origin, ...CHANNEL_FORM_TARGETS]));
   html.use('/pay', createCheckoutRoutes(deps));
-  html.use('/sandbox/alipay', createAlipaySandboxRouter({ db: deps.db, publicUrl: deps.config.publicUrl, masterKey: deps.config.masterKeyBytes, logger: deps.logger }));
   html.get('/', (_req, res) => {
     res.type('text/plain').send('Checkstand payment gateway. API: /v1 · Cashier: /pay/<token>\n');
   });

@@ -8,7 +8,8 @@ import { fromZod } from '../http/errors.ts';
 import { listParams, paginate } from '../http/pagination.ts';
 import { eventFromRow } from './repo.ts';
 
-const timestamp = z.coerce.number().int().min(0).max(2 ** 53 - 1);
+// Query values are strings; coerce would read an empty `created[gte]=` as 0.
+const timestamp = z.string().regex(/^\d{1,15}$/, 'must be a unix timestamp in seconds').transform(Number);
 
 // `payment.succeeded`, or a whole family with a trailing wildcard: `payment.*` (as Stripe allows).
 const typeFilter = z.string().max(64).regex(/^[a-z_]+(\.[a-z_]+)*(\.\*)?$/, 'must be an event type such as payment.succeeded or payment.*');

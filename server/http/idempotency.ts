@@ -4,6 +4,9 @@ import type { Knex } from 'knex';
 import { ApiError } from '../errors.ts';
 import { authOf } from './auth.ts';
 import { isUniqueViolation } from '../payments/repo.ts';
+import { seal, unseal } from '../crypto.ts';
+
+const aadOf = (s: { app_id: string; livemode: boolean; key: string }) => `idempotency:${s.app_id}:${s.livemode}:${s.key}`;
 
 /** Stored responses are replayed for 24 h, as Stripe does. */
 export const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
@@ -19,9 +22,10 @@ function canonical(value: unknown): string {
 /**
  * Idempotency-Key for POSTs: the first response (status and body) is stored and replayed; the same
  * key with other parameters is an idempotency_error; a request still running under the key is a 409.
- * Responses of 5xx are not stored, so a retry can go through.
+ * Responses of 5xx are not stored, so a retry can go through. Stored bodies are sealed: some carry
+ * a secret shown once (a webhook endpoint's whsec_).
  */
-export function idempotency(db: Knex): RequestHandler {
+export function idempotency(db: Knex, masterKey: Buffer): RequestHandler {
   return async (req, res, next) => {
     if (req.method !== 'POST') return next();
     const key = req.get('idempotency-key');
@@ -52,7 +56,7 @@ export function idempotency(db: Knex): RequestHandler {
         return next(inUse());
       } else {
         res.set('Idempotent-Replayed', 'true');
-        res.status(Number(row.response_status)).type('application/json').send(row.response_body);
+        res.status(Number(row.response_status)).type('application/json').send(unseal(masterKey, row.response_body, aadOf(scope)));
         return;
       }
     }
@@ -63,7 +67,7 @@ export function idempotency(db: Knex): RequestHandler {
       const body = JSON.stringify(value);
       const q = status >= 500
         ? db('idempotency_keys').where(scope).delete()
-        : db('idempotency_keys').where(scope).update({ state: 'done', response_status: status, response_body: body });
+        : db('idempotency_keys').where(scope).update({ state: 'done', response_status: status, response_body: seal(masterKey, body, aadOf(scope)) });
       q.then(() => json(value), () => json(value));
       return res;
     };

@@ -21,9 +21,10 @@ export const cspNonce: RequestHandler = (_req, res, next) => {
 
 /**
  * helmet with a strict nonce-based CSP. frame-ancestors comes from res.locals.frameAncestors
- * (the app's registered origins, set by the cashier) and defaults to 'none'.
+ * (the app's registered origins, set by the cashier) and defaults to 'none'. form-action also
+ * governs where a form's redirects may lead, so it lists every place a form may end up.
  */
-export function securityHeaders(extraFormTargets: string[] = []): RequestHandler {
+export function securityHeaders(formTargets: string[] = ["'self'", ...CHANNEL_FORM_TARGETS]): RequestHandler {
   return helmet({
     contentSecurityPolicy: {
       useDefaults: false,
@@ -36,7 +37,7 @@ export function securityHeaders(extraFormTargets: string[] = []): RequestHandler
         'font-src': ["'self'"],
         'object-src': ["'none'"],
         'base-uri': ["'none'"],
-        'form-action': ["'self'", ...CHANNEL_FORM_TARGETS, ...extraFormTargets],
+        'form-action': formTargets,
         'frame-ancestors': [(_req, res: any) => (res.locals.frameAncestors as string | undefined) ?? "'none'"],
       },
     },

@@ -3,6 +3,7 @@ import type { AuthContext, Deps } from '../deps.ts';
 import { CHANNEL_CODES, providerOf } from '../channels/types.ts';
 import { channelFor, sandboxFor } from '../channels/registry.ts';
 import { getCredentials } from '../apps/channel-configs.ts';
+import type { NotifyMode } from '../sandbox/types.ts';
 import { invalid, notFound } from '../errors.ts';
 import { findPayment } from './repo.ts';
 import { retrievePayment, startAttempt, type PaymentObject } from './service.ts';
@@ -39,7 +40,7 @@ export async function simulatePayment(deps: Deps, auth: AuthContext, id: string,
   const cred = await getCredentials(deps, payment.app_id, provider, payment.livemode);
   await sandbox.act(
     { db: deps.db, publicUrl: deps.config.publicUrl, masterKey: deps.config.masterKeyBytes, logger: deps.logger },
-    { appId: channelFor(provider)!.appIdOf(cred), orderNo: attempt.channel_order_no, outcome: input.outcome, notify: input.notify as any },
+    { appId: channelFor(provider)!.appIdOf(cred), orderNo: attempt.channel_order_no, outcome: input.outcome, notify: input.notify as NotifyMode, action: result.action },
   );
   return retrievePayment(deps, auth, id);
 }

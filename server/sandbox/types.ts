@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Logger } from '../log.ts';
-import type { Provider } from '../channels/types.ts';
+import type { PaymentAction, Provider } from '../channels/types.ts';
 
 export interface SandboxDeps {
   db: Knex;
@@ -24,6 +24,8 @@ export interface SandboxProvider {
   /**
    * Acts as the customer on the simulator's payer page for an order already created there,
    * over HTTP. With notify 'normal' or 'duplicate' it resolves after the notify was answered.
+   * `action` is what createPayment returned: the customer opens it first (a page-pay trade
+   * exists at the channel only once its page was opened).
    */
-  act(deps: SandboxDeps, opts: { appId: string; orderNo: string; outcome: SandboxOutcome; notify: NotifyMode }): Promise<void>;
+  act(deps: SandboxDeps, opts: { appId: string; orderNo: string; outcome: SandboxOutcome; notify: NotifyMode; action?: PaymentAction }): Promise<void>;
 }

@@ -60,8 +60,8 @@ export async function endpointRowById(db: Knex, id: string): Promise<any | undef
  * Leases up to `limit` due deliveries until `leaseUntil` and returns their ids. On PostgreSQL
  * the rows are picked with FOR UPDATE SKIP LOCKED, so concurrent workers on other instances
  * never pick the same row; on SQLite one process works the queue and the single connection
- * serialises the transaction. The update repeats the conditions, so it is a conditional claim
- * on both.
+ * serialises the transaction. The update repeats the conditions and returns what it changed,
+ * so it is a conditional claim on both.
  */
 export async function claimDueDeliveries(
   db: Knex,
@@ -77,8 +77,9 @@ export async function claimDueDeliveries(
     if (isPostgres(db)) pick = pick.forUpdate().skipLocked();
     const ids = (await pick).map((r: { id: string }) => r.id);
     if (ids.length === 0) return [];
-    await due(trx('webhook_deliveries').whereIn('id', ids)).update({ locked_until_ms: opts.leaseUntil, updated_ms: opts.now });
-    return ids;
+    // Only the rows this update changed are ours (RETURNING works on both databases).
+    const claimed = await due(trx('webhook_deliveries').whereIn('id', ids)).update({ locked_until_ms: opts.leaseUntil, updated_ms: opts.now }, ['id']);
+    return claimed.map((r: { id: string }) => r.id);
   });
 }
 

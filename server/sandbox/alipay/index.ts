@@ -1,0 +1,86 @@
+/**
+ * The Alipay simulator (test mode): registers apps with their own "Alipay" keypair, and acts as
+ * the customer on its payer page. Its HTTP side (gateway.do, payer pages) is in routes.ts.
+ */
+import crypto from 'node:crypto';
+import { promisify } from 'node:util';
+import type { PaymentAction } from '../../channels/types.ts';
+import type { NotifyMode, SandboxDeps, SandboxOutcome, SandboxProvider } from '../types.ts';
+import { insertMerchant } from './store.ts';
+import { digits, payerToken } from './gateway.ts';
+
+export { createAlipaySandboxRouter } from './routes.ts';
+export { cancelScheduledNotifies, scheduledNotifyCount } from './notify.ts';
+
+const generateKeyPair = promisify(crypto.generateKeyPair);
+
+/** What act() accepts: the interface's options, plus the attempt's action so a page-pay trade can be opened first. */
+export interface AlipayActOptions {
+  appId: string;
+  orderNo: string;
+  outcome: SandboxOutcome;
+  notify: NotifyMode;
+  /** The action createPayment returned; for page pay the trade exists at Alipay only once its page was opened. */
+  action?: PaymentAction;
+}
+
+export const alipaySandbox: SandboxProvider & { act(deps: SandboxDeps, opts: AlipayActOptions): Promise<void> } = {
+  provider: 'alipay',
+
+  async provision(deps: SandboxDeps): Promise<Record<string, unknown>> {
+    const [app, alipayKeys] = await Promise.all([
+      generateKeyPair('rsa', { modulusLength: 2048 }),
+      generateKeyPair('rsa', { modulusLength: 2048 }),
+    ]);
+    const pem = (k: crypto.KeyObject) =>
+      (k.type === 'private' ? k.export({ format: 'pem', type: 'pkcs8' }) : k.export({ format: 'pem', type: 'spki' })).toString();
+    const sellerId = `2088${digits(12)}`;
+    // Sandbox app ids look like Alipay's own sandbox ones: 16 digits starting 2021000.
+    for (let i = 0; i < 5; i++) {
+      const appId = `2021000${digits(9)}`;
+      const stored = await insertMerchant(deps.db, deps.masterKey, appId, {
+        app_public_key: pem(app.publicKey),
+        alipay_private_key: pem(alipayKeys.privateKey),
+        alipay_public_key: pem(alipayKeys.publicKey),
+        seller_id: sellerId,
+      });
+      if (!stored) continue;
+      deps.logger.info('alipay sandbox app provisioned', { app_id: appId, seller_id: sellerId });
+      return {
+        app_id: appId,
+        private_key: pem(app.privateKey),
+        alipay_public_key: pem(alipayKeys.publicKey),
+        seller_id: sellerId,
+        gateway: `${base(deps)}/gateway.do`,
+      };
+    }
+    throw new Error('alipay sandbox: could not draw a free app id');
+  },
+
+  async act(deps: SandboxDeps, opts: AlipayActOptions): Promise<void> {
+    // The customer first lands on the payer page (page pay) or scans the code (QR).
+    const page = opts.action?.type === 'redirect' ? opts.action.url : opts.action?.type === 'qr' ? opts.action.codeUrl : undefined;
+    if (page) {
+      const res = await fetch(page, { redirect: 'manual' });
+      await res.arrayBuffer();
+      if (!res.ok) throw new Error(`alipay sandbox: the payer page answered HTTP ${res.status}`);
+    }
+    const res = await fetch(`${base(deps)}/payer/action`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({
+        app_id: opts.appId,
+        out_trade_no: opts.orderNo,
+        t: payerToken(deps.masterKey, opts.appId, opts.orderNo),
+        action: opts.outcome,
+        notify: opts.notify,
+      }),
+    });
+    const answer = (await res.json().catch(() => undefined)) as { ok?: boolean; error?: { code?: string; message?: string } } | undefined;
+    if (!res.ok || !answer?.ok) {
+      throw new Error(`alipay sandbox refused ${opts.outcome} for ${opts.orderNo}: ${answer?.error?.code ?? `HTTP ${res.status}`} ${answer?.error?.message ?? ''}`.trim());
+    }
+  },
+};
+
+const base = (deps: SandboxDeps) => `${deps.publicUrl.replace(/\/$/, '')}/sandbox/alipay`;

@@ -1,0 +1,164 @@
+/**
+ * The simulator's outbound messages: the async notify (trade_status_sync) with Alipay's retry
+ * schedule, and the signed browser return. Both are signed with "Alipay"'s private key by the
+ * V1 rule (sign and sign_type left out of the signed string).
+ */
+import crypto from 'node:crypto';
+import type { Logger } from '../../log.ts';
+import type { NotifyMode } from '../types.ts';
+import { signNotify } from '../../channels/alipay/sign.ts';
+import { beijingTime, fenToYuan, nowBeijing } from '../../channels/alipay/transform.ts';
+import type { SandboxMerchant, SandboxOrder, SandboxRefund } from './store.ts';
+
+/** Alipay retries a notify not answered `success` after 4m, 10m, 10m, 1h, 2h, 6h and 15h. */
+export const NOTIFY_RETRY_DELAYS_MS = [4, 10, 10, 60, 120, 360, 900].map((m) => m * 60_000);
+const DELIVERY_TIMEOUT_MS = 10_000;
+
+const pendingTimers = new Set<NodeJS.Timeout>();
+
+/** Cancels every scheduled notify (delayed sends and retries), e.g. on shutdown. */
+export function cancelScheduledNotifies(): void {
+  for (const t of pendingTimers) clearTimeout(t);
+  pendingTimers.clear();
+}
+
+/** How many notifies wait on a timer (delayed sends and retries). */
+export const scheduledNotifyCount = (): number => pendingTimers.size;
+
+/** Timers never keep the process (or a test run) alive: the simulator's retries are best effort. */
+function schedule(ms: number, fn: () => void): void {
+  const t = setTimeout(() => {
+    pendingTimers.delete(t);
+    fn();
+  }, ms);
+  t.unref();
+  pendingTimers.add(t);
+}
+
+const yuan = (fen: number) => fenToYuan(fen);
+
+/** Alipay-style notify_id: 36 hex-ish characters, new for each status change. */
+export const newNotifyId = (): string => crypto.randomBytes(18).toString('hex');
+
+/** The signed trade_status_sync notify for a trade's current status (or a refund on it). */
+export function tradeNotifyParams(merchant: SandboxMerchant, order: SandboxOrder, notifyId: string, refund?: SandboxRefund): Record<string, string> {
+  const d = order.data;
+  const paid = d.gmtPayment !== undefined;
+  const p: Record<string, string> = {
+    notify_type: 'trade_status_sync',
+    notify_time: nowBeijing(),
+    notify_id: notifyId,
+    app_id: merchant.appId,
+    auth_app_id: merchant.appId,
+    charset: 'utf-8',
+    version: '1.0',
+    sign_type: 'RSA2',
+    trade_no: order.tradeNo,
+    out_trade_no: order.outTradeNo,
+    seller_id: merchant.sellerId,
+    trade_status: order.status,
+    total_amount: yuan(order.amount),
+    subject: d.subject,
+    gmt_create: beijingTime(d.gmtCreate),
+  };
+  if (d.body) p.body = d.body;
+  if (d.buyerId) p.buyer_id = d.buyerId;
+  if (d.buyerLogonId) p.buyer_logon_id = d.buyerLogonId;
+  if (paid) {
+    const received = yuan(order.amount);
+    Object.assign(p, {
+      gmt_payment: beijingTime(d.gmtPayment!),
+      receipt_amount: received,
+      buyer_pay_amount: received,
+      invoice_amount: received,
+      point_amount: '0.00',
+      fund_bill_list: JSON.stringify([{ amount: received, fundChannel: 'ALIPAYACCOUNT' }]),
+    });
+  }
+  if (d.gmtClose !== undefined) p.gmt_close = beijingTime(d.gmtClose);
+  if (refund) {
+    // Refund notifies carry the trade's cumulative refund_fee and our out_request_no as out_biz_no.
+    Object.assign(p, { refund_fee: yuan(order.amountRefunded), gmt_refund: `${beijingTime(refund.gmtRefund)}.000`, out_biz_no: refund.outRequestNo });
+  }
+  p.sign = signNotify(p, merchant.alipayPrivateKey);
+  return p;
+}
+
+/** The signed parameters Alipay appends to return_url after a page payment. */
+export function returnParams(merchant: SandboxMerchant, order: SandboxOrder): Record<string, string> {
+  const p: Record<string, string> = {
+    charset: 'utf-8',
+    out_trade_no: order.outTradeNo,
+    method: `${order.data.method}.return`,
+    total_amount: yuan(order.amount),
+    trade_no: order.tradeNo,
+    auth_app_id: merchant.appId,
+    version: '1.0',
+    app_id: merchant.appId,
+    seller_id: merchant.sellerId,
+    timestamp: nowBeijing(),
+    sign_type: 'RSA2',
+  };
+  p.sign = signNotify(p, merchant.alipayPrivateKey);
+  return p;
+}
+
+/** POSTs one notify; true only for HTTP 2xx with the exact body `success`. */
+async function postNotify(url: string, params: Record<string, string>, logger: Logger): Promise<boolean> {
+  try {
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
+      body: new URLSearchParams(params).toString(),
+      redirect: 'manual',
+      signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
+    });
+    const answer = await res.text();
+    const ok = res.status >= 200 && res.status < 300 && answer === 'success';
+    logger.info('alipay sandbox notify sent', { out_trade_no: params.out_trade_no, notify_id: params.notify_id, status: res.status, accepted: ok });
+    return ok;
+  } catch (err) {
+    logger.warn('alipay sandbox notify failed', { out_trade_no: params.out_trade_no, notify_id: params.notify_id, err: (err as Error).name });
+    return false;
+  }
+}
+
+/** Sends and, until answered `success`, re-sends on Alipay's schedule (same notify_id). */
+async function deliverWithRetries(url: string, params: Record<string, string>, logger: Logger, attempt = 0): Promise<boolean> {
+  const ok = await postNotify(url, params, logger);
+  const delay = NOTIFY_RETRY_DELAYS_MS[attempt];
+  if (!ok && delay !== undefined) schedule(delay, () => void deliverWithRetries(url, params, logger, attempt + 1));
+  return ok;
+}
+
+/**
+ * Sends a notify as the chosen mode says: normal (await the answer), duplicate (twice, same
+ * notify_id), delay:N (after N seconds, not awaited) or drop (never). Resolves once whatever is
+ * awaited was answered; never throws.
+ */
+export async function sendNotify(url: string | undefined, params: Record<string, string>, mode: NotifyMode, logger: Logger): Promise<void> {
+  if (!url) return;
+  if (mode === 'drop') {
+    logger.info('alipay sandbox notify dropped on request', { out_trade_no: params.out_trade_no, notify_id: params.notify_id });
+    return;
+  }
+  if (mode === 'normal') {
+    await deliverWithRetries(url, params, logger);
+    return;
+  }
+  if (mode === 'duplicate') {
+    await deliverWithRetries(url, params, logger);
+    await postNotify(url, params, logger);
+    return;
+  }
+  const seconds = Number(mode.slice('delay:'.length));
+  schedule(Math.max(0, seconds) * 1000, () => void deliverWithRetries(url, params, logger));
+}
+
+/** Parses a notify mode as the payer page and act() send it; unknown values fall back to normal. */
+export function notifyModeOf(mode: unknown, delaySeconds?: unknown): NotifyMode {
+  if (mode === 'drop' || mode === 'duplicate' || mode === 'normal') return mode;
+  const fromMode = typeof mode === 'string' ? /^delay:(\d{1,5})$/.exec(mode)?.[1] : undefined;
+  const seconds = fromMode ?? (mode === 'delay' && /^\d{1,5}$/.test(String(delaySeconds ?? '')) ? String(delaySeconds) : undefined);
+  return seconds !== undefined ? `delay:${Number(seconds)}` : 'normal';
+}

@@ -1,0 +1,112 @@
+/**
+ * An in-process "world" for the Alipay adapter: an Express app on port 0 with an in-memory SQLite
+ * database, the simulator mounted at /sandbox/alipay (as the core mounts it), and a notify route
+ * that runs parseNotification and answers with acknowledge(), as the core's /notify does.
+ */
+import crypto from 'node:crypto';
+import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import express from 'express';
+import { createDb, migrate } from '../../server/db.ts';
+import { createLogger } from '../../server/log.ts';
+import { alipay, type AlipayCredentials } from '../../server/channels/alipay/index.ts';
+import { alipaySandbox, cancelScheduledNotifies, createAlipaySandboxRouter } from '../../server/sandbox/alipay/index.ts';
+import type { SandboxDeps } from '../../server/sandbox/types.ts';
+import type { ChannelCode, ChannelNotification, ChannelOrder } from '../../server/channels/types.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export interface AlipayHarness {
+  app: express.Express;
+  base: string;
+  deps: SandboxDeps;
+  /** What provision() returned (the gateway-side config). */
+  raw: Record<string, string>;
+  cred: AlipayCredentials;
+  logLines: string[];
+  notifications: ChannelNotification[];
+  notifyBodies: Buffer[];
+  refusedNotifies: unknown[];
+  order(channel: ChannelCode, amount?: number): ChannelOrder;
+  /** Creates the payment and opens its payer page, as the customer's browser would; returns the page. */
+  createAndOpen(o: ChannelOrder): Promise<string>;
+  paymentNotifies(orderNo: string): ChannelNotification[];
+  stop(): Promise<void>;
+}
+
+export async function startAlipayHarness(): Promise<AlipayHarness> {
+  const db = createDb('sqlite::memory:');
+  await migrate(db);
+  const app = express();
+  app.set('view engine', 'ejs');
+  app.set('views', path.join(root, 'views'));
+  app.use((_req, res, next) => {
+    res.locals.cspNonce = 'nonce-for-tests';
+    next();
+  });
+  const server = http.createServer(app);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const logLines: string[] = [];
+  const deps: SandboxDeps = { db, publicUrl: base, masterKey: crypto.randomBytes(32), logger: createLogger('debug', (l) => logLines.push(l)) };
+  const notifications: ChannelNotification[] = [];
+  const notifyBodies: Buffer[] = [];
+  const refusedNotifies: unknown[] = [];
+
+  app.use('/sandbox/alipay', createAlipaySandboxRouter(deps));
+  app.post('/notify/alipay', express.raw({ type: () => true }), async (req, res) => {
+    const body: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    notifyBodies.push(body);
+    let ack = alipay.acknowledge(false);
+    try {
+      notifications.push(await alipay.parseNotification(h.cred, { headers: req.headers as Record<string, string>, contentType: req.get('content-type') ?? '', body }));
+      ack = alipay.acknowledge(true);
+    } catch (err) {
+      refusedNotifies.push(err);
+    }
+    res.status(ack.status).type(ack.contentType).send(ack.body);
+  });
+  app.get('/return/:orderNo', (_req, res) => {
+    res.type('text/plain').send('back at the gateway');
+  });
+
+  const raw = (await alipaySandbox.provision(deps)) as Record<string, string>;
+  let seq = 0;
+  const h: AlipayHarness = {
+    app, base, deps, raw, cred: alipay.parseCredentials(raw), logLines, notifications, notifyBodies, refusedNotifies,
+    order(channel, amount = 1234) {
+      const orderNo = `att_${channel.replace('alipay_', '')}_${Date.now()}_${++seq}`;
+      return {
+        channel, orderNo, amount, currency: 'CNY', subject: `Sandbox test ${seq}`, description: 'integration test',
+        expiresAt: Math.floor(Date.now() / 1000) + 900, notifyUrl: `${base}/notify/alipay`, returnUrl: `${base}/return/${orderNo}`,
+        quitUrl: `${base}/pay/quit`,
+      };
+    },
+    async createAndOpen(o) {
+      const result = await alipay.createPayment(h.cred, o);
+      if (!result.ok) throw new Error(`declined: ${result.decline.code}`);
+      const url = result.action.type === 'redirect' ? result.action.url : result.action.type === 'qr' ? result.action.codeUrl : '';
+      const page = await fetch(url);
+      if (page.status !== 200) throw new Error(`payer page answered ${page.status}`);
+      return page.text();
+    },
+    paymentNotifies: (orderNo) => notifications.filter((n) => n.kind === 'payment' && n.orderNo === orderNo),
+    async stop() {
+      cancelScheduledNotifies();
+      await new Promise((resolve) => server.close(resolve));
+      await db.destroy();
+    },
+  };
+  return h;
+}
+
+export async function waitFor<T>(find: () => T | undefined, ms = 3000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const hit = find();
+    if (hit !== undefined) return hit;
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,0 +1,69 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createDb } from '../../server/db.ts';
+import { sha256Hex } from '../../server/crypto.ts';
+
+const run = promisify(execFile);
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'checkstand-cli-'));
+const env = { ...process.env, DATABASE_URL: `sqlite:${path.join(dir, 'cli.db')}`, CHECKSTAND_DATA_DIR: dir, LOG_LEVEL: 'silent' };
+const cli = (args: string[], extraEnv: Record<string, string> = {}) =>
+  run(process.execPath, ['bin/checkstand.js', ...args], { env: { ...env, ...extraEnv } });
+
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('checkstand command', () => {
+  it('app create --json prints the keys once and stores only their hashes', async () => {
+    const { stdout } = await cli(['app', 'create', '--name', 'Shop', '--origin', 'https://shop.example', '--json']);
+    const out = JSON.parse(stdout);
+    expect(out.app_id).toMatch(/^app_/);
+    expect(out.secret_key).toMatch(/^sk_test_/);
+    expect(out.live_secret_key).toMatch(/^sk_live_/);
+    const db = createDb(env.DATABASE_URL);
+    try {
+      const keys = await db('api_keys').where({ app_id: out.app_id });
+      expect(keys.map((k) => k.key_hash).sort()).toEqual([sha256Hex(out.secret_key), sha256Hex(out.live_secret_key)].sort());
+      const app = await db('apps').where({ id: out.app_id }).first();
+      expect(JSON.parse(app.allowed_origins)).toEqual(['https://shop.example']);
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it('channel set stores the config encrypted and refuses a bad one', async () => {
+    const { stdout } = await cli(['app', 'create', '--name', 'Shop2', '--json']);
+    const { app_id } = JSON.parse(stdout);
+    const bad = path.join(dir, 'bad.json');
+    fs.writeFileSync(bad, JSON.stringify({ app_id: '2021000000000000' }));
+    await expect(cli(['channel', 'set', '--app', app_id, '--channel', 'alipay', '--mode', 'live', '--config', bad])).rejects.toMatchObject({ code: 1 });
+    const crypto = await import('node:crypto');
+    const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const { publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const good = path.join(dir, 'good.json');
+    const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    fs.writeFileSync(good, JSON.stringify({ app_id: '2021000000000000', private_key: pem, alipay_public_key: publicKey.export({ type: 'spki', format: 'pem' }).toString() }));
+    const ok = await cli(['channel', 'set', '--app', app_id, '--channel', 'alipay', '--mode', 'live', '--config', good]);
+    expect(ok.stdout).toContain('encrypted');
+    expect(ok.stdout).not.toContain('PRIVATE KEY');
+    const db = createDb(env.DATABASE_URL);
+    try {
+      const row = await db('channel_configs').where({ app_id, provider: 'alipay' }).first();
+      expect(row.config_sealed).not.toContain('PRIVATE');
+      expect(row.config_sealed).not.toContain('2021000000000000');
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it('refuses to start on invalid configuration with a one-line reason', async () => {
+    const err = await cli(['serve'], { PORT: 'abc' }).catch((e) => e);
+    expect(err.code).toBe(2);
+    expect(err.stderr.trim().split('\n')).toHaveLength(1);
+    expect(err.stderr).toContain('PORT');
+    const err2 = await cli(['migrate'], { DATABASE_URL: 'mysql://x' }).catch((e) => e);
+    expect(err2.stderr).toContain('DATABASE_URL');
+  });
+});
