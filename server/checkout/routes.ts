@@ -8,6 +8,7 @@ import { findPaymentByToken, type PaymentRow } from '../payments/repo.ts';
 import { minorUnits, startAttempt } from '../payments/service.ts';
 import { ApiError } from '../errors.ts';
 import { toApiError } from '../http/errors.ts';
+import { allowFraming } from '../http/security.ts';
 import { formatAmount, messagesFor, pickLang, type Lang } from './i18n.ts';
 import {
   channelsFor, checkFormToken, confirmOnReturn, environmentOf, formTokenFor, merchantReturnUrl, stateOf,
@@ -30,7 +31,7 @@ export function createCheckoutRoutes(deps: Deps): Router {
     }
     const app = await getApp(deps.db, payment.app_id);
     res.locals.appName = app?.name ?? '';
-    res.locals.frameAncestors = app && app.allowedOrigins.length ? app.allowedOrigins.join(' ') : "'none'";
+    allowFraming(res, app?.allowedOrigins ?? []);
     res.locals.payment = payment;
     return payment;
   }

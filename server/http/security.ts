@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { RequestHandler } from 'express';
+import type { RequestHandler, Response } from 'express';
 import helmet from 'helmet';
 
 /** Live channel gateways a cashier form may navigate to (CSP form-action also governs the redirect after a POST). */
@@ -20,8 +20,8 @@ export const cspNonce: RequestHandler = (_req, res, next) => {
 };
 
 /**
- * helmet with a strict nonce-based CSP. frame-ancestors comes from res.locals.frameAncestors
- * (the app's registered origins, set by the cashier) and defaults to 'none'. form-action also
+ * helmet with a strict nonce-based CSP. frame-ancestors is 'none' until a route that knows the
+ * app calls allowFraming(). form-action also
  * governs where a form's redirects may lead, so it lists every place a form may end up.
  */
 export function securityHeaders(formTargets: string[] = ["'self'", ...CHANNEL_FORM_TARGETS]): RequestHandler {
@@ -38,7 +38,7 @@ export function securityHeaders(formTargets: string[] = ["'self'", ...CHANNEL_FO
         'object-src': ["'none'"],
         'base-uri': ["'none'"],
         'form-action': formTargets,
-        'frame-ancestors': [(_req, res: any) => (res.locals.frameAncestors as string | undefined) ?? "'none'"],
+        'frame-ancestors': ["'none'"],
       },
     },
     // frame-ancestors governs framing; X-Frame-Options cannot express an allow-list.
@@ -46,4 +46,12 @@ export function securityHeaders(formTargets: string[] = ["'self'", ...CHANNEL_FO
     crossOriginEmbedderPolicy: false,
     referrerPolicy: { policy: 'strict-origin-when-cross-origin' },
   });
+}
+
+/** Lets the app's registered origins (and only them) frame this response: CSP frame-ancestors. */
+export function allowFraming(res: Response, origins: string[]): void {
+  const header = res.getHeader('content-security-policy');
+  if (typeof header !== 'string') return;
+  const value = origins.length ? origins.join(' ') : "'none'";
+  res.setHeader('content-security-policy', header.replace(/frame-ancestors [^;]*/, `frame-ancestors ${value}`));
 }
