@@ -26,13 +26,23 @@ export function sha256Hex(value: string): string {
 
 const alphabet = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
-/** Random base62 string of n characters (unbiased). */
+// Random bytes drawn from a pooled buffer: one getrandom call serves many ids (as randomUUID does).
+let pool = Buffer.alloc(0);
+let poolAt = 0;
+function nextRandomByte(): number {
+  if (poolAt >= pool.length) {
+    pool = crypto.randomBytes(4096);
+    poolAt = 0;
+  }
+  return pool[poolAt++];
+}
+
+/** Random base62 string of n characters (unbiased: bytes ≥ 248 are redrawn). */
 export function randomId(n: number): string {
   let out = '';
   while (out.length < n) {
-    for (const b of crypto.randomBytes(n * 2)) {
-      if (b < 248 && out.length < n) out += alphabet[b % 62];
-    }
+    const b = nextRandomByte();
+    if (b < 248) out += alphabet[b % 62];
   }
   return out;
 }

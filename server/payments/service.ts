@@ -7,9 +7,10 @@ import { channelFor, isImplemented } from '../channels/registry.ts';
 import { providerOf, type ChannelCode, type ChannelPaymentStatus, type CreateResult, type PaymentAction } from '../channels/types.ts';
 import { getCredentials } from '../apps/channel-configs.ts';
 import { paginate } from '../http/pagination.ts';
+import { batcherFor } from '../batch.ts';
 import { CURRENCIES, type CreatePaymentInput } from './validation.ts';
 import {
-  attemptFromRow, findPayment, findPaymentById, isUniqueViolation, paymentFromRow,
+  attemptFromRow, findPayment, findPaymentById, paymentFromRow,
   type AttemptRow, type PaymentRow,
 } from './repo.ts';
 
@@ -68,13 +69,9 @@ export async function createPayment(deps: Deps, auth: AuthContext, input: Create
     created,
     updated_ms: Date.now(),
   };
-  try {
-    await deps.db('payments').insert(row);
-  } catch (err) {
-    if (isUniqueViolation(err)) {
-      throw invalid('out_trade_no_taken', `A payment with out_trade_no '${input.out_trade_no}' already exists for this app.`, 'out_trade_no');
-    }
-    throw err;
+  // Batched with concurrent creates (group commit); a unique-key conflict comes back as false.
+  if (!(await batcherFor(deps.db, 'payments').insert(row))) {
+    throw invalid('out_trade_no_taken', `A payment with out_trade_no '${input.out_trade_no}' already exists for this app.`, 'out_trade_no');
   }
   return toPaymentObject(paymentFromRow(row), deps.config.publicUrl);
 }
