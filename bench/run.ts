@@ -13,6 +13,9 @@ const first = await new Promise<string>((resolve, reject) => {
 });
 const { gateway, hello, key } = JSON.parse(first) as { gateway: string; hello: string; key: string };
 
+const runId = Date.now().toString(36);
+let orderSeq = 0;
+
 function run(opts: autocannon.Options): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
     autocannon({ duration: seconds, connections, ...opts }, (err, result) => (err ? reject(err) : resolve(result)));
@@ -30,8 +33,8 @@ try {
     url: `${gateway}/v1/payments`,
     method: 'POST',
     headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ amount: 100, subject: 'Bench order', out_trade_no: '[<id>]' }),
-    idReplacement: true,
+    // Merchants number their orders in sequence (date + counter), so the bench does too.
+    requests: [{ setupRequest: (req) => ({ ...req, body: JSON.stringify({ amount: 100, subject: 'Bench order', out_trade_no: `bench_${runId}_${++orderSeq}` }) }) }],
   });
   console.log(`autocannon, ${connections} connections, ${seconds} s each`);
   console.log(line('GET hello-world', helloResult));

@@ -5,6 +5,7 @@ import type { Deps } from './deps.ts';
 import { randomId } from './crypto.ts';
 import { apiKeyAuth } from './http/auth.ts';
 import { idempotency } from './http/idempotency.ts';
+import { jsonBody } from './http/json-body.ts';
 import { apiErrorHandler, apiNotFound } from './http/errors.ts';
 import { CHANNEL_FORM_TARGETS, cspNonce, securityHeaders } from './http/security.ts';
 import { createPaymentRoutes, createTestHelperRoutes } from './payments/routes.ts';
@@ -20,6 +21,8 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export function createApp(deps: Deps): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  // API answers are no-store and pages are per-request: ETags would only cost a hash per response.
+  app.set('etag', false);
   app.set('view engine', 'ejs');
   app.set('views', path.join(ROOT, 'views'));
   app.set('query parser', 'simple');
@@ -31,7 +34,7 @@ export function createApp(deps: Deps): express.Express {
   });
 
   const api = express.Router();
-  api.use(express.json({ limit: '100kb', strict: true }));
+  api.use(jsonBody(100 * 1024));
   api.use(apiKeyAuth(deps.db));
   api.use(idempotency(deps.db, deps.config.masterKeyBytes));
   api.use('/payments', createPaymentRoutes(deps));

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { isPostgres } from './db.ts';
 
 interface Pending {
   row: Record<string, unknown> & { id: string };
@@ -14,6 +15,7 @@ interface Pending {
  */
 export class InsertBatcher {
   private queue: Pending[] = [];
+  private statements = new WeakMap<object, Map<string, any>>();
   private scheduled = false;
 
   constructor(private readonly db: Knex, private readonly table: string, private readonly maxBatch = 200) {}
@@ -33,16 +35,46 @@ export class InsertBatcher {
     while (this.queue.length) {
       const batch = this.queue.splice(0, this.maxBatch);
       try {
-        const inserted: Array<{ id: string }> = await this.db(this.table)
-          .insert(batch.map((p) => p.row))
-          .onConflict()
-          .ignore()
-          .returning('id');
+        const rows = batch.map((p) => p.row);
+        const inserted = isPostgres(this.db) ? await this.insertWithKnex(rows) : await this.insertSqlite(rows);
         const ids = new Set(inserted.map((r) => r.id));
         for (const p of batch) p.resolve(ids.has(p.row.id));
       } catch (err) {
         for (const p of batch) p.reject(err);
       }
+    }
+  }
+
+  private async insertWithKnex(rows: Array<Record<string, unknown>>): Promise<Array<{ id: string }>> {
+    return this.db(this.table).insert(rows).onConflict().ignore().returning('id');
+  }
+
+  /**
+   * SQLite: a statement prepared once per batch size on the pooled connection. It runs
+   * synchronously, so no other query can interleave with it on the single connection.
+   */
+  private async insertSqlite(rows: Array<Record<string, unknown>>): Promise<Array<{ id: string }>> {
+    const columns = Object.keys(rows[0]);
+    const client = this.db.client as { acquireConnection(): Promise<any>; releaseConnection(c: unknown): Promise<void> };
+    const conn = await client.acquireConnection();
+    try {
+      let cache = this.statements.get(conn);
+      if (!cache) this.statements.set(conn, (cache = new Map()));
+      const key = `${rows.length}:${columns.join(',')}`;
+      let stmt = cache.get(key);
+      if (!stmt) {
+        const tuple = `(${columns.map(() => '?').join(',')})`;
+        const sql = `INSERT INTO "${this.table}" (${columns.map((c) => `"${c}"`).join(',')}) VALUES ${rows.map(() => tuple).join(',')} ON CONFLICT DO NOTHING RETURNING id`;
+        cache.set(key, (stmt = conn.prepare(sql)));
+      }
+      const bindings: unknown[] = [];
+      for (const row of rows) for (const c of columns) {
+        const v = row[c];
+        bindings.push(typeof v === 'boolean' ? (v ? 1 : 0) : v);
+      }
+      return stmt.all(bindings);
+    } finally {
+      await client.releaseConnection(conn);
     }
   }
 }

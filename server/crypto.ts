@@ -47,9 +47,19 @@ export function randomId(n: number): string {
   return out;
 }
 
-/** Object id with its type prefix, e.g. pay_3kT…; 24 base62 characters ≈ 142 bits. */
+/**
+ * Object id with its type prefix, e.g. pay_0Ofq3kT…: 8 base62 characters of the creation time in
+ * ms, then 16 random ones (≈ 95 bits). Time-ordered ids append to the primary-key index instead
+ * of landing on a random page of it, which keeps inserts cheap as tables grow.
+ */
 export function newId(prefix: string): string {
-  return `${prefix}_${randomId(24)}`;
+  let t = Date.now();
+  let time = '';
+  for (let i = 0; i < 8; i++) {
+    time = alphabet[t % 62] + time;
+    t = Math.floor(t / 62);
+  }
+  return `${prefix}_${time}${randomId(16)}`;
 }
 
 export function timingSafeEqualStr(a: string, b: string): boolean {

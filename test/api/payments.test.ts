@@ -87,6 +87,12 @@ describe('POST /v1/payments', () => {
     expect(big.body.error.type).toBe('invalid_request_error');
   });
 
+  it('refuses JSON in another charset naming Content-Type', async () => {
+    const res = await g.api('POST', '/v1/payments', JSON.stringify(valid()), { 'content-type': 'application/json; charset=latin1' });
+    expect(res.status).toBe(415);
+    expect(res.body.error.param).toBe('Content-Type');
+  });
+
   it('refuses form-encoded bodies naming Content-Type', async () => {
     const res = await g.api('POST', '/v1/payments', 'amount=100', { 'content-type': 'application/x-www-form-urlencoded' });
     expect(res.status).toBe(415);
