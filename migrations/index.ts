@@ -1,4 +1,8 @@
 import * as initial from './001_initial.ts';
+import * as moneyMovement from './002_money_movement.ts';
 
 /** Every migration in order; knex reads them through a migration source, not the file system. */
-export const migrations = [{ name: '001_initial', ...initial }];
+export const migrations = [
+  { name: '001_initial', ...initial },
+  { name: '002_money_movement', ...moneyMovement },
+];

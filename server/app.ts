@@ -11,6 +11,7 @@ import { CHANNEL_FORM_TARGETS, cspNonce, securityHeaders } from './http/security
 import { createPaymentRoutes, createTestHelperRoutes } from './payments/routes.ts';
 import { createNotifyRoutes } from './payments/notify-routes.ts';
 import { createCheckoutRoutes } from './checkout/routes.ts';
+import { createRefundRoutes } from './refunds/routes.ts';
 import { createWebhookEndpointRoutes } from './webhooks/routes.ts';
 import { createEventRoutes } from './events/routes.ts';
 import { createAlipaySandboxRouter } from './sandbox/alipay/index.ts';
@@ -38,6 +39,7 @@ export function createApp(deps: Deps): express.Express {
   api.use(apiKeyAuth(deps.db));
   api.use(idempotency(deps.db, deps.config.masterKeyBytes));
   api.use('/payments', createPaymentRoutes(deps));
+  api.use('/refunds', createRefundRoutes(deps).refunds);
   api.use('/webhook_endpoints', createWebhookEndpointRoutes(deps));
   api.use('/events', createEventRoutes(deps));
   api.use('/test_helpers', createTestHelperRoutes(deps));

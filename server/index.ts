@@ -9,6 +9,7 @@ import { createLocalBus } from './bus.ts';
 import { createApp } from './app.ts';
 import { createApp as createMerchantApp, type CreatedApp } from './apps/service.ts';
 import { startWebhookWorker } from './webhooks/worker.ts';
+import { startPaymentWorker } from './payments/worker.ts';
 import type { Deps } from './deps.ts';
 
 export interface Gateway {
@@ -46,12 +47,14 @@ export async function startGateway(baseConfig: Config = loadConfig(), logger: Lo
   const demo = config.demo ? await ensureDemoApp(deps) : undefined;
   server.on('request', createApp(deps));
   const webhooks = config.workers ? startWebhookWorker(deps) : undefined;
+  const payments = config.workers ? startPaymentWorker(deps) : undefined;
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await webhooks?.stop();
+      await payments?.stop();
       await bus.close();
       await db.destroy();
     })());

@@ -5,6 +5,8 @@ import { getAllCredentials } from '../apps/channel-configs.ts';
 import { MalformedMessageError, SignatureError } from '../errors.ts';
 import { applyAttemptOutcome } from './service.ts';
 import { findAttemptByOrderNo, findPaymentById } from './repo.ts';
+import { findRefund } from '../refunds/repo.ts';
+import { applyRefundOutcome } from '../refunds/service.ts';
 
 export interface NotifyOutcome {
   ack: Ack;
@@ -63,7 +65,12 @@ export async function handleNotify(deps: Deps, provider: Provider, appId: string
     }
     return { ack: adapter.acknowledge(true), accepted: true };
   }
-  // Refund notifications are applied by the refunds service once it exists; acknowledged so the channel stops.
-  deps.logger.info('refund notify received', { payment_id: payment.id, refund_no: n.refundNo, status: n.status });
+  // Our refund number at the channel is the refund's id.
+  const refund = await findRefund(deps.db, n.refundNo);
+  if (!refund || refund.payment_id !== payment.id || refund.attempt_id !== attempt.id) return refuse('no such refund for this order', { refund_no: n.refundNo });
+  if (n.status !== 'pending') {
+    const changed = await applyRefundOutcome(deps, refund.id, { status: n.status, channelRefundNo: n.channelRefundNo });
+    deps.logger.info('refund notify accepted', { refund_id: refund.id, status: n.status, duplicate: !changed });
+  }
   return { ack: adapter.acknowledge(true), accepted: true };
 }

@@ -26,7 +26,8 @@ export interface PaymentRow {
   created: number;
 }
 
-export type AttemptStatus = 'pending' | 'succeeded' | 'failed' | 'closed';
+/** 'closing': another attempt won; this one is still to be closed at its channel. */
+export type AttemptStatus = 'pending' | 'succeeded' | 'failed' | 'closing' | 'closed';
 
 export interface AttemptRow {
   id: string;

@@ -5,7 +5,11 @@ import { authOf } from '../http/auth.ts';
 import { listParams } from '../http/pagination.ts';
 import { CHANNEL_CODES } from '../channels/types.ts';
 import { createPaymentSchema } from './validation.ts';
-import { createPayment, listPayments, retrievePayment } from './service.ts';
+import { createPayment, listPayments, retrievePayment, toPaymentObject } from './service.ts';
+import { closePayment } from './close.ts';
+import { findPayment } from './repo.ts';
+import { invalid, notFound } from '../errors.ts';
+import { createRefundRoutes } from '../refunds/routes.ts';
 import { simulatePayment, simulateSchema } from './simulate.ts';
 import { bodyOf } from '../http/body.ts';
 
@@ -33,6 +37,18 @@ export function createPaymentRoutes(deps: Deps): Router {
   r.get('/:id', async (req, res) => {
     res.json(await retrievePayment(deps, authOf(res), req.params.id));
   });
+  r.post('/:id/close', async (req, res) => {
+    bodyOf(req);
+    const auth = authOf(res);
+    const payment = await findPayment(deps.db, auth, req.params.id);
+    if (!payment) throw notFound('payment', req.params.id);
+    if (payment.status !== 'pending') throw invalid('payment_unexpected_state', `This payment is ${payment.status} and cannot be closed.`, 'id');
+    const after = await closePayment(deps, payment);
+    if (after.status === 'succeeded') throw invalid('payment_unexpected_state', 'The customer paid before the payment could be closed; it has succeeded.', 'id');
+    res.json(toPaymentObject(after, deps.config.publicUrl));
+  });
+  const refundRoutes = createRefundRoutes(deps);
+  r.use(refundRoutes.onPayments);
   return r;
 }
 

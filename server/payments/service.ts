@@ -8,6 +8,7 @@ import { providerOf, type ChannelCode, type ChannelPaymentStatus, type CreateRes
 import { getCredentials } from '../apps/channel-configs.ts';
 import { paginate } from '../http/pagination.ts';
 import { batcherFor } from '../batch.ts';
+import { queueAutomaticRefund } from '../refunds/service.ts';
 import { CURRENCIES, type CreatePaymentInput } from './validation.ts';
 import {
   attemptFromRow, findPayment, findPaymentById, paymentFromRow,
@@ -226,8 +227,10 @@ export async function applyAttemptOutcome(deps: Deps, attempt: AttemptRow, outco
         await emitPaymentEvent(deps, trx, attempt.payment_id, 'payment.succeeded');
         await closeSiblingAttempts(trx, attempt);
       } else {
-        // The customer paid a second attempt (or after closing): the money is at the channel and must go back.
-        deps.logger.warn('second successful attempt for a payment; refund needed', { payment_id: attempt.payment_id, attempt_id: attempt.id });
+        // The customer paid a second attempt (or after closing): the money is at the channel and goes back.
+        const payment = paymentFromRow(await trx('payments').where({ id: attempt.payment_id }).first());
+        await queueAutomaticRefund(trx, payment, attempt);
+        deps.logger.warn('second successful attempt for a payment; refunding it', { payment_id: attempt.payment_id, attempt_id: attempt.id });
       }
     });
   } else if (outcome.status === 'closed') {
@@ -238,15 +241,15 @@ export async function applyAttemptOutcome(deps: Deps, attempt: AttemptRow, outco
   return changed;
 }
 
-/** Other pending attempts are marked closed here; the query worker closes them at their channels. */
+/** Other pending attempts become 'closing'; the payment worker closes them at their channels. */
 async function closeSiblingAttempts(trx: Knex.Transaction, winner: AttemptRow): Promise<void> {
   await trx('payment_attempts')
     .where({ payment_id: winner.payment_id, status: 'pending' })
     .whereNot({ id: winner.id })
-    .update({ status: 'closed', updated_ms: Date.now() });
+    .update({ status: 'closing', next_query_at_ms: Date.now(), updated_ms: Date.now() });
 }
 
-async function emitPaymentEvent(deps: Deps, trx: Knex.Transaction, paymentId: string, type: 'payment.succeeded' | 'payment.closed') {
+export async function emitPaymentEvent(deps: Deps, trx: Knex.Transaction, paymentId: string, type: 'payment.succeeded' | 'payment.closed') {
   const payment = paymentFromRow(await trx('payments').where({ id: paymentId }).first());
   await insertEvent(trx, { appId: payment.app_id, livemode: payment.livemode, type, object: toPaymentObject(payment, deps.config.publicUrl) });
 }

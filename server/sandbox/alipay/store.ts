@@ -168,7 +168,9 @@ export type RefundOutcome =
  * trade (Alipay: TRADE_CLOSED also means "fully refunded").
  */
 export async function recordRefund(db: Knex, order: SandboxOrder, refund: SandboxRefund): Promise<RefundOutcome> {
+  // Refunds of one trade are serialised, as at Alipay: the row lock (PostgreSQL) makes concurrent ones wait their turn.
   return db.transaction(async (trx) => {
+    await trx('sandbox_orders').where({ provider: PROVIDER, merchant_id: order.appId, out_trade_no: order.outTradeNo }).forUpdate().first('out_trade_no');
     const current = await findOrder(trx, order.appId, { outTradeNo: order.outTradeNo });
     if (!current) throw new Error('trade vanished');
     const earlier = await findRefund(trx, current, refund.outRequestNo);

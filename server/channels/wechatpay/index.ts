@@ -1,0 +1,297 @@
+/**
+ * WeChat Pay adapter (API v3, direct merchant): Native (QR), H5 (mobile browser) and JSAPI
+ * (inside WeChat). Requests carry a WECHATPAY2-SHA256-RSA2048 Authorization; every answer is
+ * verified (signature over the exact body, 5-minute window) before anything in it is believed.
+ * Notifies are verified the same way, then their AEAD_AES_256_GCM resource is decrypted with
+ * the APIv3 key. Stateless: it never touches the database.
+ */
+import crypto, { type KeyObject } from 'node:crypto';
+import { inspect } from 'node:util';
+import { z } from 'zod';
+import { ChannelConfigError, ChannelRequestError, ChannelUnavailable, MalformedMessageError } from '../../errors.ts';
+import type { Ack, Channel, ChannelCode, CreateResult, InboundMessage, PaymentQueryResult, RefundResult } from '../types.ts';
+import { decryptResource, jsapiPayParams, loadCertificate, loadPrivateKey, loadPublicKey, verifySignedMessage } from './sign.ts';
+import {
+  PAY_PATH, envelopeOf, isWechatpayCode, normalizeClientIp, notificationOf, payRequestBody, queryResultOf, refundRequestBody,
+  refundResultOf, type WechatpayChannelCode, type WechatpayRefund, type WechatpayTransaction,
+} from './transform.ts';
+import { CONFIG_CODES, DECLINE_CODES, callApi, describe, faultOf, isTransient, keyLookup, lowerCaseHeaders } from './client.ts';
+
+export { oauthAuthorizeUrl, exchangeOAuthCode } from './oauth.ts';
+
+/** A secret string that never prints (JSON, inspect, template strings show [redacted]). */
+export class SecretText {
+  readonly #value: string;
+  constructor(value: string) {
+    this.#value = value;
+  }
+  reveal(): string {
+    return this.#value;
+  }
+  toJSON(): string {
+    return '[redacted]';
+  }
+  toString(): string {
+    return '[redacted]';
+  }
+  [inspect.custom](): string {
+    return 'SecretText [redacted]';
+  }
+}
+
+/** A key WeChat Pay may sign with, by the Wechatpay-Serial that names it. */
+export interface VerificationKey {
+  key: KeyObject;
+  /** Unix seconds; platform certificates only. */
+  notBefore?: number;
+  notAfter?: number;
+}
+
+/** Parsed WeChat Pay credentials. Keys are KeyObjects and secrets SecretText: a logged credential shows no key material. */
+export interface WechatpayCredentials {
+  mchid: string;
+  appid: string;
+  /** Serial number of the merchant API certificate (named in every request). */
+  serialNo: string;
+  privateKey: KeyObject;
+  /** The APIv3 key as a 32-byte secret KeyObject. */
+  apiV3Key: KeyObject;
+  /** WeChat Pay public key (by PUB_KEY_ID_…) and platform certificate keys (by serial), either or both. */
+  verificationKeys: ReadonlyMap<string, VerificationKey>;
+  baseUrl: string;
+  /** Where the payer's browser is sent for the snsapi_base OAuth (open.weixin.qq.com, or the simulator). */
+  oauthBaseUrl: string;
+  /** Where the OAuth code is exchanged (api.weixin.qq.com, or the simulator). */
+  apiBaseUrl: string;
+  appSecret?: SecretText;
+}
+
+export const WECHATPAY_PRODUCTION_BASE_URL = 'https://api.mch.weixin.qq.com';
+const PRODUCTION_HOSTS = new Set(['https://api.mch.weixin.qq.com', 'https://api2.mch.weixin.qq.com']);
+/** Real notifies are a few KB; anything far larger is refused before it is parsed. */
+const MAX_NOTIFY_BYTES = 64 * 1024;
+
+const httpUrl = (what: string) => z.url({ protocol: /^https?$/, error: `must be an http(s) URL ${what}` });
+const hexSerial = /^[0-9A-Fa-f]{8,40}$/;
+
+const configSchema = z.object({
+  mchid: z.string().regex(/^\d{8,32}$/, 'must be the WeChat Pay merchant id (商户号, digits)'),
+  appid: z.string().regex(/^wx[0-9a-fA-F]{16}$/, 'must be the AppID bound to the merchant (wx + 16 hex characters)'),
+  serial_no: z.string().regex(hexSerial, 'must be the serial number of the merchant API certificate (hex)'),
+  private_key: z.string().min(1, 'is required'),
+  apiv3_key: z.string().regex(/^[\x21-\x7e]{32}$/, 'must be the 32-character APIv3 key'),
+  wechatpay_public_key: z.string().min(1, 'must not be empty').optional(),
+  wechatpay_public_key_id: z.string().regex(/^PUB_KEY_ID_[0-9A-Za-z]{1,64}$/, 'must be the WeChat Pay public key id (PUB_KEY_ID_…)').optional(),
+  platform_certificates: z.array(z.object({
+    serial_no: z.string().regex(hexSerial, 'must be the platform certificate serial (hex)').optional(),
+    certificate: z.string().min(1, 'must not be empty').optional(),
+    public_key: z.string().min(1, 'must not be empty').optional(),
+  })).max(10, 'holds at most 10 certificates').optional(),
+  base_url: httpUrl('of the WeChat Pay API (no trailing path for production)').optional(),
+  oauth_base_url: httpUrl('serving /connect/oauth2/authorize').optional(),
+  api_base_url: httpUrl('serving /sns/oauth2/access_token').optional(),
+  app_secret: z.string().regex(/^[0-9A-Za-z]{16,64}$/, 'must be the AppSecret of the appid').optional(),
+});
+
+export const wechatpay: Channel<WechatpayCredentials> = {
+  // --- metadata --------------------------------------------------------------------------------
+  provider: 'wechatpay',
+  displayName: 'WeChat Pay',
+  codes: ['wechat_native', 'wechat_h5', 'wechat_jsapi'],
+  currencies: ['CNY'],
+
+  // --- credentials -----------------------------------------------------------------------------
+  parseCredentials(raw: unknown): WechatpayCredentials {
+    const parsed = configSchema.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new ChannelConfigError(`WeChat Pay config: ${issue.path.join('.') || 'config'} ${issue.message}`);
+    }
+    const c = parsed.data;
+    const privateKey = keyOrConfigError(() => loadPrivateKey(c.private_key), 'private_key', 'the merchant API private key (apiclient_key.pem, RSA-2048)');
+    const ownPublicKey = crypto.createPublicKey(privateKey);
+    const verificationKeys = new Map<string, VerificationKey>();
+
+    if ((c.wechatpay_public_key === undefined) !== (c.wechatpay_public_key_id === undefined)) {
+      throw new ChannelConfigError(`WeChat Pay config: ${c.wechatpay_public_key === undefined ? 'wechatpay_public_key' : 'wechatpay_public_key_id'} is required with the other`);
+    }
+    if (c.wechatpay_public_key !== undefined) {
+      const key = keyOrConfigError(() => loadPublicKey(c.wechatpay_public_key!), 'wechatpay_public_key', 'the WeChat Pay public key (pub_key.pem, RSA-2048)');
+      // The classic mix-up: the merchant's own public key where WeChat Pay's belongs.
+      if (key.equals(ownPublicKey)) throw new ChannelConfigError("WeChat Pay config: wechatpay_public_key is the merchant's own public key; use the WeChat Pay public key (微信支付公钥)");
+      verificationKeys.set(c.wechatpay_public_key_id!, { key });
+    }
+    (c.platform_certificates ?? []).forEach((entry, i) => {
+      const field = `platform_certificates.${i}`;
+      if ((entry.certificate === undefined) === (entry.public_key === undefined)) throw new ChannelConfigError(`WeChat Pay config: ${field} needs exactly one of certificate or public_key`);
+      if (entry.certificate !== undefined) {
+        const cert = keyOrConfigError(() => loadCertificate(entry.certificate!), `${field}.certificate`, 'a platform certificate (X.509 PEM, RSA-2048)');
+        if (entry.serial_no && entry.serial_no.toUpperCase() !== cert.serialNo) throw new ChannelConfigError(`WeChat Pay config: ${field}.serial_no does not match the certificate's serial ${cert.serialNo}`);
+        verificationKeys.set(cert.serialNo, { key: cert.publicKey, notBefore: cert.notBefore, notAfter: cert.notAfter });
+      } else {
+        if (!entry.serial_no) throw new ChannelConfigError(`WeChat Pay config: ${field}.serial_no is required with public_key`);
+        const key = keyOrConfigError(() => loadPublicKey(entry.public_key!), `${field}.public_key`, 'the platform certificate public key (PEM, RSA-2048)');
+        verificationKeys.set(entry.serial_no.toUpperCase(), { key });
+      }
+    });
+    if (verificationKeys.size === 0) throw new ChannelConfigError('WeChat Pay config: wechatpay_public_key (with wechatpay_public_key_id) or platform_certificates is required to verify WeChat Pay');
+
+    const baseUrl = (c.base_url ?? WECHATPAY_PRODUCTION_BASE_URL).replace(/\/+$/, '');
+    const live = PRODUCTION_HOSTS.has(baseUrl);
+    return {
+      mchid: c.mchid,
+      appid: c.appid,
+      serialNo: c.serial_no.toUpperCase(),
+      privateKey,
+      apiV3Key: crypto.createSecretKey(Buffer.from(c.apiv3_key, 'ascii')),
+      verificationKeys,
+      baseUrl,
+      // A simulator serves the OAuth stand-ins under its own base URL.
+      oauthBaseUrl: (c.oauth_base_url ?? (live ? 'https://open.weixin.qq.com' : baseUrl)).replace(/\/+$/, ''),
+      apiBaseUrl: (c.api_base_url ?? (live ? 'https://api.weixin.qq.com' : baseUrl)).replace(/\/+$/, ''),
+      appSecret: c.app_secret ? new SecretText(c.app_secret) : undefined,
+    };
+  },
+  appIdOf: (cred) => cred.appid,
+  merchantIdOf: (cred) => cred.mchid,
+
+  // --- operations ------------------------------------------------------------------------------
+  async createPayment(cred, order): Promise<CreateResult> {
+    const channel = wechatCode(order.channel);
+    requireCny(order.currency);
+    const extra: { clientIp?: string; openid?: string } = {};
+    if (channel === 'wechat_h5') {
+      // WeChat checks the payer's IP against the one that opens h5_url: it is required.
+      extra.clientIp = normalizeClientIp(order.clientIp);
+      if (!extra.clientIp) throw new ChannelRequestError('client_ip_required', 'WeChat Pay H5 needs the payer\'s IP address (client_ip): none or not an IP was given');
+    }
+    if (channel === 'wechat_jsapi') {
+      if (!order.openid) throw new ChannelRequestError('openid_required', 'WeChat Pay JSAPI needs the payer\'s openid (payer.openid) from the snsapi_base OAuth');
+      extra.openid = order.openid;
+    }
+    const answer = await callApi(cred, `create (${channel})`, 'POST', PAY_PATH[channel], payRequestBody(cred, { ...order, channel }, extra));
+    if (!answer.ok) {
+      if (DECLINE_CODES.has(answer.error.code)) return { ok: false, decline: { code: answer.error.code, message: answer.error.message.slice(0, 200) } };
+      throw faultOf(`create (${channel})`, answer);
+    }
+    const field = channel === 'wechat_native' ? 'code_url' : channel === 'wechat_h5' ? 'h5_url' : 'prepay_id';
+    const value = answer.data[field];
+    if (typeof value !== 'string' || !value) throw new ChannelUnavailable(`WeChat Pay create (${channel}) answered without ${field}`);
+    if (channel === 'wechat_native') return { ok: true, action: { type: 'qr', codeUrl: value } };
+    if (channel === 'wechat_h5') {
+      // WeChat: append redirect_url (url-encoded) to h5_url; it must be on the merchant's H5 domain.
+      const url = `${value}${value.includes('?') ? '&' : '?'}redirect_url=${encodeURIComponent(order.returnUrl)}`;
+      return { ok: true, action: { type: 'redirect', url } };
+    }
+    return { ok: true, action: { type: 'jsapi', params: { ...jsapiPayParams(cred.appid, value, cred.privateKey) } } };
+  },
+
+  async queryPayment(cred, orderNo): Promise<PaymentQueryResult> {
+    const answer = await callApi(cred, 'query', 'GET', `/v3/pay/transactions/out-trade-no/${encodeURIComponent(orderNo)}?mchid=${encodeURIComponent(cred.mchid)}`);
+    if (!answer.ok) {
+      if (answer.error.code === 'ORDER_NOT_EXIST') return { status: 'not_found' };
+      throw faultOf('query', answer);
+    }
+    const tx = answer.data as WechatpayTransaction;
+    if (tx.out_trade_no !== undefined && tx.out_trade_no !== orderNo) throw new ChannelUnavailable('WeChat Pay query answered about another order');
+    return queryResultOf(tx);
+  },
+
+  async closePayment(cred, orderNo): Promise<void> {
+    const answer = await callApi(cred, 'close', 'POST', `/v3/pay/transactions/out-trade-no/${encodeURIComponent(orderNo)}/close`, { mchid: cred.mchid });
+    if (answer.ok) return;
+    const code = answer.error.code;
+    if (code === 'ORDER_CLOSED' || code === 'ORDER_NOT_EXIST') return;
+    if (code === 'ORDERPAID' || code === 'ORDER_PAID') throw new ChannelRequestError(code, describe('close', answer));
+    // Other refusals (TRADE_ERROR, INVALID_REQUEST) do not say whether the order is still payable: ask.
+    if (code === 'TRADE_ERROR' || code === 'INVALID_REQUEST') {
+      const now = await wechatpay.queryPayment(cred, orderNo);
+      if (now.status === 'closed' || now.status === 'not_found') return;
+    }
+    throw faultOf('close', answer);
+  },
+
+  async refund(cred, req): Promise<RefundResult> {
+    requireCny(req.currency);
+    const answer = await callApi(cred, 'refund', 'POST', '/v3/refund/domestic/refunds', refundRequestBody(req));
+    if (!answer.ok) {
+      if (isTransient(answer) || CONFIG_CODES.has(answer.error.code) || answer.error.code === 'PARAM_ERROR') throw faultOf('refund', answer);
+      // A refusal (over-refund, balance, unpaid order…): no refund was created.
+      return { status: 'failed', failureMessage: `${answer.error.code}: ${answer.error.message.slice(0, 200)}` };
+    }
+    const r = answer.data as WechatpayRefund;
+    if (r.out_refund_no !== undefined && r.out_refund_no !== req.refundNo) throw new ChannelUnavailable('WeChat Pay refund answered about another refund');
+    return refundResultOf(r);
+  },
+
+  /**
+   * RESOURCE_NOT_EXISTS is neither pending (the refund may never have reached WeChat, so waiting
+   * would be forever) nor failed (a request still in flight may yet create it, and a second
+   * refund would pay twice). It is thrown as ChannelRequestError('RESOURCE_NOT_EXISTS'): the safe
+   * move is to re-submit refund() with the same refundNo, which WeChat treats as the same refund.
+   */
+  async queryRefund(cred, orderNo, refundNo): Promise<RefundResult> {
+    const answer = await callApi(cred, 'refund query', 'GET', `/v3/refund/domestic/refunds/${encodeURIComponent(refundNo)}`);
+    if (!answer.ok) {
+      if (answer.error.code === 'RESOURCE_NOT_EXISTS') {
+        throw new ChannelRequestError('RESOURCE_NOT_EXISTS', `WeChat Pay knows no refund ${refundNo.slice(0, 64)}: re-submit it with the same out_refund_no to learn its fate`);
+      }
+      throw faultOf('refund query', answer);
+    }
+    const r = answer.data as WechatpayRefund;
+    if (r.out_trade_no !== undefined && r.out_trade_no !== orderNo) throw new ChannelRequestError('refund_order_mismatch', `WeChat Pay refund ${refundNo.slice(0, 64)} belongs to another order`);
+    return refundResultOf(r);
+  },
+
+  async parseNotification(cred, msg: InboundMessage) {
+    if (msg.body.length > MAX_NOTIFY_BYTES) throw new MalformedMessageError(`WeChat Pay notify of ${msg.body.length} bytes is larger than any real one`);
+    const mediaType = msg.contentType.split(';')[0]!.trim().toLowerCase();
+    if (mediaType !== 'application/json') throw new MalformedMessageError(`WeChat Pay notifies are JSON, got ${mediaType.slice(0, 60) || 'no content type'}`);
+    const text = msg.body.toString('utf8');
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new MalformedMessageError('WeChat Pay notify is not JSON');
+    }
+    // The signature covers the exact body bytes; only then is anything in it believed.
+    verifySignedMessage(lowerCaseHeaders(msg.headers), text, keyLookup(cred));
+    const envelope = envelopeOf(json);
+    const plaintext = decryptResource(envelope.resource, cred.apiV3Key);
+    let content: unknown;
+    try {
+      content = JSON.parse(plaintext);
+    } catch {
+      throw new MalformedMessageError('WeChat Pay notify resource does not hold JSON');
+    }
+    if (!content || typeof content !== 'object' || Array.isArray(content)) throw new MalformedMessageError('WeChat Pay notify resource is not a JSON object');
+    return notificationOf(envelope, content as Record<string, unknown>);
+  },
+
+  acknowledge(accepted: boolean): Ack {
+    // WeChat: 200 or 204 without a body means received; any other status makes it retry.
+    return accepted
+      ? { status: 204, contentType: 'application/json; charset=utf-8', body: '' }
+      : { status: 500, contentType: 'application/json; charset=utf-8', body: JSON.stringify({ code: 'FAIL', message: '失败' }) };
+  },
+};
+
+// --- private helpers ---------------------------------------------------------------------------
+
+function wechatCode(code: ChannelCode): WechatpayChannelCode {
+  if (isWechatpayCode(code)) return code;
+  throw new ChannelRequestError('channel_unsupported', `WeChat Pay does not serve channel ${code}`);
+}
+
+function requireCny(currency: string): void {
+  if (currency.toUpperCase() !== 'CNY') throw new ChannelRequestError('currency_unsupported', `WeChat Pay (domestic API v3) settles CNY only, not ${currency}`);
+}
+
+function keyOrConfigError<T>(load: () => T, field: string, expected: string): T {
+  try {
+    return load();
+  } catch {
+    // Never echo the value: it may be a key.
+    throw new ChannelConfigError(`WeChat Pay config: ${field} must be ${expected}`);
+  }
+}

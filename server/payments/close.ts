@@ -1,0 +1,55 @@
+import type { Deps } from '../deps.ts';
+import { channelFor } from '../channels/registry.ts';
+import { getCredentials } from '../apps/channel-configs.ts';
+import { ChannelRequestError } from '../errors.ts';
+import { attemptFromRow, findPaymentById, type AttemptRow, type PaymentRow } from './repo.ts';
+import { announce, applyAttemptOutcome, emitPaymentEvent } from './service.ts';
+
+/**
+ * Closes an attempt's order at its channel, asking first: a customer who paid just before the
+ * close makes the payment succeed instead (DESIGN: query before close). Returns whether the
+ * attempt turned out paid.
+ */
+export async function closeAttemptAtChannel(deps: Deps, attempt: AttemptRow): Promise<'paid' | 'closed'> {
+  const adapter = channelFor(attempt.provider)!;
+  const cred = await getCredentials(deps, attempt.app_id, attempt.provider, attempt.livemode);
+  const paidNow = async () => {
+    const q = await adapter.queryPayment(cred, attempt.channel_order_no);
+    if (q.status !== 'succeeded') return false;
+    await applyAttemptOutcome(deps, attempt, { status: 'succeeded', channelTradeNo: q.channelTradeNo, paidAt: q.paidAt });
+    return true;
+  };
+  if (await paidNow()) return 'paid';
+  try {
+    await adapter.closePayment(cred, attempt.channel_order_no);
+  } catch (err) {
+    // The channel refuses to close a paid order: it was paid between our query and the close.
+    if (err instanceof ChannelRequestError && (await paidNow())) return 'paid';
+    throw err;
+  }
+  await deps.db('payment_attempts')
+    .where({ id: attempt.id })
+    .whereIn('status', ['pending', 'closing', 'failed'])
+    .update({ status: attempt.status === 'failed' ? 'failed' : 'closed', closed_at_channel_at: Math.floor(Date.now() / 1000), next_query_at_ms: null, updated_ms: Date.now() });
+  return 'closed';
+}
+
+/**
+ * Closes a pending payment (merchant's request or expiry): every open attempt is closed at its
+ * channel, then the payment, with its payment.closed event, by a conditional update.
+ */
+export async function closePayment(deps: Deps, payment: PaymentRow): Promise<PaymentRow> {
+  const open = (await deps.db('payment_attempts').where({ payment_id: payment.id }).whereIn('status', ['pending', 'closing', 'failed']).whereNull('closed_at_channel_at')).map(attemptFromRow);
+  for (const attempt of open) {
+    if ((await closeAttemptAtChannel(deps, attempt)) === 'paid') return (await findPaymentById(deps.db, payment.id))!;
+  }
+  let closed = false;
+  await deps.db.transaction(async (trx) => {
+    const n = await trx('payments').where({ id: payment.id, status: 'pending' }).update({ status: 'closed', updated_ms: Date.now() });
+    if (n !== 1) return;
+    closed = true;
+    await emitPaymentEvent(deps, trx, payment.id, 'payment.closed');
+  });
+  if (closed) await announce(deps, payment.id);
+  return (await findPaymentById(deps.db, payment.id))!;
+}

@@ -1,0 +1,88 @@
+import type { Deps } from '../deps.ts';
+import { nowSeconds } from '../crypto.ts';
+import { attemptFromRow, paymentFromRow } from './repo.ts';
+import { refreshAttempt } from './service.ts';
+import { closeAttemptAtChannel, closePayment } from './close.ts';
+import { refundFromRow } from '../refunds/repo.ts';
+import { refundRetryDelay, submitRefund } from '../refunds/service.ts';
+
+/** Active query of pending attempts: a lost notify still ends in succeeded (about 10 s, 30 s, 1 min, 5 min, 15 min, then hourly). */
+export const QUERY_SCHEDULE_MS = [10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000];
+const nextQueryDelay = (queriesDone: number) => QUERY_SCHEDULE_MS[Math.min(queriesDone + 1, QUERY_SCHEDULE_MS.length - 1)];
+const BATCH = 50;
+
+export interface PaymentWorker {
+  /** One pass over everything due now; returns how many items it handled. */
+  runOnce(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Background jobs for money in flight: expire payments, query pending attempts, close attempts
+ * that lost to another, and push refunds until the channel gives a final answer. Items are
+ * claimed by a conditional update of their due time, so several gateway processes can share
+ * the work without doing an item twice at once.
+ */
+export function startPaymentWorker(deps: Deps, opts: { intervalMs?: number; background?: boolean } = {}): PaymentWorker {
+  const intervalMs = opts.intervalMs ?? 1000;
+  let running: Promise<number> | undefined;
+  let stopped = false;
+
+  async function claim(table: 'payment_attempts' | 'refunds', row: { id: string; next_query_at_ms: number }, next: number): Promise<boolean> {
+    const n = await deps.db(table).where({ id: row.id, next_query_at_ms: row.next_query_at_ms }).update({ next_query_at_ms: next });
+    return n === 1;
+  }
+
+  async function guarded(what: string, id: string, fn: () => Promise<unknown>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      deps.logger.warn(`payment worker: ${what} failed, will retry`, { id, err });
+    }
+  }
+
+  async function pass(): Promise<number> {
+    let handled = 0;
+    const now = Date.now();
+    const expired = await deps.db('payments').where('status', 'pending').where('expires_at', '<=', nowSeconds()).limit(BATCH);
+    for (const row of expired) {
+      handled++;
+      await guarded('expiry', row.id, () => closePayment(deps, paymentFromRow(row)));
+    }
+    const due = await deps.db('payment_attempts').whereIn('status', ['pending', 'closing']).where('next_query_at_ms', '<=', now).limit(BATCH);
+    for (const row of due) {
+      const attempt = attemptFromRow(row);
+      const next = attempt.status === 'closing' ? now + 60_000 : now + nextQueryDelay(Number(row.query_count));
+      if (!(await claim('payment_attempts', row, next))) continue;
+      handled++;
+      if (attempt.status === 'closing') {
+        await guarded('closing an attempt', attempt.id, () => closeAttemptAtChannel(deps, attempt));
+      } else {
+        await deps.db('payment_attempts').where({ id: attempt.id }).increment('query_count', 1);
+        await guarded('query', attempt.id, () => refreshAttempt(deps, attempt));
+      }
+    }
+    const refunds = await deps.db('refunds').where('status', 'pending').where('next_query_at_ms', '<=', now).limit(BATCH);
+    for (const row of refunds) {
+      const refund = refundFromRow(row);
+      if (!(await claim('refunds', row, now + refundRetryDelay(refund.submit_count)))) continue;
+      handled++;
+      await guarded('refund', refund.id, () => submitRefund(deps, refund));
+    }
+    return handled;
+  }
+
+  const runOnce = () => (running ??= pass().finally(() => (running = undefined)));
+  const timer = opts.background === false ? undefined : setInterval(() => {
+    if (!stopped) runOnce().catch((err) => deps.logger.error('payment worker pass failed', { err }));
+  }, intervalMs);
+  timer?.unref();
+  return {
+    runOnce,
+    async stop() {
+      stopped = true;
+      if (timer) clearInterval(timer);
+      await running?.catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,168 @@
+import type { Knex } from 'knex';
+import { z } from 'zod';
+import type { AuthContext, Deps } from '../deps.ts';
+import { newId, nowSeconds } from '../crypto.ts';
+import { ChannelRequestError, ChannelUnavailable, invalid, notFound } from '../errors.ts';
+import { insertEvent } from '../events/repo.ts';
+import { channelFor } from '../channels/registry.ts';
+import type { RefundResult } from '../channels/types.ts';
+import { getCredentials } from '../apps/channel-configs.ts';
+import { attemptFromRow, findPayment, isUniqueViolation, paymentFromRow, type AttemptRow, type PaymentRow } from '../payments/repo.ts';
+import { amountSchema } from '../payments/validation.ts';
+import { findRefund, refundFromRow, toRefundObject, type RefundRow } from './repo.ts';
+
+export const createRefundSchema = z
+  .object({
+    amount: amountSchema.optional(),
+    reason: z.string().trim().min(1).max(256, 'must be at most 256 characters').optional(),
+    out_refund_no: z.string().regex(/^[A-Za-z0-9_\-|*.:@]{1,64}$/, 'must be 1–64 characters of letters, digits and _-|*.:@ (no spaces)').optional(),
+  })
+  .strict();
+
+/** Backoff for refunds the channel has not confirmed yet: it is asked again on this schedule. */
+const REFUND_RETRY_MS = [10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000];
+export const refundRetryDelay = (n: number) => REFUND_RETRY_MS[Math.min(n, REFUND_RETRY_MS.length - 1)];
+
+/**
+ * Refunds part or all of a succeeded payment. The refunded total is reserved by a conditional
+ * update in the transaction that writes the refund, so concurrent refunds can never exceed the
+ * amount; then the channel is asked, with the refund id as its idempotency key.
+ */
+export async function createRefund(deps: Deps, auth: AuthContext, paymentId: string, input: z.infer<typeof createRefundSchema>) {
+  const payment = await findPayment(deps.db, auth, paymentId);
+  if (!payment) throw notFound('payment', paymentId);
+  if (payment.status !== 'succeeded') throw invalid('payment_not_succeeded', `Only a succeeded payment can be refunded; this one is ${payment.status}.`, 'id');
+  const remaining = payment.amount - payment.amount_refunded;
+  const amount = input.amount ?? remaining;
+  if (remaining <= 0) throw invalid('payment_fully_refunded', 'This payment has already been fully refunded.', 'amount');
+  if (amount > remaining) throw invalid('amount_too_large', `Refund amount ${amount} is greater than what is left to refund (${remaining}).`, 'amount');
+  const attempt = await deps.db('payment_attempts').where({ payment_id: payment.id, status: 'succeeded', channel: payment.channel }).first();
+  if (!attempt) throw invalid('payment_not_succeeded', 'This payment has no successful channel order to refund.', 'id');
+
+  const id = newId('re');
+  const refund = {
+    id,
+    payment_id: payment.id,
+    attempt_id: attempt.id,
+    app_id: payment.app_id,
+    livemode: payment.livemode,
+    amount,
+    status: 'pending',
+    reason: input.reason ?? null,
+    out_refund_no: input.out_refund_no ?? id,
+    created: nowSeconds(),
+    updated_ms: Date.now(),
+    next_query_at_ms: Date.now() + REFUND_RETRY_MS[0],
+    automatic: false,
+  };
+  try {
+    await deps.db.transaction(async (trx) => {
+      const reserved = await trx('payments')
+        .where({ id: payment.id, status: 'succeeded' })
+        .whereRaw('amount_refunded + ? <= amount', [amount])
+        .update({ amount_refunded: trx.raw('amount_refunded + ?', [amount]), updated_ms: Date.now() });
+      if (reserved !== 1) throw invalid('amount_too_large', 'Refund amount is greater than what is left to refund.', 'amount');
+      await trx('refunds').insert(refund);
+    });
+  } catch (err) {
+    if (isUniqueViolation(err)) throw invalid('out_refund_no_taken', `A refund with out_refund_no '${refund.out_refund_no}' already exists.`, 'out_refund_no');
+    throw err;
+  }
+  await submitRefund(deps, refundFromRow(refund));
+  return toRefundObject((await findRefund(deps.db, id))!);
+}
+
+export async function retrieveRefund(deps: Deps, auth: AuthContext, id: string) {
+  const r = await findRefund(deps.db, id, auth);
+  if (!r) throw notFound('refund', id);
+  return toRefundObject(r);
+}
+
+/**
+ * Asks the channel to refund (again). Both channels treat a repeated refund number as the same
+ * refund, so a retry after a timeout can never move money twice.
+ */
+export async function submitRefund(deps: Deps, refund: RefundRow): Promise<void> {
+  const attempt = attemptFromRow(await deps.db('payment_attempts').where({ id: refund.attempt_id }).first());
+  const payment = paymentFromRow(await deps.db('payments').where({ id: refund.payment_id }).first());
+  const adapter = channelFor(attempt.provider)!;
+  await deps.db('refunds').where({ id: refund.id }).update({ submit_count: deps.db.raw('submit_count + 1') });
+  let result: RefundResult;
+  try {
+    const cred = await getCredentials(deps, refund.app_id, attempt.provider, refund.livemode);
+    result = await adapter.refund(cred, {
+      orderNo: attempt.channel_order_no,
+      refundNo: refund.id,
+      amount: refund.amount,
+      totalAmount: payment.amount,
+      currency: payment.currency,
+      reason: refund.reason,
+      notifyUrl: `${deps.config.publicUrl}/notify/${attempt.provider}/${refund.app_id}`,
+    });
+  } catch (err) {
+    if (err instanceof ChannelRequestError) {
+      result = { status: 'failed', failureMessage: `${err.code}: ${err.message}` };
+    } else {
+      // Unreachable or unverifiable: still pending; the refund worker asks again.
+      deps.logger.warn('refund not confirmed by the channel yet', { refund_id: refund.id, err: err instanceof ChannelUnavailable ? err.message : err });
+      return;
+    }
+  }
+  await applyRefundOutcome(deps, refund.id, result);
+}
+
+/** Applies a final refund status once, with its event; a failed refund gives its amount back. */
+export async function applyRefundOutcome(deps: Deps, refundId: string, result: RefundResult): Promise<boolean> {
+  if (result.status === 'pending') {
+    if (result.channelRefundNo) await deps.db('refunds').where({ id: refundId }).update({ channel_refund_no: result.channelRefundNo });
+    return false;
+  }
+  let changed = false;
+  await deps.db.transaction(async (trx) => {
+    const n = await trx('refunds').where({ id: refundId, status: 'pending' }).update({
+      status: result.status,
+      channel_refund_no: result.channelRefundNo ?? null,
+      failure_message: result.status === 'failed' ? result.failureMessage ?? 'The channel refused the refund.' : null,
+      next_query_at_ms: null,
+      updated_ms: Date.now(),
+    });
+    if (n !== 1) return;
+    changed = true;
+    const refund = refundFromRow(await trx('refunds').where({ id: refundId }).first());
+    if (result.status === 'failed' && !refund.automatic) {
+      await trx('payments').where({ id: refund.payment_id }).update({ amount_refunded: trx.raw('amount_refunded - ?', [refund.amount]), updated_ms: Date.now() });
+    }
+    await insertEvent(trx, {
+      appId: refund.app_id,
+      livemode: refund.livemode,
+      type: result.status === 'succeeded' ? 'refund.succeeded' : 'refund.failed',
+      object: toRefundObject(refund),
+    });
+  });
+  if (changed) await deps.bus.publish('webhooks', refundId);
+  return changed;
+}
+
+/**
+ * The customer paid a second attempt (or after the payment was closed): that money goes back by
+ * itself, and the merchant hears of it through the refund's events. Called inside the
+ * transaction that recorded the second success.
+ */
+export async function queueAutomaticRefund(trx: Knex.Transaction, payment: PaymentRow, attempt: AttemptRow): Promise<void> {
+  const id = newId('re');
+  await trx('refunds').insert({
+    id,
+    payment_id: payment.id,
+    attempt_id: attempt.id,
+    app_id: payment.app_id,
+    livemode: payment.livemode,
+    amount: payment.amount,
+    status: 'pending',
+    reason: 'duplicate_payment',
+    out_refund_no: id,
+    created: nowSeconds(),
+    updated_ms: Date.now(),
+    next_query_at_ms: Date.now(),
+    automatic: true,
+  });
+}
