@@ -1,32 +1,93 @@
-// Cashier behaviour: countdown, status polling, auto-submit. Everything also works without it.
+// Cashier behaviour: countdown, live status (SSE, polling fallback), QR renewal, and the
+// postMessage link to the embedding widget. Every flow also works without this script.
 (function () {
   'use strict';
+  var main = document.getElementById('main');
+  var parentOrigin = main && main.getAttribute('data-parent-origin');
+  var paymentId = main && main.getAttribute('data-payment-id');
+  var embedded = Boolean(parentOrigin) && window.parent !== window;
+
+  // Messages go only to the registered origin the widget runs on, never "*".
+  function tell(message) {
+    if (!embedded) return;
+    message.source = 'checkstand';
+    if (paymentId) message.paymentId = paymentId;
+    window.parent.postMessage(message, parentOrigin);
+  }
+  window.addEventListener('message', function (event) {
+    if (!embedded || event.origin !== parentOrigin || event.source !== window.parent) return;
+    var data = event.data;
+    if (!data || data.source !== 'checkstand-widget') return;
+    if (data.type === 'hello') tell({ type: 'ready' });
+  });
+  document.addEventListener('keydown', function (event) {
+    if (event.key === 'Escape') tell({ type: 'close' });
+  });
+  tell({ type: 'ready' });
+
   var times = document.querySelectorAll('time[data-expires-at]');
-  if (times.length) {
-    var tick = function () {
-      var now = Math.floor(Date.now() / 1000);
-      times.forEach(function (el) {
-        var left = Math.max(0, Number(el.getAttribute('data-expires-at')) - now);
-        el.textContent = Math.floor(left / 60) + ':' + String(left % 60).padStart(2, '0');
-        if (left === 0) location.reload();
-      });
-    };
+  var qr = document.querySelector('[data-qr-expires-at]');
+  function tick() {
+    var now = Math.floor(Date.now() / 1000);
+    times.forEach(function (el) {
+      var left = Math.max(0, Number(el.getAttribute('data-expires-at')) - now);
+      el.textContent = Math.floor(left / 60) + ':' + String(left % 60).padStart(2, '0');
+      if (left === 0) location.reload();
+    });
+    // An expired QR code is renewed with a new channel order by reloading its page.
+    if (qr && Number(qr.getAttribute('data-qr-expires-at')) <= now) location.reload();
+  }
+  if (times.length || qr) {
     tick();
     setInterval(tick, 1000);
   }
+
   var form = document.querySelector('form[data-autosubmit]');
   if (form) form.submit();
+
+  var result = document.querySelector('[data-result="succeeded"]');
+  if (result) tell({ type: 'success', status: 'succeeded', returnUrl: result.getAttribute('data-return-url') || undefined });
+
   var watched = document.querySelector('[data-status-url]');
-  if (watched) {
-    var url = watched.getAttribute('data-status-url');
-    var poll = function () {
-      fetch(url, { cache: 'no-store' }).then(function (r) { return r.json(); }).then(function (s) {
-        if (s.status === 'succeeded') {
-          if (s.return_url) window.top.location.href = s.return_url; else location.reload();
-        } else if (s.status !== 'open') location.reload();
-        else setTimeout(poll, 2000);
-      }, function () { setTimeout(poll, 4000); });
+  if (!watched) return;
+  var statusUrl = watched.getAttribute('data-status-url');
+  var eventsUrl = watched.getAttribute('data-events-url');
+  var resultUrl = watched.getAttribute('data-result-url') || location.href;
+  var finished = false;
+  function onStatus(s) {
+    if (finished || !s || s.status === 'open') return;
+    finished = true;
+    if (s.status === 'succeeded') {
+      tell({ type: 'success', status: 'succeeded', returnUrl: s.return_url || undefined });
+      if (!embedded && s.return_url) {
+        location.href = s.return_url;
+        return;
+      }
+    } else {
+      tell({ type: 'status', status: s.status });
+    }
+    location.href = resultUrl;
+  }
+  function poll() {
+    fetch(statusUrl, { cache: 'no-store' }).then(function (r) { return r.json(); }).then(function (s) {
+      onStatus(s);
+      if (!finished) setTimeout(poll, 2000);
+    }, function () { setTimeout(poll, 4000); });
+  }
+  // Server-Sent Events where the WebView has them; plain polling where it does not.
+  if (window.EventSource && eventsUrl) {
+    var source = new EventSource(eventsUrl);
+    source.addEventListener('status', function (e) {
+      var s = JSON.parse(e.data);
+      if (s.status !== 'open') source.close();
+      onStatus(s);
+    });
+    source.onerror = function () {
+      if (finished) return;
+      source.close();
+      setTimeout(poll, 1000);
     };
+  } else {
     setTimeout(poll, 1500);
   }
 })();

@@ -2,9 +2,10 @@ import express, { Router, type Request, type Response } from 'express';
 import QRCode from 'qrcode';
 import type { Deps } from '../deps.ts';
 import { nowSeconds } from '../crypto.ts';
-import { CHANNEL_CODES, type ChannelCode } from '../channels/types.ts';
-import { getApp } from '../apps/service.ts';
-import { findPaymentByToken, type PaymentRow } from '../payments/repo.ts';
+import { CHANNEL_CODES, providerOf, type ChannelCode } from '../channels/types.ts';
+import { sandboxFor } from '../channels/registry.ts';
+import { getApp, type AppRow } from '../apps/service.ts';
+import { findPaymentByToken, listAttempts, type AttemptRow, type PaymentRow } from '../payments/repo.ts';
 import { minorUnits, startAttempt } from '../payments/service.ts';
 import { ApiError } from '../errors.ts';
 import { toApiError } from '../http/errors.ts';
@@ -13,8 +14,12 @@ import { formatAmount, messagesFor, pickLang, type Lang } from './i18n.ts';
 import {
   channelsFor, checkFormToken, confirmOnReturn, environmentOf, formTokenFor, merchantReturnUrl, stateOf,
 } from './service.ts';
+import { statusBody, streamStatus } from './status.ts';
 
 const tokenPattern = /^[A-Za-z0-9]{32}$/;
+const QR_CHANNELS: ReadonlySet<ChannelCode> = new Set(['alipay_qr', 'wechat_native']);
+/** A channel QR code stays payable for 2 hours (WeChat's code_url limit); the cashier renews it after. */
+export const QR_TTL_S = 7200;
 
 /** The hosted cashier at /pay/:token. No step depends on a cookie (it runs inside cross-site iframes). */
 export function createCheckoutRoutes(deps: Deps): Router {
@@ -33,19 +38,44 @@ export function createCheckoutRoutes(deps: Deps): Router {
     res.locals.appName = app?.name ?? '';
     allowFraming(res, app?.allowedOrigins ?? []);
     res.locals.payment = payment;
+    res.locals.parentOrigin = parentOriginOf(req, app);
     return payment;
+  }
+
+  /** The embedding page's origin, trusted only when it is one of the app's registered origins. */
+  function parentOriginOf(req: Request, app: AppRow | undefined): string | undefined {
+    const origin = req.query.parent_origin;
+    return req.query.embed === '1' && typeof origin === 'string' && app?.allowedOrigins.includes(origin) ? origin : undefined;
+  }
+
+  /** The query string that travels with every cashier link: language and embedding. */
+  function carried(req: Request, res: Response): string {
+    const q = new URLSearchParams();
+    if (req.query.lang === 'en' || req.query.lang === 'zh-CN') q.set('lang', req.query.lang);
+    if (res.locals.parentOrigin) {
+      q.set('embed', '1');
+      q.set('parent_origin', res.locals.parentOrigin);
+    }
+    const s = q.toString();
+    return s ? `?${s}` : '';
   }
 
   function render(req: Request, res: Response, view: string, locals: Record<string, unknown>) {
     const lang: Lang = pickLang(req.query.lang, req.get('accept-language'));
     const payment = (locals.payment ?? res.locals.payment) as PaymentRow | undefined;
+    const otherLang = lang === 'en' ? 'zh-CN' : 'en';
+    const langQuery = new URLSearchParams(payment ? carried(req, res).slice(1) : '');
+    langQuery.set('lang', otherLang);
     res.set('Cache-Control', 'no-store');
     res.render(view, {
       lang,
       t: messagesFor(lang),
-      otherLang: lang === 'en' ? 'zh-CN' : 'en',
+      otherLang,
+      langQuery: `?${langQuery}`,
       amountText: payment ? formatAmount(payment.amount, payment.currency, minorUnits(payment.currency)) : '',
       now: nowSeconds(),
+      parentOrigin: res.locals.parentOrigin,
+      query: payment ? carried(req, res) : '',
       ...locals,
     });
   }
@@ -57,16 +87,23 @@ export function createCheckoutRoutes(deps: Deps): Router {
     return true;
   }
 
+  function renderCashier(req: Request, res: Response, payment: PaymentRow, error?: string, status = 200) {
+    const env = environmentOf(req.get('user-agent'));
+    res.status(status);
+    render(req, res, 'cashier', {
+      payment,
+      env,
+      channels: channelsFor(payment, env),
+      qrChannels: QR_CHANNELS,
+      formToken: formTokenFor(deps.config.masterKeyBytes, payment.checkout_token),
+      error,
+    });
+  }
+
   r.get('/:token', async (req, res) => {
     const payment = await load(req, res);
     if (!payment || showState(req, res, payment)) return;
-    const env = environmentOf(req.get('user-agent'));
-    render(req, res, 'cashier', {
-      payment,
-      channels: channelsFor(payment, env),
-      formToken: formTokenFor(deps.config.masterKeyBytes, payment.checkout_token),
-      error: undefined,
-    });
+    renderCashier(req, res, payment);
   });
 
   r.post('/:token/channel', express.urlencoded({ extended: false, limit: '8kb' }), async (req, res) => {
@@ -80,38 +117,73 @@ export function createCheckoutRoutes(deps: Deps): Router {
       return render(req, res, 'result', { kind: 'forbidden', payment });
     }
     if (showState(req, res, payment)) return;
-    const env = environmentOf(req.get('user-agent'));
-    const offered = channelsFor(payment, env);
-    const channel = String(req.body?.channel ?? '') as ChannelCode;
-    const again = (status: number, error: string) => {
-      res.status(status);
-      render(req, res, 'cashier', { payment, channels: offered, formToken: formTokenFor(deps.config.masterKeyBytes, payment.checkout_token), error });
-    };
     const t = messagesFor(pickLang(req.query.lang, req.get('accept-language')));
-    if (!CHANNEL_CODES.includes(channel) || !offered.includes(channel)) return again(400, t.channel_unavailable);
-    let outcome;
+    const channel = String(req.body?.channel ?? '') as ChannelCode;
+    const offered = channelsFor(payment, environmentOf(req.get('user-agent')));
+    if (!CHANNEL_CODES.includes(channel) || !offered.includes(channel)) return renderCashier(req, res, payment, t.channel_unavailable, 400);
+    // QR codes get a page of their own (reloadable, renewable); the channel order is placed there.
+    if (QR_CHANNELS.has(channel)) {
+      const q = new URLSearchParams(carried(req, res).slice(1));
+      q.set('channel', channel);
+      return res.redirect(303, `/pay/${payment.checkout_token}/qr?${q}`);
+    }
+    const outcome = await attempt(req, res, payment, channel);
+    if (!outcome) return;
+    const action = outcome.action;
+    if (action.type === 'redirect') return res.redirect(303, action.url);
+    if (action.type === 'form') return render(req, res, 'cashier-form', { payment, action });
+    return renderCashier(req, res, payment, t.channel_unavailable, 400);
+  });
+
+  /** Places the channel order; a decline or a fault re-renders the cashier with a message. */
+  async function attempt(req: Request, res: Response, payment: PaymentRow, channel: ChannelCode) {
+    const t = messagesFor(pickLang(req.query.lang, req.get('accept-language')));
     try {
-      outcome = await startAttempt(deps, payment, channel, { clientIp: req.ip });
+      const { attempt: row, result } = await startAttempt(deps, payment, channel, { clientIp: req.ip });
+      if (!result.ok) {
+        renderCashier(req, res, payment, `${t.declined}${result.decline.message}. ${t.try_again}`, 402);
+        return undefined;
+      }
+      return { row, action: result.action };
     } catch (err) {
       const apiErr = toApiError(err);
       if (apiErr.status >= 500) deps.logger.error('cashier could not start a payment', { payment_id: payment.id, err });
-      return again(apiErr.status >= 500 ? 502 : 400, apiErr.status >= 500 ? t.channel_unavailable : apiErr.message);
+      renderCashier(req, res, payment, apiErr.status >= 500 ? t.channel_unavailable : apiErr.message, apiErr.status >= 500 ? 502 : 400);
+      return undefined;
     }
-    if (!outcome.result.ok) return again(402, `${t.declined}${outcome.result.decline.message}. ${t.try_again}`);
-    const action = outcome.result.action;
-    switch (action.type) {
-      case 'redirect':
-        return res.redirect(303, action.url);
-      case 'form':
-        return render(req, res, 'cashier-form', { payment, action });
-      case 'qr': {
-        const svg = await QRCode.toString(action.codeUrl, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' });
-        return render(req, res, 'cashier-qr', { payment, svg, channel, codeUrl: action.codeUrl });
-      }
-      case 'jsapi':
-        return render(req, res, 'cashier-form', { payment, action: { type: 'form', url: '', fields: {} } });
+  }
+
+  r.get('/:token/qr', async (req, res) => {
+    const payment = await load(req, res);
+    if (!payment || showState(req, res, payment)) return;
+    const channel = String(req.query.channel ?? '') as ChannelCode;
+    if (!QR_CHANNELS.has(channel) || !channelsFor(payment, environmentOf(req.get('user-agent'))).includes(channel)) {
+      return renderCashier(req, res, payment, messagesFor(pickLang(req.query.lang, req.get('accept-language'))).channel_unavailable, 400);
     }
+    let row = await liveQrAttempt(payment, channel);
+    if (!row) {
+      const placed = await attempt(req, res, payment, channel);
+      if (!placed) return;
+      row = placed.row;
+    }
+    const codeUrl = row.action?.type === 'qr' ? row.action.codeUrl : '';
+    const svg = await QRCode.toString(codeUrl, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' });
+    const qrExpiresAt = Math.min(payment.expires_at, row.created + QR_TTL_S);
+    const sandbox = payment.livemode ? undefined : sandboxFor(providerOf(channel));
+    render(req, res, 'cashier-qr', { payment, svg, channel, qrExpiresAt, scanUrl: sandbox ? sandbox.scanUrl?.(deps.config.publicUrl, codeUrl) ?? codeUrl : undefined });
   });
+
+  /** The newest still-payable QR order of this channel; older expired ones are handed to the worker to close. */
+  async function liveQrAttempt(payment: PaymentRow, channel: ChannelCode): Promise<AttemptRow | undefined> {
+    const now = nowSeconds();
+    const open = (await listAttempts(deps.db, payment.id)).filter((a) => a.channel === channel && a.status === 'pending' && a.action?.type === 'qr');
+    const live = open.filter((a) => a.created + QR_TTL_S > now);
+    const stale = open.filter((a) => !live.includes(a)).map((a) => a.id);
+    if (stale.length) {
+      await deps.db('payment_attempts').whereIn('id', stale).where({ status: 'pending' }).update({ status: 'closing', next_query_at_ms: Date.now(), updated_ms: Date.now() });
+    }
+    return live[live.length - 1];
+  }
 
   r.get('/:token/return', async (req, res) => {
     const payment = await load(req, res);
@@ -125,11 +197,19 @@ export function createCheckoutRoutes(deps: Deps): Router {
     render(req, res, 'result', { kind: fresh.status === 'succeeded' ? 'succeeded' : fresh.status === 'closed' ? 'closed' : 'pending', payment: fresh, returnUrl: target });
   });
 
-  r.get('/:token/status', async (req, res) => {
+  async function byToken(req: Request): Promise<PaymentRow> {
     const token = String(req.params.token);
     const payment = tokenPattern.test(token) ? await findPaymentByToken(deps.db, token) : undefined;
     if (!payment) throw new ApiError(404, 'invalid_request_error', 'resource_missing', 'No such checkout.');
-    res.set('Cache-Control', 'no-store').json({ status: stateOf(payment), return_url: payment.status === 'succeeded' ? merchantReturnUrl(payment) ?? null : null });
+    return payment;
+  }
+
+  r.get('/:token/status', async (req, res) => {
+    res.set('Cache-Control', 'no-store').json(statusBody(await byToken(req)));
+  });
+
+  r.get('/:token/events', async (req, res) => {
+    streamStatus(deps, req, res, await byToken(req));
   });
 
   return r;

@@ -19,7 +19,7 @@ export function environmentOf(userAgent: string | undefined): Environment {
 }
 
 const byEnvironment: Record<Environment, ChannelCode[]> = {
-  desktop: ['alipay_pc', 'wechat_native', 'unionpay_pc', 'paypal'],
+  desktop: ['alipay_pc', 'alipay_qr', 'wechat_native', 'unionpay_pc', 'paypal'],
   mobile: ['alipay_wap', 'wechat_h5', 'unionpay_wap', 'paypal'],
   wechat: ['wechat_jsapi'],
   alipay: ['alipay_wap'],

@@ -27,5 +27,7 @@ export interface SandboxProvider {
    * `action` is what createPayment returned: the customer opens it first (a page-pay trade
    * exists at the channel only once its page was opened).
    */
+  /** Test mode: where the customer's phone would go for a QR code (the simulator's "scan" page). */
+  scanUrl?(publicUrl: string, codeUrl: string): string;
   act(deps: SandboxDeps, opts: { appId: string; orderNo: string; outcome: SandboxOutcome; notify: NotifyMode; action?: PaymentAction }): Promise<void>;
 }

@@ -113,6 +113,107 @@ describe('hosted cashier /pay/:token', () => {
   it('the status endpoint reports the state for polling', async () => {
     const p = await create();
     const s = await (await fetch(`${p.checkout_url}/status`)).json();
-    expect(s).toEqual({ status: 'open', return_url: null });
+    expect(s).toEqual({ status: 'open', payment_id: p.id, return_url: null });
+  });
+});
+
+const agents = {
+  desktop,
+  iphone: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1',
+  android: 'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36',
+  wechat: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) NetType/WIFI Language/zh_CN',
+  alipay: 'Mozilla/5.0 (Linux; U; Android 14; zh-CN; V2309A) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/69.0 Mobile Safari/537.36 AlipayClient/10.5.86.8000',
+};
+
+describe('channels offered where the customer is', () => {
+  const offered = async (ua: string) => {
+    const p = await create();
+    const html = await (await fetch(p.checkout_url, { headers: { 'user-agent': ua } })).text();
+    return { html, codes: [...html.matchAll(/data-channel="([a-z_]+)"/g)].map((m) => m[1]) };
+  };
+  it('desktop browsers get the desktop channels', async () => {
+    const { codes } = await offered(agents.desktop);
+    expect(codes).toContain('alipay_pc');
+    expect(codes).not.toContain('alipay_wap');
+    expect(codes).not.toContain('wechat_jsapi');
+  });
+  it('mobile browsers get the mobile channels', async () => {
+    for (const ua of [agents.iphone, agents.android]) {
+      const { codes } = await offered(ua);
+      expect(codes).toContain('alipay_wap');
+      expect(codes).not.toContain('alipay_pc');
+      expect(codes).not.toContain('alipay_qr');
+    }
+  });
+  it('inside Alipay only Alipay WAP', async () => {
+    expect((await offered(agents.alipay)).codes).toEqual(['alipay_wap']);
+  });
+  it('inside WeChat no Alipay, but a guide to open the page in a browser', async () => {
+    const { html, codes } = await offered(agents.wechat);
+    expect(codes.filter((c) => c.startsWith('alipay'))).toEqual([]);
+    expect(html).toContain('data-guide="open-in-browser"');
+  });
+});
+
+describe('QR codes on the cashier', () => {
+  const chooseQr = async (p: any) => {
+    const token = formTokenOf(await (await fetch(p.checkout_url, { headers: { 'user-agent': desktop } })).text())!;
+    const res = await fetch(`${p.checkout_url}/channel?lang=en`, {
+      method: 'POST', redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': desktop },
+      body: new URLSearchParams({ form_token: token, channel: 'alipay_qr' }),
+    });
+    expect(res.status).toBe(303);
+    return new URL(res.headers.get('location')!, g.url).toString();
+  };
+  it('renders the QR as inline SVG, reuses it on reload and renews it once expired', async () => {
+    const p = await create();
+    const qrUrl = await chooseQr(p);
+    expect(qrUrl).toContain('/qr?lang=en&channel=alipay_qr');
+    const page = await fetch(qrUrl, { headers: { 'user-agent': desktop } });
+    const html = await page.text();
+    expect(html).toMatch(/<svg[^>]*>/);
+    expect(html).toContain('data-sandbox-action="scan"');
+    expect(html).toContain('¥1,234.56');
+    expect(await g.deps.db('payment_attempts').where({ payment_id: p.id })).toHaveLength(1);
+    await fetch(qrUrl, { headers: { 'user-agent': desktop } });
+    expect(await g.deps.db('payment_attempts').where({ payment_id: p.id })).toHaveLength(1);
+    // Two hours later the code is dead: the page places a new order and the old one goes to be closed.
+    await g.deps.db('payment_attempts').where({ payment_id: p.id }).update({ created: Math.floor(Date.now() / 1000) - 7201 });
+    const renewed = await (await fetch(qrUrl, { headers: { 'user-agent': desktop } })).text();
+    const attempts = await g.deps.db('payment_attempts').where({ payment_id: p.id }).orderBy('created');
+    expect(attempts.map((a) => a.status).sort()).toEqual(['closing', 'pending']);
+    expect(renewed).not.toBe(html);
+  });
+
+  it('pushes the status over Server-Sent Events as soon as the notify is accepted', async () => {
+    const p = await create();
+    const res = await fetch(`${p.checkout_url}/events`);
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    const reader = res.body!.getReader();
+    const chunks: string[] = [];
+    const read = async () => {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        chunks.push(Buffer.from(value).toString());
+      }
+    };
+    const reading = read();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(chunks.join('')).toContain('"status":"open"');
+    await g.api('POST', `/v1/test_helpers/payments/${p.id}/simulate`, { channel: 'alipay_qr' });
+    await reading;
+    const events = chunks.join('').split('\n\n').filter((e) => e.startsWith('event: status'));
+    expect(events.at(-1)).toContain('"status":"succeeded"');
+  });
+
+  it('trusts parent_origin only when it is a registered origin', async () => {
+    const p = await create();
+    const ok = await (await fetch(`${p.checkout_url}?embed=1&parent_origin=${encodeURIComponent('http://127.0.0.1:4000')}`)).text();
+    expect(ok).toContain('data-parent-origin="http://127.0.0.1:4000"');
+    expect(ok).toContain('/channel?embed=1&amp;parent_origin=http%3A%2F%2F127.0.0.1%3A4000');
+    const bad = await (await fetch(`${p.checkout_url}?embed=1&parent_origin=${encodeURIComponent('https://evil.example')}`)).text();
+    expect(bad).not.toContain('data-parent-origin');
   });
 });

@@ -1,0 +1,144 @@
+/**
+ * The simulator's notifies, sent exactly as WeChat Pay sends them: a JSON envelope whose resource
+ * is encrypted with the merchant's APIv3 key (AEAD_AES_256_GCM), signed headers from the
+ * platform key (fresh for every delivery, so a retry hours later still passes the 5-minute
+ * window), and WeChat's retry schedule until a 2xx comes back.
+ */
+import crypto from 'node:crypto';
+import type { Logger } from '../../log.ts';
+import type { NotifyMode } from '../types.ts';
+import { encryptResource, newNonce, signedHeaders } from '../../channels/wechatpay/sign.ts';
+import { rfc3339Beijing } from '../../channels/wechatpay/transform.ts';
+import type { SandboxMerchant, SandboxOrder, SandboxRefund } from './store.ts';
+import { nowSeconds, refundNoticeOf, transactionOf } from './wire.ts';
+
+/** WeChat retries a notify not answered 2xx after 15s, 15s, 30s, 3m, 10m, 20m, 30m, 30m, 30m, 60m, 3h, 3h, 3h, 6h, 6h. */
+export const NOTIFY_RETRY_DELAYS_MS = [15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600].map((s) => s * 1000);
+/** WeChat waits 5 s for an answer; the simulator is a little more patient with slow test machines. */
+const DELIVERY_TIMEOUT_MS = 10_000;
+
+const pendingTimers = new Set<NodeJS.Timeout>();
+
+/** Cancels every scheduled notify (delayed sends and retries), e.g. on shutdown. */
+export function cancelScheduledNotifies(): void {
+  for (const t of pendingTimers) clearTimeout(t);
+  pendingTimers.clear();
+}
+
+/** How many notifies wait on a timer (delayed sends and retries). */
+export const scheduledNotifyCount = (): number => pendingTimers.size;
+
+/** Timers never keep the process (or a test run) alive: the simulator's retries are best effort. */
+function schedule(ms: number, fn: () => void): void {
+  const t = setTimeout(() => {
+    pendingTimers.delete(t);
+    fn();
+  }, ms);
+  t.unref();
+  pendingTimers.add(t);
+}
+
+/** One notify, encrypted once; its headers are signed at each delivery. */
+export interface OutboundNotify {
+  url: string;
+  id: string;
+  eventType: string;
+  outTradeNo: string;
+  body: string;
+}
+
+/** A WeChat-style notify id (a UUID), new for each event; retries and duplicates repeat it. */
+export const newNotifyId = (): string => crypto.randomUUID();
+
+function buildNotify(merchant: SandboxMerchant, url: string, id: string, eventType: string, summary: string, originalType: 'transaction' | 'refund', plaintext: Record<string, unknown>): OutboundNotify {
+  const nonce = newNonce(12);
+  const body = JSON.stringify({
+    id,
+    create_time: rfc3339Beijing(nowSeconds()),
+    resource_type: 'encrypt-resource',
+    event_type: eventType,
+    summary,
+    resource: {
+      original_type: originalType,
+      algorithm: 'AEAD_AES_256_GCM',
+      ciphertext: encryptResource(JSON.stringify(plaintext), merchant.apiV3Key, nonce, originalType),
+      associated_data: originalType,
+      nonce,
+    },
+  });
+  return { url, id, eventType, outTradeNo: String(plaintext.out_trade_no), body };
+}
+
+/** TRANSACTION.SUCCESS for a paid order (WeChat notifies no other payment outcome). */
+export function transactionNotify(merchant: SandboxMerchant, order: SandboxOrder): OutboundNotify {
+  return buildNotify(merchant, order.data.notifyUrl, order.data.notifyId ?? newNotifyId(), 'TRANSACTION.SUCCESS', '支付成功', 'transaction', transactionOf(order));
+}
+
+/** REFUND.SUCCESS (or ABNORMAL / CLOSED) for a refund, to the notify_url given with the refund. */
+export function refundNotify(merchant: SandboxMerchant, order: SandboxOrder, refund: SandboxRefund, url: string): OutboundNotify {
+  const event = refund.status === 'SUCCESS' ? 'REFUND.SUCCESS' : 'REFUND.ABNORMAL';
+  return buildNotify(merchant, url, refund.notifyId, event, event === 'REFUND.SUCCESS' ? '退款成功' : '退款异常', 'refund', refundNoticeOf(order, refund));
+}
+
+/** POSTs one notify with freshly signed headers; true only for HTTP 2xx. */
+async function postNotify(merchant: SandboxMerchant, n: OutboundNotify, logger: Logger): Promise<boolean> {
+  const fields = { out_trade_no: n.outTradeNo, notify_id: n.id, event_type: n.eventType };
+  try {
+    const res = await fetch(n.url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': 'Mozilla/4.0 (Checkstand WeChat Pay sandbox)',
+        ...signedHeaders(n.body, merchant.platformPrivateKey, merchant.platformSerial),
+      },
+      body: n.body,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
+    });
+    await res.arrayBuffer();
+    const ok = res.status >= 200 && res.status < 300;
+    logger.info('wechatpay sandbox notify sent', { ...fields, status: res.status, accepted: ok });
+    return ok;
+  } catch (err) {
+    logger.warn('wechatpay sandbox notify failed', { ...fields, err: (err as Error).name });
+    return false;
+  }
+}
+
+/** Sends and, until answered 2xx, re-sends on WeChat's schedule (same id, new signature each time). */
+async function deliverWithRetries(merchant: SandboxMerchant, n: OutboundNotify, logger: Logger, attempt = 0): Promise<boolean> {
+  const ok = await postNotify(merchant, n, logger);
+  const delay = NOTIFY_RETRY_DELAYS_MS[attempt];
+  if (!ok && delay !== undefined) schedule(delay, () => void deliverWithRetries(merchant, n, logger, attempt + 1));
+  return ok;
+}
+
+/**
+ * Sends a notify as the mode says: normal (await the answer), duplicate (twice, same id),
+ * delay:N (after N seconds, not awaited) or drop (never). Never throws.
+ */
+export async function sendNotify(merchant: SandboxMerchant, n: OutboundNotify, mode: NotifyMode, logger: Logger): Promise<void> {
+  if (mode === 'drop') {
+    logger.info('wechatpay sandbox notify dropped on request', { out_trade_no: n.outTradeNo, notify_id: n.id });
+    return;
+  }
+  if (mode === 'normal') {
+    await deliverWithRetries(merchant, n, logger);
+    return;
+  }
+  if (mode === 'duplicate') {
+    await deliverWithRetries(merchant, n, logger);
+    await postNotify(merchant, n, logger);
+    return;
+  }
+  const seconds = Number(mode.slice('delay:'.length));
+  schedule(Math.max(0, seconds) * 1000, () => void deliverWithRetries(merchant, n, logger));
+}
+
+/** Parses a notify mode as the payer page and act() send it; unknown values fall back to normal. */
+export function notifyModeOf(mode: unknown, delaySeconds?: unknown): NotifyMode {
+  if (mode === 'drop' || mode === 'duplicate' || mode === 'normal') return mode;
+  const fromMode = typeof mode === 'string' ? /^delay:(\d{1,5})$/.exec(mode)?.[1] : undefined;
+  const seconds = fromMode ?? (mode === 'delay' && /^\d{1,5}$/.test(String(delaySeconds ?? '')) ? String(delaySeconds) : undefined);
+  return seconds !== undefined ? `delay:${Number(seconds)}` : 'normal';
+}

@@ -1,0 +1,22 @@
+/**
+ * HTTP face of the WeChat Pay simulator, mounted at /sandbox/wechatpay: the API v3 endpoints
+ * under /v3, the payer pages (scan, H5, JSAPI stand-in) with their action endpoint, and the
+ * Official Account OAuth stand-ins (/connect/oauth2/authorize, /sns/oauth2/access_token).
+ */
+import express from 'express';
+import type { SandboxDeps } from '../types.ts';
+import { createV3Router } from './api.ts';
+import { createPayerRouter } from './pages.ts';
+import { createOAuthRouter } from './oauth.ts';
+
+export function createWechatpaySandboxRouter(deps: SandboxDeps): express.Router {
+  const router = express.Router();
+  router.use((_req, res, next) => {
+    res.set('Cache-Control', 'no-store');
+    next();
+  });
+  router.use('/v3', createV3Router(deps));
+  router.use(createPayerRouter(deps));
+  router.use(createOAuthRouter(deps));
+  return router;
+}
