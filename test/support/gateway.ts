@@ -22,14 +22,15 @@ export interface TestGateway extends Gateway {
  * Starts a whole gateway in-process on port 0 against a fresh database: a temporary SQLite file,
  * or a fresh PostgreSQL schema dropped afterwards, so runs never see each other.
  */
-export async function startTestGateway(opts: { workers?: boolean; logLines?: string[] } = {}): Promise<TestGateway> {
+export async function startTestGateway(opts: { workers?: boolean; logLines?: string[]; sameDatabaseAs?: TestGateway } = {}): Promise<TestGateway> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'checkstand-test-'));
-  const schema = pgUrl ? `t_${crypto.randomBytes(6).toString('hex')}` : undefined;
+  const peer = opts.sameDatabaseAs?.deps.config;
+  const schema = peer ? peer.databaseSchema : pgUrl ? `t_${crypto.randomBytes(6).toString('hex')}` : undefined;
   const config = loadConfig({}, {
     port: 0,
-    databaseUrl: pgUrl ?? `sqlite:${path.join(dir, 'test.db')}`,
+    databaseUrl: peer?.databaseUrl ?? pgUrl ?? `sqlite:${path.join(dir, 'test.db')}`,
     databaseSchema: schema,
-    masterKey: crypto.randomBytes(32).toString('base64'),
+    masterKey: peer ? peer.masterKeyBytes.toString('base64') : crypto.randomBytes(32).toString('base64'),
     dataDir: dir,
     logLevel: 'debug',
     workers: opts.workers === false ? 'false' : 'true',
@@ -38,7 +39,7 @@ export async function startTestGateway(opts: { workers?: boolean; logLines?: str
   const lines = opts.logLines ?? [];
   const logger = createLogger('debug', (l) => lines.push(l));
   const g = await startGateway(config, logger);
-  const app = await createApp(g.deps.db, { name: 'Test Shop', origins: ['http://127.0.0.1:4000'] });
+  const app = opts.sameDatabaseAs?.app ?? (await createApp(g.deps.db, { name: 'Test Shop', origins: ['http://127.0.0.1:4000'] }));
   const api: TestGateway['api'] = async (method, p, body, headers = {}) => {
     const res = await fetch(g.url + p, {
       method,
@@ -56,7 +57,7 @@ export async function startTestGateway(opts: { workers?: boolean; logLines?: str
     api,
     async close() {
       await g.stop();
-      if (schema && pgUrl) {
+      if (schema && pgUrl && !peer) {
         const admin = knexFactory({ client: 'pg', connection: pgUrl });
         await admin.raw(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
         await admin.destroy();

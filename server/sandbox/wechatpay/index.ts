@@ -1,0 +1,123 @@
+/**
+ * The WeChat Pay simulator (test mode): registers merchants with their own "WeChat Pay" platform
+ * key, and acts as the customer on its payer pages. Its HTTP side is in routes.ts.
+ */
+import crypto from 'node:crypto';
+import { promisify } from 'node:util';
+import type { PaymentAction } from '../../channels/types.ts';
+import type { NotifyMode, SandboxDeps, SandboxOutcome, SandboxProvider } from '../types.ts';
+import { randomId } from '../../crypto.ts';
+import { findMerchantByAppid, findOrder, insertMerchant } from './store.ts';
+import { codeUrlOf, digits, hex, sandboxOpenid } from './wire.ts';
+
+export { createWechatpaySandboxRouter } from './routes.ts';
+export { cancelScheduledNotifies, scheduledNotifyCount, NOTIFY_RETRY_DELAYS_MS } from './notify.ts';
+
+const generateKeyPair = promisify(crypto.generateKeyPair);
+
+/** The simulator's address for the "scan" of a code_url: the cashier's sandbox link in test mode. */
+export function sandboxScanUrl(publicUrl: string, codeUrl: string): string {
+  return `${base(publicUrl)}/scan?code_url=${encodeURIComponent(codeUrl)}`;
+}
+
+/**
+ * The JSAPI stand-in for a getBrandWCPayRequest call with these parameters (in test mode the
+ * cashier sends the payer here instead of calling WeixinJSBridge). With returnUrl, the payer
+ * comes back there with `err_msg=get_brand_wcpay_request:ok|fail|cancel`, as the JS callback would get.
+ */
+export function sandboxJsapiUrl(publicUrl: string, params: Record<string, string>, returnUrl?: string): string {
+  const q = new URLSearchParams(params);
+  if (returnUrl) q.set('return_url', returnUrl);
+  return `${base(publicUrl)}/jsapi?${q}`;
+}
+
+/** The sandbox payer's openid for an appid (what the OAuth stand-in hands out), for test helpers that skip the OAuth. */
+export const sandboxPayerOpenid = (deps: Pick<SandboxDeps, 'masterKey'>, appid: string): string => sandboxOpenid(deps.masterKey, appid);
+
+/** How the simulator signs its answers: with a WeChat Pay public key id (default) or a platform certificate serial. */
+export interface WechatpayProvisionOptions {
+  verification?: 'public_key' | 'platform_certificate';
+}
+
+export interface WechatpayActOptions {
+  /** The WeChat appid of the merchant. */
+  appId: string;
+  orderNo: string;
+  outcome: SandboxOutcome;
+  notify: NotifyMode;
+  /** What createPayment returned: the customer opens it first (scan page, h5_url, or the JSAPI stand-in). */
+  action?: PaymentAction;
+}
+
+export const wechatpaySandbox: SandboxProvider & {
+  provision(deps: SandboxDeps, opts?: WechatpayProvisionOptions): Promise<Record<string, unknown>>;
+  act(deps: SandboxDeps, opts: WechatpayActOptions): Promise<void>;
+} = {
+  provider: 'wechatpay',
+
+  async provision(deps: SandboxDeps, opts: WechatpayProvisionOptions = {}): Promise<Record<string, unknown>> {
+    const [merchantKeys, platformKeys] = await Promise.all([
+      generateKeyPair('rsa', { modulusLength: 2048 }),
+      generateKeyPair('rsa', { modulusLength: 2048 }),
+    ]);
+    const pem = (k: crypto.KeyObject) =>
+      (k.type === 'private' ? k.export({ format: 'pem', type: 'pkcs8' }) : k.export({ format: 'pem', type: 'spki' })).toString();
+    const byCertificate = opts.verification === 'platform_certificate';
+    for (let i = 0; i < 5; i++) {
+      // Sandbox merchants look like real ones: mchid 19…, appid wx + 16 hex, a 40-hex certificate serial.
+      const mchid = `19${digits(8)}`;
+      const appid = `wx${hex(16)}`;
+      const serialNo = hex(40).toUpperCase();
+      const apiv3Key = randomId(32);
+      const appSecret = hex(32);
+      const platformSerial = byCertificate ? hex(40).toUpperCase() : `PUB_KEY_ID_0112${mchid}${digits(14)}`;
+      const stored = await insertMerchant(deps.db, deps.masterKey, mchid, {
+        appid, serial_no: serialNo, merchant_public_key: pem(merchantKeys.publicKey), apiv3_key: apiv3Key,
+        platform_private_key: pem(platformKeys.privateKey), platform_serial: platformSerial, app_secret: appSecret,
+      });
+      if (!stored) continue;
+      deps.logger.info('wechatpay sandbox merchant provisioned', { mchid, appid, verification: byCertificate ? 'platform_certificate' : 'public_key' });
+      const verification = byCertificate
+        ? { platform_certificates: [{ serial_no: platformSerial, public_key: pem(platformKeys.publicKey) }] }
+        : { wechatpay_public_key: pem(platformKeys.publicKey), wechatpay_public_key_id: platformSerial };
+      return {
+        mchid, appid, serial_no: serialNo, private_key: pem(merchantKeys.privateKey), apiv3_key: apiv3Key,
+        ...verification, app_secret: appSecret, base_url: base(deps.publicUrl),
+      };
+    }
+    throw new Error('wechatpay sandbox: could not draw a free mchid');
+  },
+
+  async act(deps: SandboxDeps, opts: WechatpayActOptions): Promise<void> {
+    const merchant = await findMerchantByAppid(deps.db, deps.masterKey, opts.appId);
+    const order = merchant && (await findOrder(deps.db, merchant.mchid, opts.orderNo));
+    if (!order) throw new Error(`wechatpay sandbox refused ${opts.outcome} for ${opts.orderNo}: ORDER_NOT_EXIST no such order at the simulator`);
+    const b = base(deps.publicUrl);
+    // The customer first opens what the merchant gave them, as a browser or WeChat would.
+    const a = opts.action;
+    let page: Response | undefined;
+    if (a?.type === 'qr') page = await fetch(sandboxScanUrl(deps.publicUrl, a.codeUrl));
+    else if (a?.type === 'redirect') page = await fetch(a.url, { redirect: 'manual' });
+    else if (a?.type === 'jsapi') page = await fetch(`${b}/jsapi`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(a.params) });
+    else if (order.data.tradeType === 'NATIVE') page = await fetch(sandboxScanUrl(deps.publicUrl, codeUrlOf(order.token)));
+    else if (order.data.tradeType === 'MWEB') page = await fetch(`${b}/h5/${order.token}`, { redirect: 'manual' });
+    if (page) {
+      const html = await page.text();
+      if (!page.ok) {
+        const code = /data-error-code="([^"]*)"/.exec(html)?.[1] ?? `HTTP ${page.status}`;
+        throw new Error(`wechatpay sandbox refused ${opts.outcome} for ${opts.orderNo}: the payer page answered ${code}`);
+      }
+    }
+    const res = await fetch(`${b}/payer/action`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({ token: order.token, action: opts.outcome, notify: opts.notify }),
+    });
+    const answer = (await res.json().catch(() => undefined)) as { ok?: boolean; error?: { code?: string; message?: string } } | undefined;
+    if (!res.ok || !answer?.ok) {
+      throw new Error(`wechatpay sandbox refused ${opts.outcome} for ${opts.orderNo}: ${answer?.error?.code ?? `HTTP ${res.status}`} ${answer?.error?.message ?? ''}`.trim());
+    }
+  },
+};
+
+const base = (publicUrl: string) => `${publicUrl.replace(/\/$/, '')}/sandbox/wechatpay`;

@@ -1,0 +1,133 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { AxeBuilder } from '@axe-core/playwright';
+import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+import { haveChromium, launchBrowser } from '../support/browser.ts';
+import { startReceiver } from '../support/receiver.ts';
+
+const iphone = {
+  userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1',
+  viewport: { width: 390, height: 844 },
+  isMobile: true,
+  hasTouch: true,
+};
+
+describe.skipIf(!haveChromium)('hosted cashier in Chromium', () => {
+  let g: TestGateway;
+  let browser: Browser;
+  let shop: Awaited<ReturnType<typeof startReceiver>>;
+  let seq = 0;
+
+  beforeAll(async () => {
+    g = await startTestGateway();
+    shop = await startReceiver();
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await shop?.close();
+    await g?.close();
+  });
+
+  const create = async (extra: Record<string, unknown> = {}) =>
+    (await g.api('POST', '/v1/payments', { amount: 4200, subject: 'Oolong 乌龙茶', out_trade_no: `ui_${Date.now()}_${++seq}`, return_url: `${shop.url}/done`, ...extra })).body;
+  const status = async (id: string) => (await g.api('GET', `/v1/payments/${id}`)).body.status;
+
+  async function axe(page: Page) {
+    const result = await new AxeBuilder({ page }).analyze();
+    return result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  }
+
+  it('completes a redirect channel with JavaScript turned off', async () => {
+    const context = await browser.newContext({ javaScriptEnabled: false });
+    const page = await context.newPage();
+    const p = await create();
+    await page.goto(p.checkout_url);
+    await page.click('[data-channel="alipay_pc"]');
+    await page.waitForSelector('[data-sandbox-action="pay"]');
+    await Promise.all([page.waitForURL(`${shop.url}/done**`), page.click('[data-sandbox-action="pay"]')]);
+    expect(await status(p.id)).toBe('succeeded');
+    await context.close();
+  });
+
+  it('shows a QR code on the desktop cashier and moves on by itself once paid', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const p = await create();
+    await page.goto(`${p.checkout_url}?lang=en`);
+    await page.click('[data-channel="alipay_qr"]');
+    await page.waitForSelector('.qr-code svg');
+    expect(await axe(page)).toEqual([]);
+    const scan = await page.getAttribute('[data-sandbox-action="scan"]', 'href');
+    // The customer's phone: the simulator's payer page for that code.
+    const phone = await context.newPage();
+    await phone.goto(scan!);
+    await phone.click('[data-sandbox-action="pay"]');
+    await page.waitForURL(`${shop.url}/done**`);
+    expect(new URL(page.url()).searchParams.get('payment_id')).toBe(p.id);
+    expect(await status(p.id)).toBe('succeeded');
+    await context.close();
+  });
+
+  it('pays with Alipay WAP on an iPhone', async () => {
+    const context = await browser.newContext(iphone);
+    const page = await context.newPage();
+    const p = await create();
+    await page.goto(p.checkout_url);
+    expect(await page.locator('[data-channel]').evaluateAll((els) => els.map((e) => e.getAttribute('data-channel')))).toContain('alipay_wap');
+    expect(await page.locator('[data-channel="alipay_pc"]').count()).toBe(0);
+    await page.click('[data-channel="alipay_wap"]');
+    await page.waitForSelector('[data-sandbox-action="pay"]');
+    await Promise.all([page.waitForURL(`${shop.url}/done**`), page.click('[data-sandbox-action="pay"]')]);
+    expect(await status(p.id)).toBe('succeeded');
+    await context.close();
+  });
+
+  it('has no axe violations, works by keyboard with visible focus, and fits 320 px', async () => {
+    const context = await browser.newContext({ viewport: { width: 320, height: 640 } });
+    const page = await context.newPage();
+    const p = await create();
+    for (const lang of ['zh-CN', 'en']) {
+      await page.goto(`${p.checkout_url}?lang=${lang}`);
+      expect(await axe(page)).toEqual([]);
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(320);
+    }
+    await page.keyboard.press('Tab');
+    const focused = await page.evaluate(() => document.activeElement?.getAttribute('data-channel') ?? document.activeElement?.tagName);
+    expect(focused).toBe('alipay_pc');
+    const outline = await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle);
+    expect(outline).not.toBe('none');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('[data-sandbox-action="pay"]');
+    for (const kind of ['closed', 'not_found']) {
+      if (kind === 'closed') {
+        const c = await create();
+        await g.api('POST', `/v1/payments/${c.id}/close`);
+        await page.goto(c.checkout_url);
+      } else {
+        await page.goto(`${g.url}/pay/${'x'.repeat(32)}`);
+      }
+      expect(await page.getAttribute('[data-result]', 'data-result')).toBe(kind);
+      expect(await axe(page)).toEqual([]);
+    }
+    await context.close();
+  });
+
+  it('cannot be framed by a page on an unregistered origin', async () => {
+    const p = await create();
+    const evil = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><title>evil</title><iframe id="f" src="${p.checkout_url}"></iframe>`);
+    });
+    await new Promise<void>((r) => evil.listen(0, '127.0.0.1', () => r()));
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${(evil.address() as AddressInfo).port}/`);
+    await page.waitForTimeout(500);
+    const frame = page.frames().find((f) => f !== page.mainFrame())!;
+    const framedMerchant = await frame.locator('.merchant-name').count().catch(() => 0);
+    expect(framedMerchant).toBe(0);
+    await page.close();
+    evil.close();
+  });
+});
