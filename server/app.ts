@@ -26,6 +26,8 @@ export function createApp(deps: Deps): express.Express {
   app.set('etag', false);
   app.set('view engine', 'ejs');
   app.set('views', path.join(ROOT, 'views'));
+  // Compiled templates are kept whatever NODE_ENV says: recompiling per request costs more than the render.
+  app.set('view cache', true);
   app.set('query parser', 'simple');
 
   app.use((req, res, next) => {

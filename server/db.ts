@@ -36,6 +36,7 @@ export function createDb(databaseUrl: string, options: DbOptions = {}): Knex {
           conn.pragma('foreign_keys = ON');
           conn.pragma('busy_timeout = 5000');
           conn.pragma('synchronous = NORMAL');
+          cachePreparedStatements(conn);
           done(null, conn);
         },
       },
@@ -51,6 +52,24 @@ export function createDb(databaseUrl: string, options: DbOptions = {}): Knex {
       max: options.pool?.max ?? 10,
     },
   });
+}
+
+/**
+ * knex prepares every query anew; on better-sqlite3 preparing costs more than running a simple
+ * query. Statements are reused per connection by their SQL text (bounded; cleared when full).
+ */
+function cachePreparedStatements(conn: { prepare(sql: string): unknown }): void {
+  const prepare = conn.prepare.bind(conn);
+  const cache = new Map<string, unknown>();
+  conn.prepare = (sql: string) => {
+    let stmt = cache.get(sql);
+    if (!stmt) {
+      if (cache.size >= 1000) cache.clear();
+      stmt = prepare(sql);
+      cache.set(sql, stmt);
+    }
+    return stmt;
+  };
 }
 
 const source: Knex.MigrationSource<(typeof migrations)[number]> = {

@@ -14,8 +14,6 @@ export interface CashierMessage {
   returnUrl?: string;
 }
 
-const TYPES = ['ready', 'status', 'success', 'close', 'error'];
-
 // Phones and in-app browsers (WeChat, Alipay, Android WebViews) get the cashier top level: their
 // channels hand off to apps, which third-party iframes cannot do.
 const HANDHELD = /Mobi|Android|iPhone|iPad|MicroMessenger|AlipayClient|; wv/;
@@ -42,17 +40,15 @@ export function embedUrl(checkoutUrl: string, parentOrigin: string): string {
 }
 
 /**
- * The message if it came from the cashier this widget framed: exact origin, the very iframe's
- * window (another frame of the same origin is refused), and a well-formed body; else undefined.
+ * The message if it came from the cashier this widget framed: the exact origin AND the very
+ * iframe's window (another frame of that origin is refused), else undefined. Unknown types fall
+ * through the widget's switch untouched.
  */
 export function acceptMessage(
   event: { origin: string; source: unknown; data: unknown },
   cashierOrigin: string,
   frameWindow: unknown,
 ): CashierMessage | undefined {
-  const d = event.data as Partial<CashierMessage> | null;
-  if (event.origin !== cashierOrigin || !frameWindow || event.source !== frameWindow) return undefined;
-  if (!d || typeof d !== 'object' || d.source !== 'checkstand' || !TYPES.includes(d.type as string)) return undefined;
-  for (const k of ['paymentId', 'status', 'message', 'returnUrl'] as const) if (d[k] !== undefined && typeof d[k] !== 'string') return undefined;
-  return d as CashierMessage;
+  const d = event.data as CashierMessage | null;
+  return event.origin === cashierOrigin && frameWindow && event.source === frameWindow && d?.source === 'checkstand' ? d : undefined;
 }

@@ -45,7 +45,19 @@ export interface AppRow {
   allowedOrigins: string[];
 }
 
+const appCache = new WeakMap<Knex, Map<string, { app: AppRow; at: number }>>();
+const APP_CACHE_MS = 30_000;
+
+/** An app's name and registered origins; cached for 30 s (they change rarely; the cashier reads them on every page). */
 export async function getApp(db: Knex, id: string): Promise<AppRow | undefined> {
+  let cache = appCache.get(db);
+  if (!cache) appCache.set(db, (cache = new Map()));
+  const hit = cache.get(id);
+  if (hit && Date.now() - hit.at < APP_CACHE_MS) return hit.app;
   const row = await db('apps').where({ id }).first();
-  return row ? { id: row.id, name: row.name, allowedOrigins: parseJson<string[]>(row.allowed_origins, []) } : undefined;
+  if (!row) return undefined;
+  const app = { id: row.id, name: row.name, allowedOrigins: parseJson<string[]>(row.allowed_origins, []) };
+  if (cache.size > 10_000) cache.clear();
+  cache.set(id, { app, at: Date.now() });
+  return app;
 }

@@ -35,8 +35,10 @@ export function channelsFor(payment: PaymentRow, env: Environment): ChannelCode[
  * Form token bound to the checkout token by an HMAC: the cashier runs in cross-site iframes where
  * third-party cookies are blocked, so no step may depend on a cookie (DESIGN §4).
  */
+const formKeys = new WeakMap<Buffer, Buffer>();
 export function formTokenFor(masterKey: Buffer, checkoutToken: string): string {
-  const key = crypto.createHmac('sha256', masterKey).update('checkstand cashier form v1').digest();
+  let key = formKeys.get(masterKey);
+  if (!key) formKeys.set(masterKey, (key = crypto.createHmac('sha256', masterKey).update('checkstand cashier form v1').digest()));
   return crypto.createHmac('sha256', key).update(checkoutToken).digest('base64url');
 }
 
