@@ -6,6 +6,7 @@ import { randomId } from './crypto.ts';
 import { apiKeyAuth } from './http/auth.ts';
 import { idempotency } from './http/idempotency.ts';
 import { jsonBody } from './http/json-body.ts';
+import { apiRateLimit, cashierRateLimit } from './http/rate-limit.ts';
 import { apiErrorHandler, apiNotFound } from './http/errors.ts';
 import { CHANNEL_FORM_TARGETS, cspNonce, securityHeaders } from './http/security.ts';
 import { createPaymentRoutes, createTestHelperRoutes } from './payments/routes.ts';
@@ -39,6 +40,7 @@ export function createApp(deps: Deps): express.Express {
   const api = express.Router();
   api.use(jsonBody(100 * 1024));
   api.use(apiKeyAuth(deps.db));
+  api.use(apiRateLimit(deps.config.apiRateLimit));
   api.use(idempotency(deps.db, deps.config.masterKeyBytes));
   api.use('/payments', createPaymentRoutes(deps));
   api.use('/refunds', createRefundRoutes(deps).refunds);
@@ -62,7 +64,7 @@ export function createApp(deps: Deps): express.Express {
   html.use('/sandbox', cspNonce, securityHeaders(["'self'", 'https:', 'http:']));
   html.use('/sandbox/alipay', createAlipaySandboxRouter(sandboxDeps));
   html.use(cspNonce, securityHeaders(["'self'", new URL(deps.config.publicUrl).origin, ...CHANNEL_FORM_TARGETS]));
-  html.use('/pay', createCheckoutRoutes(deps));
+  html.use('/pay', cashierRateLimit(deps.config.cashierRateLimit), createCheckoutRoutes(deps));
   html.get('/', (_req, res) => {
     res.type('text/plain').send('Checkstand payment gateway. API: /v1 · Cashier: /pay/<token>\n');
   });

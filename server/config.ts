@@ -26,6 +26,10 @@ const schema = z.object({
   workers: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   /** CHECKSTAND_ALLOW_PRIVATE_WEBHOOKS: let live-mode webhooks target private addresses (operator's choice). */
   allowPrivateWebhooks: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  /** CHECKSTAND_API_RATE_LIMIT: API requests per second per secret key and process (0 = no limit). */
+  apiRateLimit: z.coerce.number().int().min(0).default(100),
+  /** CHECKSTAND_CASHIER_RATE_LIMIT: cashier requests per minute per client IP and process. */
+  cashierRateLimit: z.coerce.number().int().min(1).default(600),
   /** CHECKSTAND_DEMO: create the demo app on an empty database. */
   demo: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
 });
@@ -42,6 +46,8 @@ const envNames: Record<string, string> = {
   logLevel: 'LOG_LEVEL',
   workers: 'CHECKSTAND_WORKERS',
   allowPrivateWebhooks: 'CHECKSTAND_ALLOW_PRIVATE_WEBHOOKS',
+  apiRateLimit: 'CHECKSTAND_API_RATE_LIMIT',
+  cashierRateLimit: 'CHECKSTAND_CASHIER_RATE_LIMIT',
   demo: 'CHECKSTAND_DEMO',
 };
 

@@ -78,7 +78,7 @@ export class CheckstandCheckout extends LitElement {
   /** Starts the checkout in the chosen mode, as a click on the button does. */
   async start(): Promise<void> {
     const url = httpUrl(this.checkoutUrl);
-    if (!url) return this.#emit('checkstand-error', { message: 'checkout-url must be an absolute http(s) URL' });
+    if (!url) return this.#emit('checkstand-error', { message: 'Invalid checkout-url' });
     if (resolveMode(this.mode, navigator.userAgent) === 'redirect') return location.assign(url.href);
     if (this.#origin) return;
     this.#origin = url.origin;
@@ -172,7 +172,7 @@ export class CheckstandCheckout extends LitElement {
         if (next) location.assign(next.href);
       }, SUCCESS_DELAY_MS);
     } else if (m.type === 'close') this.close();
-    else if (m.type === 'error') this.#emit('checkstand-error', { message: String(m.message || 'The checkout failed.') });
+    else if (m.type === 'error') this.#emit('checkstand-error', { message: String(m.message) });
     // 'ready' and 'status' need nothing here: the cashier shows its own state.
   };
 }

@@ -1,5 +1,6 @@
-// The widget's entry: registers <checkstand-checkout> and exposes Checkstand.open(). Built by Vite
-// into public/build/widget.mjs (ES module) and widget.js (classic script, window.Checkstand).
+// The widget's entry: registers <checkstand-checkout> and exports open(). Built by Vite into
+// public/build/widget.js (classic script: these exports become window.Checkstand, so
+// Checkstand.open()) and widget.mjs (ES module: import { open } from '…/widget.mjs').
 import { CheckstandCheckout } from './checkstand-checkout.ts';
 import type { CheckoutMode } from './protocol.ts';
 
@@ -57,11 +58,3 @@ export function open(url: string, options: OpenOptions = {}): Promise<CheckoutRe
     void el.start();
   });
 }
-
-declare global {
-  interface Window {
-    Checkstand?: { open: typeof open; CheckstandCheckout: typeof CheckstandCheckout };
-  }
-}
-// The ES module build has no global of its own; the classic script's IIFE assigns the same object.
-window.Checkstand ??= { open, CheckstandCheckout };

@@ -73,6 +73,8 @@ export async function callApi(cred: WechatpayCredentials, op: string, method: 'G
     verifySignedMessage(lowerCaseHeaders(res.headers), text, keyLookup(cred));
   } catch (err) {
     if (!(err instanceof SignatureError)) throw err;
+    // No signature and not JSON (a proxy's or maintenance page): nothing claims to be WeChat.
+    if (ok && !res.headers.get('wechatpay-signature') && !isJsonObject(text)) throw new ChannelUnavailable(`WeChat Pay ${op}: unreadable answer (HTTP ${res.status}, unsigned)`);
     if (!ok) {
       // An unverifiable error answer is believed only as a fault, never as "no such order" or a decline.
       if (res.status >= 500 || res.status === 429 || !error) throw new ChannelUnavailable(`WeChat Pay ${op}: answered HTTP ${res.status}${error ? ` ${error.code}` : ''}`);
@@ -115,4 +117,13 @@ export function faultOf(op: string, a: { status: number; error: WechatpayError; 
 
 export function describe(op: string, a: { status: number; error: WechatpayError; requestId: string }): string {
   return `WeChat Pay ${op}: HTTP ${a.status} ${a.error.code}: ${a.error.message.slice(0, 300)}${a.requestId ? ` (Request-ID ${a.requestId})` : ''}`;
+}
+
+function isJsonObject(text: string): boolean {
+  try {
+    const v = JSON.parse(text) as unknown;
+    return Boolean(v) && typeof v === 'object' && !Array.isArray(v);
+  } catch {
+    return false;
+  }
 }
