@@ -51,8 +51,10 @@ export async function startGateway(baseConfig: Config = loadConfig(), logger: Lo
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      // Open event streams would hold close() forever: end every connection once new ones are refused.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
+      await closed;
       await webhooks?.stop();
       await payments?.stop();
       await bus.close();

@@ -7,14 +7,16 @@ export default unsafeCSS(/* css */ `
   :host {
     display: inline-block;
   }
-  [part=button] {
+  button {
     font: inherit;
-    padding: 0.6em 1.4em;
     border: 0;
+    cursor: pointer;
+  }
+  [part=button] {
+    padding: 0.6em 1.4em;
     border-radius: 6px;
     background: #1677ff;
     color: #fff;
-    cursor: pointer;
   }
   /* The dialog's default max-width/height keep it inside smaller viewports. */
   dialog {
@@ -32,17 +34,11 @@ export default unsafeCSS(/* css */ `
     background: #0008;
   }
   header {
-    display: flex;
-  }
-  h2 {
-    flex: 1;
-    margin: auto 16px;
-    font: 600 15px system-ui;
+    text-align: right;
   }
   [part=close-button] {
     width: 44px;
     height: 44px;
-    border: 0;
     background: none;
     font-size: 22px;
   }

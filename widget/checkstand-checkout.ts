@@ -34,8 +34,7 @@ export interface CheckstandEvents {
  *
  * @csspart button - The pay button.
  * @csspart dialog - The modal dialog.
- * @csspart header - The dialog's title bar.
- * @csspart title - The dialog's title.
+ * @csspart header - The bar above the cashier that holds the close button.
  * @csspart close-button - The dialog's close button.
  * @csspart frame - The iframe that holds the cashier.
  */
@@ -54,9 +53,9 @@ export class CheckstandCheckout extends LitElement {
   declare mode: CheckoutMode;
   /** After a success, go to the `return_url` the cashier reports (attribute `follow-return`). */
   declare followReturn: boolean;
-  /** The dialog's title and accessible name. */
+  /** The dialog's accessible name (the cashier itself shows the merchant and amount). */
   declare label: string;
-  /** Renders no button, for `Checkstand.open()`, which opens the modal itself. */
+  /** No button, and the element removes itself after closing: for `Checkstand.open()`. */
   bare = false;
 
   // Private state uses #names: the minifier mangles those, not properties (the 7 KB budget).
@@ -91,6 +90,7 @@ export class CheckstandCheckout extends LitElement {
     this.#frame()!.src = embedUrl(url.href, location.origin);
     addEventListener('message', this.#onMessage);
     this.#byPart<HTMLDialogElement>('dialog')!.showModal();
+    // Focus starts on the close button (not inside the cross-origin iframe), so Escape works at once.
     this.#byPart('close-button')!.focus();
   }
 
@@ -101,21 +101,17 @@ export class CheckstandCheckout extends LitElement {
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
-    removeEventListener('message', this.#onMessage);
-    clearTimeout(this.#successTimer);
-    this.#origin = '';
+    this.#finish(false);
   }
 
   override render() {
-    // showModal() makes the rest of the page inert: that is the focus trap. Buttons in a shadow
-    // root belong to no outer form, so they need no type="button".
+    // showModal() makes the rest of the page inert: that is the focus trap. Escape closes the
+    // dialog natively; its close event brings us to close(). Buttons in a shadow root belong to
+    // no outer form, so they need no type="button".
     return html`<button part="button" ?hidden=${this.bare} @click=${this.start}><slot></slot></button>
-      <dialog part="dialog" aria-modal="true" aria-label=${this.label} @cancel=${this.#onCancel} @close=${this.close}>
-        <header part="header">
-          <h2 part="title">${this.label}</h2>
-          <button part="close-button" aria-label="Close" @click=${this.close}>×</button>
-        </header>
-        <iframe part="frame" title=${this.label} @load=${this.#onFrameLoad}></iframe>
+      <dialog part="dialog" aria-modal="true" aria-label=${this.label} @close=${this.close}>
+        <header part="header"><button part="close-button" aria-label="Close" @click=${this.close}>×</button></header>
+        <iframe part="frame" title=${this.label} @load=${() => this.#post('hello')}></iframe>
       </dialog>`;
   }
 
@@ -143,20 +139,11 @@ export class CheckstandCheckout extends LitElement {
     clearTimeout(this.#successTimer);
     this.#origin = '';
     this.#byPart<HTMLDialogElement>('dialog')?.close();
-    // The hidden cashier lives on a moment to receive 'closing', then stops (polling, SSE).
-    this.#unloadTimer = setTimeout(() => this.#frame()?.setAttribute('src', 'about:blank'), UNLOAD_DELAY_MS);
+    // The hidden cashier lives on a moment to receive 'closing', then stops (polling, SSE); a bare
+    // element (Checkstand.open) goes altogether.
+    this.#unloadTimer = setTimeout(() => (this.bare ? this.remove() : this.#frame()?.setAttribute('src', 'about:blank')), UNLOAD_DELAY_MS);
     this.#opener?.focus();
     if (emitClose) this.#emit('checkstand-close', {});
-  }
-
-  #onCancel(event: Event): void {
-    // Escape: close our way (message, focus, event) rather than the dialog's.
-    event.preventDefault();
-    this.close();
-  }
-
-  #onFrameLoad(): void {
-    this.#post('hello');
   }
 
   #onMessage = (event: MessageEvent): void => {
@@ -172,7 +159,7 @@ export class CheckstandCheckout extends LitElement {
         if (next) location.assign(next.href);
       }, SUCCESS_DELAY_MS);
     } else if (m.type === 'close') this.close();
-    else if (m.type === 'error') this.#emit('checkstand-error', { message: String(m.message) });
+    else if (m.type === 'error') this.#emit('checkstand-error', { message: m.message ?? '' });
     // 'ready' and 'status' need nothing here: the cashier shows its own state.
   };
 }

@@ -2,7 +2,7 @@
 // public/build/widget.js (classic script: these exports become window.Checkstand, so
 // Checkstand.open()) and widget.mjs (ES module: import { open } from '…/widget.mjs').
 import { CheckstandCheckout } from './checkstand-checkout.ts';
-import type { CheckoutMode } from './protocol.ts';
+import { httpUrl, type CheckoutMode } from './protocol.ts';
 
 export { CheckstandCheckout };
 export type { CheckoutMode };
@@ -31,29 +31,15 @@ if (!customElements.get('checkstand-checkout')) customElements.define('checkstan
  * Opens the cashier for `url` without a button. Resolves when the customer pays or closes it,
  * rejects on a checkout error; in redirect mode the page navigates away and it never settles.
  */
-export function open(url: string, options: OpenOptions = {}): Promise<CheckoutResult> {
-  const el = document.createElement('checkstand-checkout');
-  el.bare = true;
-  el.checkoutUrl = url;
-  el.mode = options.mode ?? 'modal';
-  el.followReturn = !!options.followReturn;
-  if (options.label) el.label = options.label;
-  // The element leaves the page once its modal is gone (after the success screen and unload).
-  const dispose = (ms: number) => setTimeout(() => el.remove(), ms);
+export function open(url: string, { mode = 'modal', followReturn = false, label = 'Checkout' }: OpenOptions = {}): Promise<CheckoutResult> {
+  if (!httpUrl(url)) return Promise.reject(new Error('Invalid checkout-url'));
+  // A bare element removes itself once its modal has closed.
+  const el = Object.assign(document.createElement('checkstand-checkout'), { bare: true, checkoutUrl: url, mode, followReturn, label });
   return new Promise<CheckoutResult>((resolve, reject) => {
-    el.addEventListener('checkstand-success', (e) => {
-      resolve({ status: 'succeeded', paymentId: e.detail.paymentId });
-      dispose(3000);
-    });
-    el.addEventListener('checkstand-close', () => {
-      resolve({ status: 'closed' });
-      dispose(1000);
-    });
-    el.addEventListener('checkstand-error', (e) => {
-      reject(new Error(e.detail.message));
-      // An open modal stays up so the customer can read the cashier's explanation, then close it.
-      if (!el.shadowRoot?.querySelector('dialog')?.open) dispose(0);
-    });
+    el.addEventListener('checkstand-success', (e) => resolve({ status: 'succeeded', paymentId: e.detail.paymentId }));
+    el.addEventListener('checkstand-close', () => resolve({ status: 'closed' }));
+    // After an error the modal stays up, so the customer can read the cashier's explanation.
+    el.addEventListener('checkstand-error', (e) => reject(new Error(e.detail.message)));
     document.body.append(el);
     void el.start();
   });

@@ -227,14 +227,15 @@ export const wechatpay: Channel<WechatpayCredentials> = {
   /**
    * RESOURCE_NOT_EXISTS is neither pending (the refund may never have reached WeChat, so waiting
    * would be forever) nor failed (a request still in flight may yet create it, and a second
-   * refund would pay twice). It is thrown as ChannelRequestError('RESOURCE_NOT_EXISTS'): the safe
-   * move is to re-submit refund() with the same refundNo, which WeChat treats as the same refund.
+   * refund would pay twice). It is thrown as ChannelUnavailable, a fault that settles nothing:
+   * the safe move is to re-submit refund() with the same refundNo, which WeChat treats as the
+   * same refund. (The core treats a ChannelRequestError from refund() as final: not this.)
    */
   async queryRefund(cred, orderNo, refundNo): Promise<RefundResult> {
     const answer = await callApi(cred, 'refund query', 'GET', `/v3/refund/domestic/refunds/${encodeURIComponent(refundNo)}`);
     if (!answer.ok) {
       if (answer.error.code === 'RESOURCE_NOT_EXISTS') {
-        throw new ChannelRequestError('RESOURCE_NOT_EXISTS', `WeChat Pay knows no refund ${refundNo.slice(0, 64)}: re-submit it with the same out_refund_no to learn its fate`);
+        throw new ChannelUnavailable(`WeChat Pay refund query: RESOURCE_NOT_EXISTS for ${refundNo.slice(0, 64)}; not final: re-submit the refund with the same out_refund_no to learn its fate`);
       }
       throw faultOf('refund query', answer);
     }
