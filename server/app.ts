@@ -16,6 +16,7 @@ import { createRefundRoutes } from './refunds/routes.ts';
 import { createWebhookEndpointRoutes } from './webhooks/routes.ts';
 import { createEventRoutes } from './events/routes.ts';
 import { createAlipaySandboxRouter } from './sandbox/alipay/index.ts';
+import { createWechatpaySandboxRouter } from './sandbox/wechatpay/index.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -63,6 +64,7 @@ export function createApp(deps: Deps): express.Express {
   // The simulators stand in for the channels' own pages, whose forms end at any merchant's return_url.
   html.use('/sandbox', cspNonce, securityHeaders(["'self'", 'https:', 'http:']));
   html.use('/sandbox/alipay', createAlipaySandboxRouter(sandboxDeps));
+  html.use('/sandbox/wechatpay', createWechatpaySandboxRouter(sandboxDeps));
   html.use(cspNonce, securityHeaders(["'self'", new URL(deps.config.publicUrl).origin, ...CHANNEL_FORM_TARGETS]));
   html.use('/pay', cashierRateLimit(deps.config.cashierRateLimit), createCheckoutRoutes(deps));
   html.get('/', (_req, res) => {

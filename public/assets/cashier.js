@@ -45,6 +45,25 @@
   var form = document.querySelector('form[data-autosubmit]');
   if (form) form.submit();
 
+  // Inside WeChat: the payment sheet opens through WeixinJSBridge with the signed parameters.
+  var inapp = document.getElementById('inapp-params');
+  if (inapp) {
+    var params = JSON.parse(inapp.textContent || '{}');
+    var payButton = document.querySelector('[data-inapp-pay]');
+    var openSheet = function () {
+      window.WeixinJSBridge.invoke('getBrandWCPayRequest', params, function (answer) {
+        // The answer is a UI hint only; the status comes from the gateway.
+        if (answer && answer.err_msg !== 'get_brand_wcpay_request:ok' && payButton) payButton.hidden = false;
+      });
+    };
+    var ready = function () {
+      if (payButton) payButton.addEventListener('click', openSheet);
+      openSheet();
+    };
+    if (window.WeixinJSBridge) ready();
+    else document.addEventListener('WeixinJSBridgeReady', ready);
+  }
+
   var result = document.querySelector('[data-result="succeeded"]');
   if (result) tell({ type: 'success', status: 'succeeded', returnUrl: result.getAttribute('data-return-url') || undefined });
 

@@ -3,10 +3,12 @@ import type { Channel, ChannelCode, Provider } from './types.ts';
 import { providerOf } from './types.ts';
 import { alipay } from './alipay/index.ts';
 import { alipaySandbox } from '../sandbox/alipay/index.ts';
+import { wechatpay } from './wechatpay/index.ts';
+import { wechatpaySandbox } from '../sandbox/wechatpay/index.ts';
 import type { SandboxProvider } from '../sandbox/types.ts';
 
-const channels: Partial<Record<Provider, Channel<any>>> = { alipay };
-const sandboxes: Partial<Record<Provider, SandboxProvider>> = { alipay: alipaySandbox };
+const channels: Partial<Record<Provider, Channel<any>>> = { alipay, wechatpay };
+const sandboxes: Partial<Record<Provider, SandboxProvider>> = { alipay: alipaySandbox, wechatpay: wechatpaySandbox };
 
 export function channelFor(provider: Provider): Channel<any> | undefined {
   return channels[provider];

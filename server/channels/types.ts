@@ -145,6 +145,14 @@ export interface Channel<Cred = unknown> {
   acknowledge(accepted: boolean): Ack;
   /** Verifies the browser's return parameters (display only); returns the order number. */
   parseReturn?(cred: Cred, query: Record<string, string>): { orderNo: string };
+  /**
+   * In-app payments that need the payer's id at the channel (WeChat JSAPI: the openid from the
+   * OAuth snsapi_base redirect): where to send the payer, and how to read the code they bring back.
+   */
+  payerAuthorization?: {
+    authorizeUrl(cred: Cred, redirectUri: string, state: string): string;
+    exchangeCode(cred: Cred, code: string): Promise<string>;
+  };
 }
 
 export const providerOf = (code: ChannelCode): Provider =>

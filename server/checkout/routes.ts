@@ -3,7 +3,8 @@ import QRCode from 'qrcode';
 import type { Deps } from '../deps.ts';
 import { nowSeconds } from '../crypto.ts';
 import { CHANNEL_CODES, providerOf, type ChannelCode } from '../channels/types.ts';
-import { sandboxFor } from '../channels/registry.ts';
+import { channelFor, sandboxFor } from '../channels/registry.ts';
+import { getCredentials } from '../apps/channel-configs.ts';
 import { getApp, type AppRow } from '../apps/service.ts';
 import { findPaymentByToken, listAttempts, type AttemptRow, type PaymentRow } from '../payments/repo.ts';
 import { minorUnits, startAttempt } from '../payments/service.ts';
@@ -127,6 +128,7 @@ export function createCheckoutRoutes(deps: Deps): Router {
       q.set('channel', channel);
       return res.redirect(303, `/pay/${payment.checkout_token}/qr?${q}`);
     }
+    if (channel === 'wechat_jsapi') return authorizePayer(req, res, payment, channel);
     const outcome = await attempt(req, res, payment, channel);
     if (!outcome) return;
     const action = outcome.action;
@@ -135,11 +137,55 @@ export function createCheckoutRoutes(deps: Deps): Router {
     return renderCashier(req, res, payment, t.channel_unavailable, 400);
   });
 
+  /**
+   * In-app payment inside WeChat needs the payer's openid: the OAuth snsapi_base redirect (silent
+   * for the payer) brings back a code. The state binds the round trip to this checkout by an HMAC.
+   */
+  async function authorizePayer(req: Request, res: Response, payment: PaymentRow, channel: ChannelCode) {
+    const provider = providerOf(channel);
+    const adapter = channelFor(provider)!;
+    const cred = await getCredentials(deps, payment.app_id, provider, payment.livemode);
+    const back = new URLSearchParams(carried(req, res).slice(1));
+    back.set('channel', channel);
+    const redirectUri = `${deps.config.publicUrl}/pay/${payment.checkout_token}/authorized?${back}`;
+    res.redirect(303, adapter.payerAuthorization!.authorizeUrl(cred, redirectUri, formTokenFor(deps.config.masterKeyBytes, `payer:${payment.checkout_token}`)));
+  }
+
+  r.get('/:token/authorized', async (req, res) => {
+    const payment = await load(req, res);
+    if (!payment || showState(req, res, payment)) return;
+    const channel = String(req.query.channel ?? '') as ChannelCode;
+    const t = messagesFor(pickLang(req.query.lang, req.get('accept-language')));
+    const adapter = CHANNEL_CODES.includes(channel) ? channelFor(providerOf(channel)) : undefined;
+    if (!adapter?.payerAuthorization || !checkFormToken(deps.config.masterKeyBytes, `payer:${payment.checkout_token}`, req.query.state) || typeof req.query.code !== 'string') {
+      res.status(403);
+      return render(req, res, 'result', { kind: 'forbidden', payment });
+    }
+    let openid: string;
+    try {
+      const cred = await getCredentials(deps, payment.app_id, adapter.provider, payment.livemode);
+      openid = await adapter.payerAuthorization.exchangeCode(cred, req.query.code);
+    } catch (err) {
+      deps.logger.warn('payer authorization failed', { payment_id: payment.id, err });
+      return renderCashier(req, res, payment, t.channel_unavailable, 502);
+    }
+    const placed = await attempt(req, res, payment, channel, openid);
+    if (!placed || placed.action.type !== 'jsapi') return;
+    const sandbox = payment.livemode ? undefined : sandboxFor(adapter.provider);
+    const resultUrl = `${deps.config.publicUrl}/pay/${payment.checkout_token}${carried(req, res)}`;
+    render(req, res, 'cashier-inapp', {
+      payment,
+      channel,
+      params: placed.action.params,
+      sandboxUrl: sandbox?.inAppPayUrl?.(deps.config.publicUrl, placed.action.params, resultUrl),
+    });
+  });
+
   /** Places the channel order; a decline or a fault re-renders the cashier with a message. */
-  async function attempt(req: Request, res: Response, payment: PaymentRow, channel: ChannelCode) {
+  async function attempt(req: Request, res: Response, payment: PaymentRow, channel: ChannelCode, openid?: string) {
     const t = messagesFor(pickLang(req.query.lang, req.get('accept-language')));
     try {
-      const { attempt: row, result } = await startAttempt(deps, payment, channel, { clientIp: req.ip });
+      const { attempt: row, result } = await startAttempt(deps, payment, channel, { clientIp: req.ip, openid });
       if (!result.ok) {
         renderCashier(req, res, payment, `${t.declined}${result.decline.message}. ${t.try_again}`, 402);
         return undefined;

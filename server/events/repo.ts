@@ -29,9 +29,11 @@ export interface NewEvent {
 
 /**
  * Writes an event and its pending deliveries (the outbox) inside the caller's transaction,
- * so the state change and its event commit or vanish together.
+ * so the state change and its event commit or vanish together. The deliveries go to the app's
+ * enabled endpoints of the same mode that subscribed to the type, or to `onlyEndpointId` alone
+ * (a test event for one endpoint).
  */
-export async function insertEvent(trx: Knex | Knex.Transaction, e: NewEvent): Promise<EventObject> {
+export async function insertEvent(trx: Knex | Knex.Transaction, e: NewEvent, opts: { onlyEndpointId?: string } = {}): Promise<EventObject> {
   const event: EventObject = {
     id: newId('evt'),
     object: 'event',
@@ -48,28 +50,48 @@ export async function insertEvent(trx: Knex | Knex.Transaction, e: NewEvent): Pr
     data: JSON.stringify(event.data),
     created: event.created,
   });
+  const endpointIds = opts.onlyEndpointId ? [opts.onlyEndpointId] : await subscribedEndpointIds(trx, e.appId, e.livemode, e.type);
+  await queueDeliveries(trx, event.id, endpointIds, event.created);
+  return event;
+}
+
+/** The app's enabled, not deleted endpoints of this mode that receive `type`. */
+export async function subscribedEndpointIds(trx: Knex | Knex.Transaction, appId: string, livemode: boolean, type: string): Promise<string[]> {
   const endpoints = await trx('webhook_endpoints')
-    .where({ app_id: e.appId, livemode: e.livemode, status: 'enabled' })
+    .where({ app_id: appId, livemode, status: 'enabled' })
     .whereNull('deleted_at')
     .select('id', 'enabled_events');
-  const now = Date.now();
-  const rows = endpoints
+  return endpoints
     .filter((ep) => {
       const types = parseJson<string[]>(ep.enabled_events, ['*']);
-      return types.includes('*') || types.includes(e.type);
+      return types.includes('*') || types.includes(type);
     })
-    .map((ep) => ({
-      id: newId('wd'),
-      event_id: event.id,
-      endpoint_id: ep.id,
-      status: 'pending',
-      attempt_count: 0,
-      next_attempt_at_ms: now,
-      created: event.created,
-      updated_ms: now,
-    }));
+    .map((ep) => ep.id as string);
+}
+
+/**
+ * New pending deliveries of a stored event, due now. A resend is such a new delivery of the
+ * same event, so the receiver sees the same webhook-id and body and can deduplicate.
+ */
+export async function queueDeliveries(trx: Knex | Knex.Transaction, eventId: string, endpointIds: string[], created: number): Promise<string[]> {
+  const now = Date.now();
+  const rows = endpointIds.map((endpointId) => ({
+    id: newId('wd'),
+    event_id: eventId,
+    endpoint_id: endpointId,
+    status: 'pending',
+    attempt_count: 0,
+    next_attempt_at_ms: now,
+    created,
+    updated_ms: now,
+  }));
   if (rows.length) await trx('webhook_deliveries').insert(rows);
-  return event;
+  return rows.map((r) => r.id);
+}
+
+/** One event of the caller's app and mode; undefined for anyone else's. */
+export function findEventRow(db: Knex | Knex.Transaction, scope: { appId: string; livemode: boolean }, id: string): Promise<any | undefined> {
+  return db('events').where({ id, app_id: scope.appId, livemode: scope.livemode }).first();
 }
 
 export function eventFromRow(row: any): EventObject {

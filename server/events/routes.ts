@@ -7,6 +7,13 @@ import { authOf } from '../http/auth.ts';
 import { fromZod } from '../http/errors.ts';
 import { listParams, paginate } from '../http/pagination.ts';
 import { eventFromRow } from './repo.ts';
+import { deliveryListQuery, listDeliveries, resendEvent, resendSchema } from '../webhooks/deliveries.ts';
+
+function parse<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+  const r = schema.safeParse(value ?? {});
+  if (!r.success) throw fromZod(r.error);
+  return r.data;
+}
 
 // Query values are strings; coerce would read an empty `created[gte]=` as 0.
 const timestamp = z.string().regex(/^\d{1,15}$/, 'must be a unix timestamp in seconds').transform(Number);
@@ -57,7 +64,7 @@ function eventsOf(db: Knex, auth: AuthContext, q: Partial<ListQuery> = {}): Knex
   return query;
 }
 
-/** /v1/events: the event log, mounted by the core after api-key auth. */
+/** /v1/events: the event log (kept, never pruned), its deliveries and resending; mounted by the core after api-key auth. */
 export function createEventRoutes(deps: Deps): express.Router {
   const router = express.Router();
 
@@ -73,6 +80,14 @@ export function createEventRoutes(deps: Deps): express.Router {
     const row = await eventsOf(deps.db, authOf(res)).where({ id: req.params.id }).first();
     if (!row) throw notFound('event', req.params.id);
     res.json(eventFromRow(row));
+  });
+
+  router.get('/:id/deliveries', async (req, res) => {
+    res.json(await listDeliveries(deps, authOf(res), { eventId: req.params.id }, parse(deliveryListQuery, req.query)));
+  });
+
+  router.post('/:id/resend', async (req, res) => {
+    res.json(await resendEvent(deps, authOf(res), req.params.id, parse(resendSchema, req.body)));
   });
 
   return router;

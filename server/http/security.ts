@@ -8,6 +8,7 @@ export const CHANNEL_FORM_TARGETS = [
   'https://openapi-sandbox.dl.alipaydev.com',
   'https://mapi.alipay.com',
   'https://wx.tenpay.com',
+  'https://open.weixin.qq.com',
   'https://gateway.95516.com',
   'https://www.paypal.com',
   'https://www.sandbox.paypal.com',

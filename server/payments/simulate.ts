@@ -35,12 +35,16 @@ export async function simulatePayment(deps: Deps, auth: AuthContext, id: string,
   const provider = providerOf(channel);
   const sandbox = sandboxFor(provider);
   if (!sandbox) throw invalid('channel_unavailable', `Channel ${channel} has no simulator yet.`, 'channel');
-  const { attempt, result } = await startAttempt(deps, payment, channel);
-  if (!result.ok) return retrievePayment(deps, auth, id);
+  const sandboxDeps = { db: deps.db, publicUrl: deps.config.publicUrl, masterKey: deps.config.masterKeyBytes, logger: deps.logger };
   const cred = await getCredentials(deps, payment.app_id, provider, payment.livemode);
+  const channelAppId = channelFor(provider)!.appIdOf(cred);
+  // In-app channels need the payer's id at the channel; the simulator's payer stands in.
+  const openid = channel === 'wechat_jsapi' ? sandbox.payerId?.(sandboxDeps, channelAppId) : undefined;
+  const { attempt, result } = await startAttempt(deps, payment, channel, { openid });
+  if (!result.ok) return retrievePayment(deps, auth, id);
   await sandbox.act(
-    { db: deps.db, publicUrl: deps.config.publicUrl, masterKey: deps.config.masterKeyBytes, logger: deps.logger },
-    { appId: channelFor(provider)!.appIdOf(cred), orderNo: attempt.channel_order_no, outcome: input.outcome, notify: input.notify as NotifyMode, action: result.action },
+    sandboxDeps,
+    { appId: channelAppId, orderNo: attempt.channel_order_no, outcome: input.outcome, notify: input.notify as NotifyMode, action: result.action },
   );
   return retrievePayment(deps, auth, id);
 }

@@ -29,5 +29,9 @@ export interface SandboxProvider {
    */
   /** Test mode: where the customer's phone would go for a QR code (the simulator's "scan" page). */
   scanUrl?(publicUrl: string, codeUrl: string): string;
+  /** Test mode: the stand-in for an in-app payment sheet (WeChat's getBrandWCPayRequest) with these parameters. */
+  inAppPayUrl?(publicUrl: string, params: Record<string, string>, returnUrl: string): string;
+  /** Test mode: the sandbox payer's id at the channel (WeChat openid), for helpers that skip the OAuth. */
+  payerId?(deps: SandboxDeps, channelAppId: string): string;
   act(deps: SandboxDeps, opts: { appId: string; orderNo: string; outcome: SandboxOutcome; notify: NotifyMode; action?: PaymentAction }): Promise<void>;
 }

@@ -37,12 +37,42 @@ export async function softDeleteEndpoint(db: Knex, auth: AuthContext, id: string
   });
 }
 
-/** Disables an endpoint (e.g. it answered 410 Gone); false when it was not enabled any more. */
+/** Disables an endpoint (it answered 410 Gone, kept failing, or the merchant asked); false when it was not enabled any more. */
 export async function disableEndpoint(trx: Knex.Transaction, id: string, reason: string): Promise<boolean> {
   const n = await trx('webhook_endpoints').where({ id, status: 'enabled' }).update({ status: 'disabled', disabled_reason: reason.slice(0, 200) });
   if (n === 0) return false;
   await failPendingDeliveries(trx, id);
   return true;
+}
+
+/** Re-enables an endpoint with a clean record: the three-day failure clock starts again. */
+export async function enableEndpoint(trx: Knex.Transaction, id: string): Promise<void> {
+  await trx('webhook_endpoints').where({ id }).update({ status: 'enabled', disabled_reason: null, failing_since: null });
+}
+
+export async function updateEndpointFields(trx: Knex.Transaction, id: string, patch: { url?: string; enabled_events?: string[] }): Promise<void> {
+  const row: Record<string, unknown> = {};
+  if (patch.url !== undefined) row.url = patch.url;
+  if (patch.enabled_events !== undefined) row.enabled_events = JSON.stringify(patch.enabled_events);
+  if (Object.keys(row).length) await trx('webhook_endpoints').where({ id }).update(row);
+}
+
+/**
+ * Swaps in a new sealed secret and keeps the current one as the previous secret until
+ * `previousExpiresAt` (null: dropped now). Conditional on the current secret, so of two
+ * concurrent rotations only one wins and no secret handed out is silently lost.
+ */
+export async function rotateEndpointSecret(
+  db: Knex,
+  id: string,
+  expect: { currentSealed: string },
+  next: { secretSealed: string; previousSealed: string | null; previousExpiresAt: number | null },
+): Promise<boolean> {
+  const n = await db('webhook_endpoints')
+    .where({ id, secret_sealed: expect.currentSealed })
+    .whereNull('deleted_at')
+    .update({ secret_sealed: next.secretSealed, previous_secret_sealed: next.previousSealed, previous_secret_expires_at: next.previousExpiresAt });
+  return n === 1;
 }
 
 // A worker holding a lease on one of these notices on completion: its update requires 'pending'.
@@ -190,8 +220,39 @@ export async function completeDelivery(
   return (await q.update(patch)) === 1;
 }
 
-/** failing_since (unix seconds) tells the console since when an endpoint has not accepted anything. */
-export async function markEndpointHealth(trx: Knex.Transaction, endpointId: string, ok: boolean, nowSec: number): Promise<void> {
-  if (ok) await trx('webhook_endpoints').where({ id: endpointId }).whereNotNull('failing_since').update({ failing_since: null });
-  else await trx('webhook_endpoints').where({ id: endpointId }).whereNull('failing_since').update({ failing_since: nowSec });
+/**
+ * failing_since (unix seconds) is when the endpoint last went from accepting to failing; a
+ * success clears it. Returns its value after this attempt, which the worker compares with the
+ * three-day limit.
+ */
+export async function markEndpointHealth(trx: Knex.Transaction, endpointId: string, ok: boolean, nowSec: number): Promise<number | null> {
+  if (ok) {
+    await trx('webhook_endpoints').where({ id: endpointId }).whereNotNull('failing_since').update({ failing_since: null });
+    return null;
+  }
+  await trx('webhook_endpoints').where({ id: endpointId }).whereNull('failing_since').update({ failing_since: nowSec });
+  const row = await trx('webhook_endpoints').where({ id: endpointId }).first('failing_since');
+  return row?.failing_since === null || row?.failing_since === undefined ? null : Number(row.failing_since);
+}
+
+// ---- deliveries for the API and the console ----------------------------------------------
+
+/** Deliveries of one endpoint or one event; the caller has already checked that it owns them. */
+export function deliveriesWhere(db: Knex, by: { endpointId?: string; eventId?: string; status?: string }): Knex.QueryBuilder {
+  let q = db('webhook_deliveries');
+  if (by.endpointId) q = q.where('endpoint_id', by.endpointId);
+  if (by.eventId) q = q.where('event_id', by.eventId);
+  if (by.status) q = q.where('status', by.status);
+  return q;
+}
+
+export async function attemptsOfDeliveries(db: Knex, deliveryIds: string[]): Promise<any[]> {
+  if (deliveryIds.length === 0) return [];
+  return db('webhook_attempts').whereIn('delivery_id', deliveryIds).orderBy('id');
+}
+
+export async function eventTypesOf(db: Knex, eventIds: string[]): Promise<Map<string, string>> {
+  if (eventIds.length === 0) return new Map();
+  const rows = await db('events').whereIn('id', [...new Set(eventIds)]).select('id', 'type');
+  return new Map(rows.map((r: { id: string; type: string }) => [r.id, r.type]));
 }

@@ -4,7 +4,19 @@ import type { Deps } from '../deps.ts';
 import { authOf } from '../http/auth.ts';
 import { fromZod } from '../http/errors.ts';
 import { listParams } from '../http/pagination.ts';
-import { createEndpoint, createEndpointSchema, deleteEndpoint, getEndpoint, listEndpoints } from './service.ts';
+import {
+  createEndpoint,
+  createEndpointSchema,
+  deleteEndpoint,
+  getEndpoint,
+  listEndpoints,
+  rotateEndpointSecret,
+  rotateSecretSchema,
+  sendTestEvent,
+  updateEndpoint,
+  updateEndpointSchema,
+} from './service.ts';
+import { deliveryListQuery, listDeliveries } from './deliveries.ts';
 
 const listQuery = z.object(listParams).strict();
 
@@ -16,7 +28,7 @@ function parse<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
 
 /**
  * /v1/webhook_endpoints, mounted by the core after api-key auth, JSON parsing and idempotency.
- * The secret appears only in the POST answer.
+ * A secret appears only in the answers of create and rotate_secret.
  */
 export function createWebhookEndpointRoutes(deps: Deps): express.Router {
   const router = express.Router();
@@ -33,6 +45,24 @@ export function createWebhookEndpointRoutes(deps: Deps): express.Router {
 
   router.get('/:id', async (req, res) => {
     res.json(await getEndpoint(deps, authOf(res), req.params.id));
+  });
+
+  router.post('/:id', async (req, res) => {
+    res.json(await updateEndpoint(deps, authOf(res), req.params.id, parse(updateEndpointSchema, req.body)));
+  });
+
+  router.post('/:id/rotate_secret', async (req, res) => {
+    const { endpoint, secret } = await rotateEndpointSecret(deps, authOf(res), req.params.id, parse(rotateSecretSchema, req.body));
+    res.json({ ...endpoint, secret });
+  });
+
+  router.post('/:id/test', async (req, res) => {
+    parse(z.object({}).strict(), req.body);
+    res.json(await sendTestEvent(deps, authOf(res), req.params.id));
+  });
+
+  router.get('/:id/deliveries', async (req, res) => {
+    res.json(await listDeliveries(deps, authOf(res), { endpointId: req.params.id }, parse(deliveryListQuery, req.query)));
   });
 
   router.delete('/:id', async (req, res) => {

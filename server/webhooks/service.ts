@@ -1,15 +1,30 @@
-import net from 'node:net';
 import { z } from 'zod';
 import type { AuthContext, Deps } from '../deps.ts';
-import type { EventType } from '../events/repo.ts';
-import { invalid, notFound } from '../errors.ts';
+import { insertEvent, type EventObject, type EventType } from '../events/repo.ts';
+import { ApiError, invalid, notFound } from '../errors.ts';
 import { newId, nowSeconds, seal } from '../crypto.ts';
 import { bool, parseJson } from '../db.ts';
 import { paginate, type ListPage } from '../http/pagination.ts';
 import { generateWebhookSecret } from './sign.ts';
-import { endpointsOf, findEndpoint, insertEndpoint, softDeleteEndpoint } from './repo.ts';
+import { classifyHost, describeClass, isAddressAllowed, type AddressPolicy } from './address.ts';
+import {
+  disableEndpoint,
+  enableEndpoint,
+  endpointsOf,
+  findEndpoint,
+  insertEndpoint,
+  rotateEndpointSecret as rotateSecretRow,
+  softDeleteEndpoint,
+  updateEndpointFields,
+} from './repo.ts';
 
-/** Webhook endpoints: create (the secret is shown once), read, list, soft-delete. No req/res here. */
+/** Webhook endpoints: create (the secret is shown once), read, list, update, rotate, test, soft-delete. No req/res here. */
+
+/** Bus topic that wakes the delivery workers; publish on it after committing an event. */
+export const WEBHOOKS_TOPIC = 'webhooks';
+
+/** How long a rotated-out secret may keep signing: 24 h. */
+export const MAX_ROTATION_OVERLAP_S = 86_400;
 
 export interface WebhookEndpointObject {
   id: string;
@@ -18,6 +33,12 @@ export interface WebhookEndpointObject {
   url: string;
   enabled_events: string[];
   status: 'enabled' | 'disabled';
+  /** Why the endpoint was disabled (410 Gone, three days of failures, the merchant); null when enabled. */
+  disabled_reason: string | null;
+  /** Since when (unix seconds) every delivery has failed; null while the endpoint accepts them. */
+  failing_since: number | null;
+  /** Until when (unix seconds) the secret replaced by the last rotation still signs; null when it does not. */
+  previous_secret_expires_at: number | null;
   created: number;
 }
 
@@ -50,14 +71,21 @@ export const createEndpointSchema = z
 
 export type CreateEndpointInput = z.input<typeof createEndpointSchema>;
 
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
 export function endpointFromRow(row: any): WebhookEndpointObject {
+  const previousUntil = numOrNull(row.previous_secret_expires_at);
+  const disabled = row.status === 'disabled';
   return {
     id: row.id,
     object: 'webhook_endpoint',
     livemode: bool(row.livemode),
     url: row.url,
     enabled_events: parseJson<string[]>(row.enabled_events, ['*']),
-    status: row.status === 'disabled' ? 'disabled' : 'enabled',
+    status: disabled ? 'disabled' : 'enabled',
+    disabled_reason: disabled ? (row.disabled_reason ?? null) : null,
+    failing_since: numOrNull(row.failing_since),
+    previous_secret_expires_at: row.previous_secret_sealed && previousUntil !== null && previousUntil > nowSeconds() ? previousUntil : null,
     created: Number(row.created),
   };
 }
@@ -73,7 +101,7 @@ export async function createEndpoint(
   input: CreateEndpointInput,
 ): Promise<{ endpoint: WebhookEndpointObject; secret: string }> {
   const parsed = createEndpointSchema.parse(input);
-  const url = checkWebhookUrl(parsed.url, { livemode: auth.livemode, allowPrivate: deps.config.allowPrivateWebhooks });
+  const url = checkWebhookUrl(parsed.url, policyOf(deps, auth));
   const enabledEvents = [...new Set(parsed.enabled_events)];
   const id = newId('we');
   const secret = generateWebhookSecret();
@@ -87,7 +115,18 @@ export async function createEndpoint(
     secret_sealed: seal(deps.config.masterKeyBytes, secret, id),
     created,
   });
-  const endpoint: WebhookEndpointObject = { id, object: 'webhook_endpoint', livemode: auth.livemode, url, enabled_events: enabledEvents, status: 'enabled', created };
+  const endpoint: WebhookEndpointObject = {
+    id,
+    object: 'webhook_endpoint',
+    livemode: auth.livemode,
+    url,
+    enabled_events: enabledEvents,
+    status: 'enabled',
+    disabled_reason: null,
+    failing_since: null,
+    previous_secret_expires_at: null,
+    created,
+  };
   return { endpoint, secret };
 }
 
@@ -110,47 +149,96 @@ export async function deleteEndpoint(deps: Deps, auth: AuthContext, id: string):
   return { id, object: 'webhook_endpoint', deleted: true };
 }
 
-// ---- URL checks ----------------------------------------------------------------------------
 
-// Literal addresses a live webhook must not reach (SSRF, DESIGN §4). Names that resolve to such
-// addresses are caught later, at delivery time, once DNS-time checking lands.
-const blockedAddresses = new net.BlockList();
-for (const [net4, prefix] of [
-  ['0.0.0.0', 8], // "this network"
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10], // carrier-grade NAT
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16], // link-local, includes the 169.254.169.254 cloud metadata service
-  ['172.16.0.0', 12],
-  ['192.0.0.0', 24], // IETF protocol assignments (incl. 192.0.0.192 Oracle metadata)
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15], // benchmarking
-  ['224.0.0.0', 3], // multicast, reserved and broadcast
-] as const) blockedAddresses.addSubnet(net4, prefix, 'ipv4');
-for (const [net6, prefix] of [
-  ['::', 128], // unspecified
-  ['::1', 128],
-  ['fc00::', 7], // unique local, includes fd00:ec2::254 (AWS metadata)
-  ['fe80::', 10], // link-local
-  ['ff00::', 8], // multicast
-] as const) blockedAddresses.addSubnet(net6, prefix, 'ipv6');
+/** Input of POST /v1/webhook_endpoints/:id; status 'enabled' re-enables a disabled endpoint. */
+export const updateEndpointSchema = z
+  .object({
+    url: createEndpointSchema.shape.url.optional(),
+    enabled_events: createEndpointSchema.shape.enabled_events.unwrap().optional(),
+    status: z.enum(['enabled', 'disabled']).optional(),
+  })
+  .strict();
 
-const blockedNames = new Set(['localhost', 'metadata.google.internal', 'metadata']);
+/** Input of POST /v1/webhook_endpoints/:id/rotate_secret: how long the old secret keeps signing. */
+export const rotateSecretSchema = z
+  .object({ expires_in: z.number().int().min(0).max(MAX_ROTATION_OVERLAP_S).default(MAX_ROTATION_OVERLAP_S) })
+  .strict();
 
-/** True when a URL host (as the WHATWG parser normalised it) is a private, loopback, link-local or metadata target. */
-export function isPrivateHost(hostname: string): boolean {
-  const host = hostname.toLowerCase().replace(/\.$/, '');
-  if (blockedNames.has(host) || host.endsWith('.localhost')) return true;
-  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-  const family = net.isIP(bare);
-  // BlockList also matches IPv4-mapped IPv6 (::ffff:127.0.0.1) against the IPv4 subnets.
-  if (family === 4) return blockedAddresses.check(bare, 'ipv4');
-  if (family === 6) return blockedAddresses.check(bare, 'ipv6');
-  return false;
+/** Updates url, enabled_events and status; answers the endpoint as it now is. */
+export async function updateEndpoint(deps: Deps, auth: AuthContext, id: string, input: z.input<typeof updateEndpointSchema>): Promise<WebhookEndpointObject> {
+  const parsed = updateEndpointSchema.parse(input);
+  const url = parsed.url === undefined ? undefined : checkWebhookUrl(parsed.url, policyOf(deps, auth));
+  const enabledEvents = parsed.enabled_events && [...new Set(parsed.enabled_events)];
+  const row = await deps.db.transaction(async (trx) => {
+    const current = await findEndpoint(trx, auth, id);
+    if (!current) throw notFound('webhook_endpoint', id);
+    await updateEndpointFields(trx, id, { url, enabled_events: enabledEvents });
+    if (parsed.status === 'enabled' && current.status !== 'enabled') await enableEndpoint(trx, id);
+    if (parsed.status === 'disabled') await disableEndpoint(trx, id, 'Disabled through the API.');
+    return findEndpoint(trx, auth, id);
+  });
+  return endpointFromRow(row);
 }
 
-/** Validates a webhook URL and returns it normalised; throws a 400 naming `url`. */
-export function checkWebhookUrl(raw: string, opts: { livemode: boolean; allowPrivate: boolean }): string {
+/**
+ * Rolls the endpoint's secret. The new one is returned, the only time it is shown; the old one
+ * keeps signing beside it (two signatures in webhook-signature) for `expires_in` seconds so the
+ * merchant can deploy the new secret without a gap. Rotating again within that window drops the
+ * oldest secret: at most two ever sign.
+ */
+export async function rotateEndpointSecret(
+  deps: Deps,
+  auth: AuthContext,
+  id: string,
+  input: z.input<typeof rotateSecretSchema>,
+): Promise<{ endpoint: WebhookEndpointObject; secret: string }> {
+  const { expires_in } = rotateSecretSchema.parse(input);
+  const key = deps.config.masterKeyBytes;
+  const secret = generateWebhookSecret();
+  for (let tries = 0; tries < 5; tries++) {
+    const row = await findEndpoint(deps.db, auth, id);
+    if (!row) throw notFound('webhook_endpoint', id);
+    const keepOld = expires_in > 0;
+    const won = await rotateSecretRow(deps.db, id, { currentSealed: row.secret_sealed }, {
+      secretSealed: seal(key, secret, id),
+      previousSealed: keepOld ? row.secret_sealed : null,
+      previousExpiresAt: keepOld ? nowSeconds() + expires_in : null,
+    });
+    if (won) return { endpoint: endpointFromRow(await findEndpoint(deps.db, auth, id)), secret };
+  }
+  throw new ApiError(409, 'invalid_request_error', 'rotation_conflict', 'The secret is being rotated by another request; try again.', 'id');
+}
+
+/** Writes a `test.webhook` event delivered to this endpoint only, whatever it subscribed to. */
+export async function sendTestEvent(deps: Deps, auth: AuthContext, id: string): Promise<EventObject> {
+  const event = await deps.db.transaction(async (trx) => {
+    const row = await findEndpoint(trx, auth, id);
+    if (!row) throw notFound('webhook_endpoint', id);
+    if (row.status !== 'enabled') throw invalid('endpoint_disabled', 'This endpoint is disabled; enable it before sending a test event.', 'id');
+    return insertEvent(trx, { appId: auth.appId, livemode: auth.livemode, type: 'test.webhook', object: { ...endpointFromRow(row) } }, { onlyEndpointId: id });
+  });
+  wakeWorkers(deps, event.id);
+  return event;
+}
+
+/** Tells the delivery workers (in every instance, on PostgreSQL) that something is due; polling is the fallback. */
+export function wakeWorkers(deps: Deps, message: string): void {
+  deps.bus.publish(WEBHOOKS_TOPIC, message).catch((err) => deps.logger.warn('could not publish on the bus', { err }));
+}
+
+/** The address rule for the caller's mode and the operator's setting. */
+export function policyOf(deps: Deps, auth: { livemode: boolean }): AddressPolicy {
+  return { livemode: auth.livemode, allowPrivate: deps.config.allowPrivateWebhooks };
+}
+
+// ---- URL checks ----------------------------------------------------------------------------
+
+/**
+ * Validates a webhook URL and returns it normalised; throws a 400 naming `url`. An IP literal
+ * or a well-known local name is judged now by the same rule as delivery; any other name is
+ * judged on each connection (client.ts), since what it resolves to can change.
+ */
+export function checkWebhookUrl(raw: string, policy: AddressPolicy): string {
   let u: URL;
   try {
     u = new URL(raw);
@@ -158,11 +246,13 @@ export function checkWebhookUrl(raw: string, opts: { livemode: boolean; allowPri
     throw invalid('url_invalid', 'Invalid url: must be an absolute http(s) URL.', 'url');
   }
   if (u.protocol !== 'https:' && u.protocol !== 'http:') throw invalid('url_invalid', 'Invalid url: only http and https URLs are supported.', 'url');
-  // fetch refuses URLs with credentials, so such an endpoint could never be delivered to.
+  // Credentials in the URL would be sent to whoever answers; the signature authenticates instead.
   if (u.username || u.password) throw invalid('url_invalid', 'Invalid url: credentials in the URL are not supported; authenticate with the webhook signature.', 'url');
   if (u.href.length > MAX_URL_LENGTH) throw invalid('url_invalid', `Invalid url: must be at most ${MAX_URL_LENGTH} characters.`, 'url');
-  if (opts.livemode && !opts.allowPrivate && isPrivateHost(u.hostname)) {
-    throw invalid('url_not_allowed', 'Invalid url: live-mode webhooks cannot target private, loopback or link-local addresses.', 'url');
+  const cls = classifyHost(u.hostname);
+  if (cls !== null && !isAddressAllowed(cls, policy)) {
+    const mode = policy.livemode ? 'live-mode' : 'test-mode';
+    throw invalid('url_not_allowed', `Invalid url: ${mode} webhooks cannot target ${describeClass(cls)} addresses (private, loopback, link-local and metadata targets are refused).`, 'url');
   }
   return u.href;
 }

@@ -3,11 +3,11 @@ import { bool } from '../db.ts';
 import { nowSeconds, unseal } from '../crypto.ts';
 import { eventFromRow, insertEvent } from '../events/repo.ts';
 import { webhookHeaders } from './sign.ts';
-import { endpointFromRow } from './service.ts';
+import { endpointFromRow, policyOf, WEBHOOKS_TOPIC } from './service.ts';
+import { createWebhookClient, type WebhookClient } from './client.ts';
 import * as repo from './repo.ts';
 
-/** Bus topic that wakes the worker; publish on it after committing an event. */
-export const WEBHOOKS_TOPIC = 'webhooks';
+export { WEBHOOKS_TOPIC };
 
 /** Wait after failed attempt n (index n-1): DESIGN §2, about three days in all. */
 export const RETRY_SCHEDULE_MS = [
@@ -16,10 +16,15 @@ export const RETRY_SCHEDULE_MS = [
 /** The first attempt plus one per scheduled retry. */
 export const MAX_ATTEMPTS = RETRY_SCHEDULE_MS.length + 1;
 
-// The lease outlives the 15 s request timeout by far, so only a dead worker loses its claims.
-const LEASE_MS = 60_000;
-const TIMEOUT_MS = 15_000;
-const EXCERPT_BYTES = 1024;
+/** A delivery that has not answered within this long counts as failed (connect, headers and excerpt together). */
+export const DELIVERY_TIMEOUT_MS = 15_000;
+/**
+ * A claim lasts twice the request timeout, so only a dead (or badly stalled) worker loses it;
+ * after a crash its deliveries are picked up again within this long, same webhook-id.
+ */
+export const LEASE_MS = 30_000;
+/** An endpoint that has failed every delivery for this long is disabled and the merchant told. */
+export const DISABLE_AFTER_FAILING_S = 3 * 86_400;
 const MAX_RETRY_AFTER_MS = 24 * 3_600_000;
 const USER_AGENT = 'Checkstand-Webhooks/1';
 
@@ -28,7 +33,10 @@ export interface WebhookWorkerOptions {
   pollMs?: number;
   /** Deliveries in flight at once (default 8). */
   concurrency?: number;
-  fetchImpl?: typeof fetch;
+  /** The HTTP client (default: createWebhookClient(), which checks every address it connects to). */
+  client?: WebhookClient;
+  /** Request timeout (default DELIVERY_TIMEOUT_MS); tests shorten it. */
+  timeoutMs?: number;
   /** Scheduling clock in ms (due checks, leases, retry times). Signatures always use the wall clock: receivers compare with theirs. */
   now?: () => number;
   /** Jitter source in [0, 1) (default Math.random). */
@@ -60,7 +68,8 @@ interface AttemptResult {
 export function startWebhookWorker(deps: Deps, opts: WebhookWorkerOptions = {}): WebhookWorker {
   const pollMs = opts.pollMs ?? 1000;
   const concurrency = Math.max(1, Math.floor(opts.concurrency ?? 8));
-  const fetchImpl = opts.fetchImpl ?? fetch;
+  const client = opts.client ?? createWebhookClient();
+  const timeoutMs = opts.timeoutMs ?? DELIVERY_TIMEOUT_MS;
   const now = opts.now ?? Date.now;
   const random = opts.random ?? Math.random;
   const background = opts.background ?? true;
@@ -144,6 +153,7 @@ export function startWebhookWorker(deps: Deps, opts: WebhookWorkerOptions = {}):
     else nextAttemptAtMs = t + nextRetryDelay(attempt, result.retryAfterMs, random);
 
     let disabled = false;
+    let disabledReason = '';
     await deps.db.transaction(async (trx) => {
       await repo.insertAttempt(trx, {
         deliveryId: job.deliveryId,
@@ -154,11 +164,17 @@ export function startWebhookWorker(deps: Deps, opts: WebhookWorkerOptions = {}):
         error: result.error,
       });
       await repo.completeDelivery(trx, job, { status, attemptCount: attempt, lastStatusCode: code, nextAttemptAtMs, now: t });
-      await repo.markEndpointHealth(trx, job.endpoint.id, ok, nowSeconds());
-      if (gone) {
-        // 410 Gone is the receiver saying "stop" (Standard Webhooks); the app's other
-        // endpoints hear of it through the event, written in the same transaction.
-        disabled = await repo.disableEndpoint(trx, job.endpoint.id, 'The endpoint answered 410 Gone.');
+      const nowSec = Math.floor(t / 1000);
+      const failingSince = await repo.markEndpointHealth(trx, job.endpoint.id, ok, nowSec);
+      // 410 Gone is the receiver saying "stop" (Standard Webhooks); three days of nothing but
+      // failures is the retry schedule running out. Either way the app's other endpoints hear of
+      // it through the event, written in the same transaction, and the console shows the reason.
+      if (gone) disabledReason = 'The endpoint answered 410 Gone.';
+      else if (!ok && failingSince !== null && nowSec - failingSince >= DISABLE_AFTER_FAILING_S) {
+        disabledReason = `Every delivery has failed since ${new Date(failingSince * 1000).toISOString()} (three days).`;
+      }
+      if (disabledReason) {
+        disabled = await repo.disableEndpoint(trx, job.endpoint.id, disabledReason);
         if (disabled) {
           const row = await repo.endpointRowById(trx, job.endpoint.id);
           await insertEvent(trx, { appId: job.appId, livemode: bool(job.event.livemode), type: 'webhook_endpoint.disabled', object: { ...endpointFromRow(row) } });
@@ -178,7 +194,7 @@ export function startWebhookWorker(deps: Deps, opts: WebhookWorkerOptions = {}):
       });
     }
     if (disabled) {
-      deps.logger.warn('webhook endpoint disabled', { endpoint_id: job.endpoint.id, reason: '410 Gone' });
+      deps.logger.warn('webhook endpoint disabled', { endpoint_id: job.endpoint.id, app_id: job.appId, reason: disabledReason });
       deps.bus.publish(WEBHOOKS_TOPIC, job.endpoint.id).catch((err) => deps.logger.error('could not publish on the bus', { err }));
     }
   }
@@ -200,12 +216,12 @@ export function startWebhookWorker(deps: Deps, opts: WebhookWorkerOptions = {}):
     };
     const started = performance.now();
     try {
-      const res = await fetchImpl(job.endpoint.url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(TIMEOUT_MS) });
+      // Redirects are not followed: the answer to the signed request is what counts.
+      const res = await client.post({ url: job.endpoint.url, headers, body, policy: policyOf(deps, { livemode: bool(job.event.livemode) }), timeoutMs });
       const latencyMs = Math.round(performance.now() - started);
-      const excerpt = await readExcerpt(res);
-      return { statusCode: res.status, latencyMs, excerpt, error: null, retryAfterMs: parseRetryAfter(res.headers.get('retry-after')) };
+      return { statusCode: res.statusCode, latencyMs, excerpt: res.excerpt, error: null, retryAfterMs: parseRetryAfter(res.retryAfter) };
     } catch (err) {
-      return { statusCode: null, latencyMs: Math.round(performance.now() - started), excerpt: null, error: describeFetchError(err), retryAfterMs: null };
+      return { statusCode: null, latencyMs: Math.round(performance.now() - started), excerpt: null, error: describeError(err), retryAfterMs: null };
     }
   }
 
@@ -239,6 +255,7 @@ export function startWebhookWorker(deps: Deps, opts: WebhookWorkerOptions = {}):
       unsubscribe();
       if (pumping) await pumping;
       await Promise.allSettled([...inFlight]);
+      if (!opts.client) client.close();
     },
   };
 }
@@ -272,32 +289,8 @@ export function parseRetryAfter(value: string | null, wallNow: number = Date.now
   return Number.isNaN(at) ? null : Math.max(0, at - wallNow);
 }
 
-// First bytes of the answer for the console; the rest is not read. NUL is dropped because
-// PostgreSQL text cannot hold it.
-async function readExcerpt(res: Response): Promise<string> {
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    while (size < EXCERPT_BYTES) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.byteLength;
-    }
-  } catch {
-    // A body that breaks off or times out still leaves what arrived.
-  } finally {
-    reader.cancel().catch(() => {});
-  }
-  return Buffer.concat(chunks).subarray(0, EXCERPT_BYTES).toString('utf8').replace(/\u0000/g, '');
-}
-
-function describeFetchError(err: unknown): string {
-  const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } } | undefined;
-  if (e?.name === 'TimeoutError') return `Timed out after ${TIMEOUT_MS / 1000} s.`;
-  const detail = e?.cause?.code ?? e?.cause?.message;
-  const message = e?.message ?? String(err);
-  return (detail ? `${message}: ${detail}` : message).slice(0, 500);
+function describeError(err: unknown): string {
+  const e = err as { message?: string; code?: string } | undefined;
+  const message = e?.message || e?.code || String(err);
+  return message.slice(0, 500);
 }

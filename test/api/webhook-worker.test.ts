@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
 import { insertEvent, type EventObject, type EventType } from '../../server/events/repo.ts';
 import { createEndpoint } from '../../server/webhooks/service.ts';
-import { MAX_ATTEMPTS, RETRY_SCHEDULE_MS, nextRetryDelay, parseRetryAfter, startWebhookWorker, type WebhookWorker, type WebhookWorkerOptions } from '../../server/webhooks/worker.ts';
+import { DELIVERY_TIMEOUT_MS, MAX_ATTEMPTS, RETRY_SCHEDULE_MS, nextRetryDelay, parseRetryAfter, startWebhookWorker, type WebhookWorker, type WebhookWorkerOptions } from '../../server/webhooks/worker.ts';
 import type { Deps } from '../../server/deps.ts';
 import { insertApp, makeDeps, openTestDb, pgUrl, startReceiver, type TestDb } from './webhook-helpers.ts';
 
@@ -173,6 +173,65 @@ describe('webhook worker', () => {
     expect(told.data.object.secret).toBeUndefined();
   });
 
+  it('disables an endpoint after three days of nothing but failures and tells the app', async () => {
+    const down = await receiver(() => ({ status: 503, body: 'maintenance' }));
+    const other = await receiver();
+    const { endpoint } = await createEndpoint(deps, auth(), { url: down.url });
+    await createEndpoint(deps, auth(), { url: other.url, enabled_events: ['webhook_endpoint.disabled'] });
+    const event = await emit();
+    let offset = 0;
+    const w = worker({ now: () => Date.now() + offset, concurrency: 1 });
+    const row = () => tdb.db('webhook_endpoints').where({ id: endpoint.id }).first();
+
+    const before = Math.floor(Date.now() / 1000);
+    await w.runOnce();
+    const since = (await row()).failing_since;
+    expect(since).toBeGreaterThanOrEqual(before);
+    expect(since).toBeLessThanOrEqual(Math.floor(Date.now() / 1000));
+
+    offset = 71 * 3_600_000; // still failing, not yet three days
+    expect(await w.runOnce()).toBe(1);
+    expect(await row()).toMatchObject({ status: 'enabled', failing_since: since });
+    expect(other.received).toHaveLength(0);
+
+    offset = 72 * 3_600_000 + 60 * 60_000; // past three days, and past the 5-minute retry
+    expect(await w.runOnce()).toBeGreaterThanOrEqual(1);
+    await w.runOnce();
+    expect(down.received).toHaveLength(3);
+    const r = await row();
+    expect(r.status).toBe('disabled');
+    expect(r.disabled_reason).toBe(`Every delivery has failed since ${new Date(since * 1000).toISOString()} (three days).`);
+    expect((await deliveriesOf(event.id))[0]).toMatchObject({ status: 'failed', attempt_count: 3 });
+    expect(other.received).toHaveLength(1);
+    expect(JSON.parse(other.received[0].body)).toMatchObject({
+      type: 'webhook_endpoint.disabled',
+      data: { object: { id: endpoint.id, status: 'disabled', disabled_reason: r.disabled_reason, failing_since: since } },
+    });
+  });
+
+  it('restarts the three-day clock after any success', async () => {
+    let failing = true;
+    const r = await receiver(() => ({ status: failing ? 500 : 200 }));
+    const { endpoint } = await createEndpoint(deps, auth(), { url: r.url });
+    let offset = 0;
+    const w = worker({ now: () => Date.now() + offset });
+    await emit();
+    await w.runOnce();
+    expect((await tdb.db('webhook_endpoints').where({ id: endpoint.id }).first()).failing_since).not.toBeNull();
+    failing = false;
+    offset = 10_000;
+    await w.runOnce();
+    expect((await tdb.db('webhook_endpoints').where({ id: endpoint.id }).first()).failing_since).toBeNull();
+    // A failure four days on starts a new clock instead of disabling at once.
+    failing = true;
+    offset = 4 * 86_400_000;
+    await emit();
+    await w.runOnce();
+    const row = await tdb.db('webhook_endpoints').where({ id: endpoint.id }).first();
+    expect(row.status).toBe('enabled');
+    expect(row.failing_since).toBeGreaterThan(Math.floor(Date.now() / 1000) + 3 * 86_400);
+  });
+
   it('does not follow redirects and records network errors', async () => {
     const r = await receiver(() => ({ status: 302, headers: { location: 'http://127.0.0.1:1/elsewhere' } }));
     await createEndpoint(deps, auth(), { url: r.url });
@@ -190,15 +249,19 @@ describe('webhook worker', () => {
   });
 
   it('records a timeout as an error and schedules a retry', async () => {
-    await createEndpoint(deps, auth(), { url: 'https://merchant.example.com/hooks' });
+    expect(DELIVERY_TIMEOUT_MS).toBe(15_000);
+    const r = await receiver(() => ({ status: 200, delayMs: 1000 }));
+    await createEndpoint(deps, auth(), { url: r.url });
     const event = await emit();
-    const fetchImpl = (async () => {
-      throw new DOMException('The operation was aborted due to timeout', 'TimeoutError');
-    }) as typeof fetch;
-    expect(await worker({ fetchImpl }).runOnce()).toBe(1);
+    const started = Date.now();
+    expect(await worker({ timeoutMs: 200 }).runOnce()).toBe(1);
+    expect(Date.now() - started).toBeLessThan(900);
+    expect(r.received).toHaveLength(1);
     const [d] = await deliveriesOf(event.id);
     expect(d).toMatchObject({ status: 'pending', attempt_count: 1, last_status_code: null });
-    expect((await attemptsOf(d.id))[0]).toMatchObject({ status_code: null, error: 'Timed out after 15 s.' });
+    const [a] = await attemptsOf(d.id);
+    expect(a).toMatchObject({ status_code: null, error: 'Timed out after 0.2 s.' });
+    expect(a.latency_ms).toBeGreaterThanOrEqual(190);
   });
 
   it('gives up the deliveries of a deleted endpoint without sending', async () => {

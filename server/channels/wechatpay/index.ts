@@ -17,7 +17,8 @@ import {
 } from './transform.ts';
 import { CONFIG_CODES, DECLINE_CODES, callApi, describe, faultOf, isTransient, keyLookup, lowerCaseHeaders } from './client.ts';
 
-export { oauthAuthorizeUrl, exchangeOAuthCode } from './oauth.ts';
+import { oauthAuthorizeUrl, exchangeOAuthCode } from './oauth.ts';
+export { oauthAuthorizeUrl, exchangeOAuthCode };
 
 /** A secret string that never prints (JSON, inspect, template strings show [redacted]). */
 export class SecretText {
@@ -99,6 +100,7 @@ export const wechatpay: Channel<WechatpayCredentials> = {
   displayName: 'WeChat Pay',
   codes: ['wechat_native', 'wechat_h5', 'wechat_jsapi'],
   currencies: ['CNY'],
+  payerAuthorization: { authorizeUrl: oauthAuthorizeUrl, exchangeCode: exchangeOAuthCode },
 
   // --- credentials -----------------------------------------------------------------------------
   parseCredentials(raw: unknown): WechatpayCredentials {
@@ -240,7 +242,7 @@ export const wechatpay: Channel<WechatpayCredentials> = {
       throw faultOf('refund query', answer);
     }
     const r = answer.data as WechatpayRefund;
-    if (r.out_trade_no !== undefined && r.out_trade_no !== orderNo) throw new ChannelRequestError('refund_order_mismatch', `WeChat Pay refund ${refundNo.slice(0, 64)} belongs to another order`);
+    if (r.out_trade_no !== undefined && r.out_trade_no !== orderNo) throw new ChannelUnavailable(`WeChat Pay refund query: refund ${refundNo.slice(0, 64)} belongs to another order`);
     return refundResultOf(r);
   },
 

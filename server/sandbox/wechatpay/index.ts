@@ -54,6 +54,9 @@ export const wechatpaySandbox: SandboxProvider & {
   act(deps: SandboxDeps, opts: WechatpayActOptions): Promise<void>;
 } = {
   provider: 'wechatpay',
+  scanUrl: sandboxScanUrl,
+  inAppPayUrl: sandboxJsapiUrl,
+  payerId: (deps, appid) => sandboxPayerOpenid(deps, appid),
 
   async provision(deps: SandboxDeps, opts: WechatpayProvisionOptions = {}): Promise<Record<string, unknown>> {
     const [merchantKeys, platformKeys] = await Promise.all([

@@ -50,7 +50,8 @@ export interface OutboundNotify {
 /** A WeChat-style notify id (a UUID), new for each event; retries and duplicates repeat it. */
 export const newNotifyId = (): string => crypto.randomUUID();
 
-function buildNotify(merchant: SandboxMerchant, url: string, id: string, eventType: string, summary: string, originalType: 'transaction' | 'refund', plaintext: Record<string, unknown>): OutboundNotify {
+/** Encrypts a plaintext into a notify envelope as WeChat Pay does (also for test drivers that need an odd one). */
+export function buildNotify(merchant: SandboxMerchant, url: string, id: string, eventType: string, summary: string, originalType: 'transaction' | 'refund', plaintext: Record<string, unknown>): OutboundNotify {
   const nonce = newNonce(12);
   const body = JSON.stringify({
     id,
@@ -80,18 +81,24 @@ export function refundNotify(merchant: SandboxMerchant, order: SandboxOrder, ref
   return buildNotify(merchant, url, refund.notifyId, event, event === 'REFUND.SUCCESS' ? '退款成功' : '退款异常', 'refund', refundNoticeOf(order, refund));
 }
 
+/** The HTTP message of one delivery: the body, signed now by the platform key (also for test drivers). */
+export function notifyRequest(merchant: SandboxMerchant, n: OutboundNotify): { contentType: string; headers: Record<string, string>; body: string } {
+  return {
+    contentType: 'application/json',
+    headers: { 'user-agent': 'Mozilla/4.0 (Checkstand WeChat Pay sandbox)', ...signedHeaders(n.body, merchant.platformPrivateKey, merchant.platformSerial) },
+    body: n.body,
+  };
+}
+
 /** POSTs one notify with freshly signed headers; true only for HTTP 2xx. */
 async function postNotify(merchant: SandboxMerchant, n: OutboundNotify, logger: Logger): Promise<boolean> {
   const fields = { out_trade_no: n.outTradeNo, notify_id: n.id, event_type: n.eventType };
   try {
+    const message = notifyRequest(merchant, n);
     const res = await fetch(n.url, {
       method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'user-agent': 'Mozilla/4.0 (Checkstand WeChat Pay sandbox)',
-        ...signedHeaders(n.body, merchant.platformPrivateKey, merchant.platformSerial),
-      },
-      body: n.body,
+      headers: { 'content-type': message.contentType, ...message.headers },
+      body: message.body,
       redirect: 'manual',
       signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
     });

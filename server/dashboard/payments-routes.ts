@@ -1,0 +1,131 @@
+import { Router, type Request, type Response } from 'express';
+import type { Deps } from '../deps.ts';
+import { ApiError } from '../errors.ts';
+import { toApiError } from '../http/errors.ts';
+import { paginate } from '../http/pagination.ts';
+import { CHANNEL_CODES } from '../channels/types.ts';
+import { paymentFromRow, type PaymentRow } from '../payments/repo.ts';
+import { refundFromRow } from '../refunds/repo.ts';
+import { createRefund, createRefundSchema } from '../refunds/service.ts';
+import { attemptsOf, eventsOf, findAppPayment, paymentsByIds, paymentsQuery, refundsOf, refundsQuery } from './repo.ts';
+import { decimal, parseDecimal } from './format.ts';
+import { BASE, one, renderPage, scopeOf } from './page.ts';
+
+const PAGE_SIZE = 25;
+const PAYMENT_STATUSES = ['pending', 'succeeded', 'closed'];
+const REFUND_STATUSES = ['pending', 'succeeded', 'failed'];
+const idPattern = /^[a-z]{2,4}_[A-Za-z0-9]{1,60}$/;
+
+/** Cursor parameters from the query; a malformed one is simply ignored (first page). */
+function cursorOf(req: Request): { starting_after?: string; ending_before?: string } {
+  const after = one(req.query.starting_after);
+  const before = one(req.query.ending_before);
+  if (after && idPattern.test(after)) return { starting_after: after };
+  if (before && idPattern.test(before)) return { ending_before: before };
+  return {};
+}
+
+/** Which of "newer" / "older" links a page gets (paginate's has_more points the way it read). */
+function pager<T extends { id: string }>(data: T[], hasMore: boolean, cursor: { starting_after?: string; ending_before?: string }) {
+  const backwards = Boolean(cursor.ending_before);
+  return {
+    newer: data.length && (backwards ? hasMore : Boolean(cursor.starting_after)) ? data[0].id : undefined,
+    older: data.length && (backwards || hasMore) ? data[data.length - 1].id : undefined,
+  };
+}
+
+const pick = (value: string | undefined, allowed: readonly string[]) => (value && allowed.includes(value) ? value : undefined);
+
+/** /console/payments: list with filters and search, detail, refund form. */
+export function createPaymentPages(deps: Deps): Router {
+  const r = Router();
+
+  r.get('/', async (req, res) => {
+    const filters = {
+      status: pick(one(req.query.status), PAYMENT_STATUSES),
+      channel: pick(one(req.query.channel), CHANNEL_CODES),
+      q: one(req.query.q)?.trim().slice(0, 100) || undefined,
+    };
+    const cursor = cursorOf(req);
+    const page = await paginate(() => paymentsQuery(deps.db, scopeOf(res), filters), { limit: PAGE_SIZE, ...cursor, url: '' }, paymentFromRow);
+    renderPage(res, 'payments', {
+      title: 'Payments',
+      payments: page.data,
+      filters,
+      pager: pager(page.data, page.has_more, cursor),
+      statuses: PAYMENT_STATUSES,
+      channels: CHANNEL_CODES,
+    });
+  });
+
+  async function showPayment(req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) {
+    const id = String(req.params.id);
+    const payment = idPattern.test(id) ? await findAppPayment(deps.db, scopeOf(res).appId, id) : undefined;
+    if (!payment) throw new ApiError(404, 'invalid_request_error', 'resource_missing', `No such payment: '${id}'`);
+    const [attempts, refunds, events] = await Promise.all([attemptsOf(deps.db, payment.id), refundsOf(deps.db, payment.id), eventsOf(deps.db, payment)]);
+    renderPage(res, 'payment', {
+      title: `Payment ${payment.out_trade_no}`,
+      payment,
+      attempts,
+      refunds,
+      events,
+      refundable: payment.status === 'succeeded' ? payment.amount - payment.amount_refunded : 0,
+      refunded: one(req.query.refunded),
+      form: { amount: '', reason: '' },
+      ...extra,
+    }, status);
+  }
+
+  r.get('/:id', (req, res) => showPayment(req, res));
+
+  r.post('/:id/refunds', async (req, res) => {
+    const id = String(req.params.id);
+    const payment = idPattern.test(id) ? await findAppPayment(deps.db, scopeOf(res).appId, id) : undefined;
+    if (!payment) throw new ApiError(404, 'invalid_request_error', 'resource_missing', `No such payment: '${id}'`);
+    const form = { amount: (one(req.body?.amount) ?? '').trim(), reason: (one(req.body?.reason) ?? '').trim() };
+    try {
+      const input = createRefundSchema.parse({ amount: refundAmount(form.amount, payment), reason: form.reason || undefined });
+      // The payment's own mode: the console may be switched to the other one.
+      const refund = await createRefund(deps, { appId: payment.app_id, livemode: payment.livemode }, payment.id, input);
+      deps.logger.info('console refund', { payment_id: payment.id, refund_id: refund.id, user: res.locals.session.userId });
+      res.redirect(303, `${BASE}/payments/${payment.id}?refunded=${encodeURIComponent(refund.id)}`);
+    } catch (err) {
+      const apiErr = toApiError(err);
+      if (apiErr.status >= 500) throw err;
+      await showPayment(req, res, { refundError: apiErr.message, form }, apiErr.status === 404 ? 404 : 400);
+    }
+  });
+
+  return r;
+}
+
+/** The refund form takes major units ("12.34"); blank means whatever is left. */
+function refundAmount(text: string, payment: PaymentRow): number | undefined {
+  if (text === '') return undefined;
+  const amount = parseDecimal(text, payment.currency);
+  if (amount === undefined || amount <= 0) {
+    throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', `Enter the amount to refund as a number such as ${decimal(Math.min(payment.amount, 1234), payment.currency)}.`, 'amount');
+  }
+  return amount;
+}
+
+/** /console/refunds: every refund of the app in the current mode. */
+export function createRefundPages(deps: Deps): Router {
+  const r = Router();
+  r.get('/', async (req, res) => {
+    const filters = { status: pick(one(req.query.status), REFUND_STATUSES) };
+    const cursor = cursorOf(req);
+    const scope = scopeOf(res);
+    const page = await paginate(() => refundsQuery(deps.db, scope, filters), { limit: PAGE_SIZE, ...cursor, url: '' }, refundFromRow);
+    const payments = await paymentsByIds(deps.db, scope.appId, page.data.map((x) => x.payment_id));
+    renderPage(res, 'refunds', {
+      title: 'Refunds',
+      refunds: page.data,
+      payments,
+      filters,
+      statuses: REFUND_STATUSES,
+      pager: pager(page.data, page.has_more, cursor),
+    });
+  });
+  return r;
+}

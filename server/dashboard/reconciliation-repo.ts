@@ -1,0 +1,159 @@
+import type { Knex } from 'knex';
+import { bool } from '../db.ts';
+import type { Scope } from './repo.ts';
+
+/**
+ * SQL for reconciliation. A payment counts on the Beijing day it was paid (paid_at), a refund on
+ * the day it was requested (refunds have no completion time; channels confirm most at once).
+ * Refunds are attributed to the channel of the attempt that took the money.
+ */
+
+export interface Range {
+  /** unix seconds, inclusive */
+  start: number;
+  /** unix seconds, exclusive */
+  end: number;
+}
+
+export interface TotalRow {
+  channel: string;
+  currency: string;
+  count: number;
+  sum: number;
+}
+
+export async function paymentTotals(db: Knex, scope: Scope, range: Range): Promise<TotalRow[]> {
+  const rows = await db('payments')
+    .where({ app_id: scope.appId, livemode: scope.livemode, status: 'succeeded' })
+    .where('paid_at', '>=', range.start)
+    .where('paid_at', '<', range.end)
+    .groupBy('channel', 'currency')
+    .select('channel', 'currency')
+    .count({ count: '*' })
+    .sum({ sum: 'amount' });
+  return rows.map(totalFromRow);
+}
+
+/**
+ * Succeeded refunds, split by whether the gateway started them itself: an automatic refund
+ * returns a duplicate payment that never counted as revenue, so it does not lower the net.
+ */
+export async function refundTotals(db: Knex, scope: Scope, range: Range): Promise<Array<TotalRow & { automatic: boolean }>> {
+  const rows = await db('refunds as r')
+    .join('payment_attempts as a', 'a.id', 'r.attempt_id')
+    .join('payments as p', 'p.id', 'r.payment_id')
+    .where({ 'r.app_id': scope.appId, 'r.livemode': scope.livemode, 'r.status': 'succeeded' })
+    .where('r.created', '>=', range.start)
+    .where('r.created', '<', range.end)
+    .groupBy('a.channel', 'p.currency', 'r.automatic')
+    .select('a.channel as channel', 'p.currency as currency', 'r.automatic as automatic')
+    .count({ count: '*' })
+    .sum({ sum: 'r.amount' });
+  return rows.map((r: any) => ({ ...totalFromRow(r), automatic: bool(r.automatic) }));
+}
+
+function totalFromRow(r: any): TotalRow {
+  return { channel: r.channel ?? 'unknown', currency: r.currency, count: Number(r.count), sum: Number(r.sum ?? 0) };
+}
+
+export interface Transaction {
+  type: 'payment' | 'refund';
+  id: string;
+  time: number;
+  channel: string | null;
+  payment_id: string;
+  out_trade_no: string;
+  channel_order_no: string | null;
+  channel_trade_no: string | null;
+  amount: number;
+  currency: string;
+  automatic: boolean;
+  reason: string | null;
+}
+
+/** The range's succeeded payments and refunds, oldest first (the CSV download). */
+export async function transactions(db: Knex, scope: Scope, range: Range, limit: number): Promise<Transaction[]> {
+  const payments = await db('payments as p')
+    .leftJoin('payment_attempts as a', (j) => j.on('a.payment_id', 'p.id').andOnVal('a.status', '=', 'succeeded').andOn('a.channel_trade_no', 'p.channel_trade_no'))
+    .where({ 'p.app_id': scope.appId, 'p.livemode': scope.livemode, 'p.status': 'succeeded' })
+    .where('p.paid_at', '>=', range.start)
+    .where('p.paid_at', '<', range.end)
+    .orderBy([{ column: 'p.paid_at' }, { column: 'p.id' }])
+    .limit(limit)
+    .select('p.id', 'p.paid_at', 'p.channel', 'p.out_trade_no', 'p.channel_trade_no', 'p.amount', 'p.currency', 'a.channel_order_no');
+  const refunds = await db('refunds as r')
+    .join('payment_attempts as a', 'a.id', 'r.attempt_id')
+    .join('payments as p', 'p.id', 'r.payment_id')
+    .where({ 'r.app_id': scope.appId, 'r.livemode': scope.livemode, 'r.status': 'succeeded' })
+    .where('r.created', '>=', range.start)
+    .where('r.created', '<', range.end)
+    .orderBy([{ column: 'r.created' }, { column: 'r.id' }])
+    .limit(limit)
+    .select('r.id', 'r.created', 'r.payment_id', 'r.amount', 'r.automatic', 'r.reason', 'r.channel_refund_no', 'a.channel', 'a.channel_order_no', 'p.out_trade_no', 'p.currency');
+  const out: Transaction[] = [
+    ...payments.map((p: any): Transaction => ({
+      type: 'payment', id: p.id, time: Number(p.paid_at), channel: p.channel, payment_id: p.id, out_trade_no: p.out_trade_no,
+      channel_order_no: p.channel_order_no ?? null, channel_trade_no: p.channel_trade_no ?? null, amount: Number(p.amount), currency: p.currency,
+      automatic: false, reason: null,
+    })),
+    ...refunds.map((r: any): Transaction => ({
+      type: 'refund', id: r.id, time: Number(r.created), channel: r.channel, payment_id: r.payment_id, out_trade_no: r.out_trade_no,
+      channel_order_no: r.channel_order_no, channel_trade_no: r.channel_refund_no ?? null, amount: Number(r.amount), currency: r.currency,
+      automatic: bool(r.automatic), reason: r.reason ?? null,
+    })),
+  ];
+  return out.sort((a, b) => a.time - b.time || a.id.localeCompare(b.id));
+}
+
+export interface CheckCandidate {
+  attempt_id: string;
+  provider: string;
+  channel: string;
+  channel_order_no: string;
+  attempt_status: string;
+  payment_id: string;
+  payment_status: string;
+  out_trade_no: string;
+  amount: number;
+  amount_refunded: number;
+  currency: string;
+}
+
+const candidateColumns = [
+  'a.id as attempt_id', 'a.provider', 'a.channel', 'a.channel_order_no', 'a.status as attempt_status',
+  'p.id as payment_id', 'p.status as payment_status', 'p.out_trade_no', 'p.amount', 'p.amount_refunded', 'p.currency',
+];
+
+function candidateFromRow(r: any): CheckCandidate {
+  return { ...r, amount: Number(r.amount), amount_refunded: Number(r.amount_refunded) };
+}
+
+/** Channel orders of payments created in the range that are still pending here (newest first). */
+export async function pendingCandidates(db: Knex, scope: Scope, range: Range, limit: number): Promise<CheckCandidate[]> {
+  const rows = await db('payments as p')
+    .join('payment_attempts as a', 'a.payment_id', 'p.id')
+    .where({ 'p.app_id': scope.appId, 'p.livemode': scope.livemode, 'p.status': 'pending' })
+    .where('p.created', '>=', range.start)
+    .where('p.created', '<', range.end)
+    .orderBy([{ column: 'a.created', order: 'desc' }, { column: 'a.id', order: 'desc' }])
+    .limit(limit)
+    .select(candidateColumns);
+  return rows.map(candidateFromRow);
+}
+
+/**
+ * The paying channel orders of payments that succeeded in the range (newest first). The trade
+ * number tells the winner from a second paid attempt, which is refunded automatically.
+ */
+export async function succeededCandidates(db: Knex, scope: Scope, range: Range, limit: number): Promise<CheckCandidate[]> {
+  if (limit <= 0) return [];
+  const rows = await db('payments as p')
+    .join('payment_attempts as a', (j) => j.on('a.payment_id', 'p.id').andOn('a.channel_trade_no', 'p.channel_trade_no'))
+    .where({ 'p.app_id': scope.appId, 'p.livemode': scope.livemode, 'p.status': 'succeeded', 'a.status': 'succeeded' })
+    .where('p.paid_at', '>=', range.start)
+    .where('p.paid_at', '<', range.end)
+    .orderBy([{ column: 'p.paid_at', order: 'desc' }, { column: 'p.id', order: 'desc' }])
+    .limit(limit)
+    .select(candidateColumns);
+  return rows.map(candidateFromRow);
+}

@@ -1,0 +1,58 @@
+import { Router, type Request, type Response } from 'express';
+import type { Deps } from '../deps.ts';
+import { ApiError } from '../errors.ts';
+import { beijingRange, beijingYesterday } from './format.ts';
+import { CHECK_LIMIT, checkWithChannels, summarize, transactionsCsv, type CheckReport } from './reconciliation.ts';
+import { one, renderPage, scopeOf } from './page.ts';
+
+/** Longest range one page or CSV covers: a month of a busy shop is still one quick query. */
+const MAX_DAYS = 31;
+
+interface Period {
+  from: string;
+  to: string;
+  start: number;
+  end: number;
+}
+
+/** from/to (Beijing dates, inclusive) from a query or form; both default to yesterday. */
+function periodOf(source: Record<string, unknown> | undefined): Period {
+  const yesterday = beijingYesterday();
+  const from = one(source?.from)?.trim() || yesterday;
+  const to = one(source?.to)?.trim() || from;
+  const range = beijingRange(from, to);
+  if (!range) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'Give the dates as YYYY-MM-DD, the first one not after the last.', 'from');
+  if (range.end - range.start > MAX_DAYS * 86_400) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', `Choose at most ${MAX_DAYS} days.`, 'to');
+  return { from, to, ...range };
+}
+
+/** /console/reconciliation: per-channel totals, a check against the channels, the CSV. */
+export function createReconciliationPages(deps: Deps): Router {
+  const r = Router();
+
+  async function show(req: Request, res: Response, period: Period, report?: CheckReport) {
+    const summary = await summarize(deps, scopeOf(res), period);
+    renderPage(res, 'reconciliation', { title: 'Reconciliation', period, summary, report, checkLimit: CHECK_LIMIT });
+  }
+
+  r.get('/', async (req, res) => show(req, res, periodOf(req.query as Record<string, unknown>)));
+
+  // A POST: it sends up to CHECK_LIMIT requests to the channels, which a link or prefetch must not trigger.
+  r.post('/check', async (req, res) => {
+    const period = periodOf(req.body);
+    const report = await checkWithChannels(deps, scopeOf(res), period);
+    await show(req, res, period, report);
+  });
+
+  r.get('/transactions.csv', async (req, res) => {
+    const period = periodOf(req.query as Record<string, unknown>);
+    const scope = scopeOf(res);
+    const csv = await transactionsCsv(deps, scope, period);
+    const name = `checkstand-${scope.livemode ? 'live' : 'test'}-${period.from}${period.to === period.from ? '' : `_${period.to}`}.csv`;
+    res.type('text/csv; charset=utf-8');
+    res.set('Content-Disposition', `attachment; filename="${name}"`);
+    res.send(csv);
+  });
+
+  return r;
+}

@@ -1,0 +1,160 @@
+import type { Deps } from '../deps.ts';
+import { channelFor, isProvider } from '../channels/registry.ts';
+import { getCredentials } from '../apps/channel-configs.ts';
+import { ChannelConfigError, ChannelRequestError, ChannelUnavailable, SignatureError } from '../errors.ts';
+import type { Scope } from './repo.ts';
+import { beijingTime, decimal } from './format.ts';
+import {
+  paymentTotals, pendingCandidates, refundTotals, succeededCandidates, transactions,
+  type CheckCandidate, type Range,
+} from './reconciliation-repo.ts';
+
+/** Cross-channel reconciliation: per-channel totals, a check against the channels, the CSV. */
+
+export interface ChannelSummary {
+  channel: string;
+  currency: string;
+  payments: { count: number; sum: number };
+  refunds: { count: number; sum: number };
+  /** Duplicate payments the gateway refunded by itself: money in and out again, outside the net. */
+  automatic: { count: number; sum: number };
+  net: number;
+}
+
+export async function summarize(deps: Deps, scope: Scope, range: Range): Promise<ChannelSummary[]> {
+  const [paid, refunded] = await Promise.all([paymentTotals(deps.db, scope, range), refundTotals(deps.db, scope, range)]);
+  const byKey = new Map<string, ChannelSummary>();
+  const entry = (channel: string, currency: string) => {
+    const key = `${channel}\u0000${currency}`;
+    let s = byKey.get(key);
+    if (!s) byKey.set(key, (s = { channel, currency, payments: { count: 0, sum: 0 }, refunds: { count: 0, sum: 0 }, automatic: { count: 0, sum: 0 }, net: 0 }));
+    return s;
+  };
+  for (const p of paid) {
+    const s = entry(p.channel, p.currency);
+    s.payments.count += p.count;
+    s.payments.sum += p.sum;
+  }
+  for (const r of refunded) {
+    const s = entry(r.channel, r.currency);
+    const bucket = r.automatic ? s.automatic : s.refunds;
+    bucket.count += r.count;
+    bucket.sum += r.sum;
+  }
+  const list = [...byKey.values()];
+  for (const s of list) s.net = s.payments.sum - s.refunds.sum;
+  return list.sort((a, b) => a.channel.localeCompare(b.channel) || a.currency.localeCompare(b.currency));
+}
+
+/** At most this many channel orders are asked about per check: each one is a request to the channel. */
+export const CHECK_LIMIT = 200;
+const CHECK_CONCURRENCY = 4;
+
+export type MismatchKind = 'paid_at_channel' | 'amount_differs' | 'not_paid_at_channel';
+
+export interface Mismatch {
+  kind: MismatchKind;
+  candidate: CheckCandidate;
+  channelStatus: string;
+  channelAmount?: number;
+  channelTradeNo?: string;
+}
+
+export interface CheckReport {
+  checked: number;
+  /** True when there were more orders than CHECK_LIMIT: the rest were not asked about. */
+  truncated: boolean;
+  mismatches: Mismatch[];
+  errors: Array<{ candidate: CheckCandidate; message: string }>;
+}
+
+/**
+ * Asks the channels about the range's orders, pending ones first: a payment still pending here
+ * whose order the channel says is paid (a lost notify), and a succeeded payment whose amount (or
+ * status) differs at the channel. Reports only; the payment worker applies channel answers.
+ */
+export async function checkWithChannels(deps: Deps, scope: Scope, range: Range): Promise<CheckReport> {
+  const pending = await pendingCandidates(deps.db, scope, range, CHECK_LIMIT + 1);
+  const succeeded = await succeededCandidates(deps.db, scope, range, CHECK_LIMIT + 1 - Math.min(pending.length, CHECK_LIMIT + 1));
+  const all = [...pending, ...succeeded];
+  const candidates = all.slice(0, CHECK_LIMIT);
+  const report: CheckReport = { checked: 0, truncated: all.length > CHECK_LIMIT, mismatches: [], errors: [] };
+  let next = 0;
+  const work = async () => {
+    while (next < candidates.length) {
+      const c = candidates[next++];
+      try {
+        const m = await checkOne(deps, scope, c);
+        report.checked++;
+        if (m) report.mismatches.push(m);
+      } catch (err) {
+        report.errors.push({ candidate: c, message: describeFault(err) });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: CHECK_CONCURRENCY }, work));
+  const order = new Map(candidates.map((c, i) => [c.attempt_id, i]));
+  report.mismatches.sort((a, b) => order.get(a.candidate.attempt_id)! - order.get(b.candidate.attempt_id)!);
+  return report;
+}
+
+async function checkOne(deps: Deps, scope: Scope, c: CheckCandidate): Promise<Mismatch | undefined> {
+  const adapter = isProvider(c.provider) ? channelFor(c.provider) : undefined;
+  if (!adapter) throw new ChannelConfigError(`${c.provider} is not available in this build`);
+  const cred = await getCredentials(deps, scope.appId, adapter.provider, scope.livemode);
+  const q = await adapter.queryPayment(cred, c.channel_order_no);
+  const seen = { channelStatus: q.status, channelAmount: q.amount, channelTradeNo: q.channelTradeNo };
+  if (c.payment_status === 'pending') {
+    return q.status === 'succeeded' ? { kind: 'paid_at_channel', candidate: c, ...seen } : undefined;
+  }
+  if (q.status === 'succeeded') {
+    return q.amount !== undefined && q.amount !== c.amount ? { kind: 'amount_differs', candidate: c, ...seen } : undefined;
+  }
+  // Alipay closes a trade once it is refunded in full (TRADE_CLOSED): expected, not a mismatch.
+  if (q.status === 'closed' && c.amount_refunded > 0) return undefined;
+  if (q.status === 'pending') return undefined;
+  return { kind: 'not_paid_at_channel', candidate: c, ...seen };
+}
+
+/** A channel fault as one line for the merchant; never a stack or a credential. */
+function describeFault(err: unknown): string {
+  if (err instanceof ChannelConfigError) return `not configured: ${err.message}`;
+  if (err instanceof ChannelUnavailable) return 'the channel could not be reached';
+  if (err instanceof SignatureError) return "the channel's answer did not verify";
+  if (err instanceof ChannelRequestError) return `${err.code}: ${err.message}`;
+  return 'the check failed';
+}
+
+/** At most this many rows of each kind go into one CSV; the range is capped too (see routes). */
+export const CSV_ROW_LIMIT = 100_000;
+
+const csvColumns = [
+  'type', 'id', 'time_beijing', 'channel', 'payment_id', 'out_trade_no', 'channel_order_no', 'channel_trade_no',
+  'amount', 'amount_minor', 'currency', 'automatic', 'reason',
+];
+
+/**
+ * A CSV cell. Text a spreadsheet would run as a formula (= + - @, tab, CR) gets a leading quote
+ * (OWASP "CSV injection"): out_trade_no and reason come from the merchant's customers' orders.
+ */
+export function csvCell(value: string | number | boolean | null): string {
+  let s = value === null ? '' : String(value);
+  if (typeof value === 'string' && /^[=+\-@\t\r]/.test(s) && !/^-\d+(\.\d+)?$/.test(s)) s = `'${s}`;
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export async function transactionsCsv(deps: Deps, scope: Scope, range: Range): Promise<string> {
+  const rows = await transactions(deps.db, scope, range, CSV_ROW_LIMIT);
+  const lines = [csvColumns.join(',')];
+  for (const t of rows) {
+    const signed = t.type === 'refund' ? -t.amount : t.amount;
+    lines.push(
+      [
+        t.type, t.id, beijingTime(t.time), t.channel, t.payment_id, t.out_trade_no, t.channel_order_no, t.channel_trade_no,
+        decimal(signed, t.currency), signed, t.currency, t.automatic, t.reason,
+      ].map(csvCell).join(','),
+    );
+  }
+  // Excel opens UTF-8 CSV correctly only with a byte-order mark (subjects and reasons are often Chinese).
+  return '\uFEFF' + lines.join('\r\n') + '\r\n';
+}

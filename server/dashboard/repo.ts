@@ -1,0 +1,184 @@
+import type { Knex } from 'knex';
+import { bool, parseJson } from '../db.ts';
+import { paymentFromRow, type PaymentRow } from '../payments/repo.ts';
+import { refundFromRow, type RefundRow } from '../refunds/repo.ts';
+import { eventFromRow, type EventObject } from '../events/repo.ts';
+
+/** The console's SQL. Every query is scoped by the logged-in user's app (and mode for lists). */
+
+export interface Scope {
+  appId: string;
+  livemode: boolean;
+}
+
+const PROVIDERS = ['alipay', 'wechatpay', 'unionpay', 'paypal'];
+
+export interface PaymentFilters {
+  status?: string;
+  channel?: string;
+  /** out_trade_no, payment id, the channel's trade number or our order number at the channel. */
+  q?: string;
+}
+
+/** The app's payments in one mode, filtered; paginate() adds the cursor and the order. */
+export function paymentsQuery(db: Knex, scope: Scope, f: PaymentFilters): Knex.QueryBuilder {
+  const query = db('payments').where({ app_id: scope.appId, livemode: scope.livemode });
+  if (f.status) query.where('status', f.status);
+  if (f.channel) query.where('channel', f.channel);
+  const q = f.q;
+  if (q) {
+    // Exact matches only, each one an index lookup: the attempts hold every channel number a
+    // payment ever had (the winner's trade number is copied onto the payment).
+    const attempts = db('payment_attempts')
+      .select('payment_id')
+      .where({ app_id: scope.appId, livemode: scope.livemode })
+      .where((w) => w.where('channel_trade_no', q).orWhere((w2) => w2.whereIn('provider', PROVIDERS).where('channel_order_no', q)));
+    query.where((w) => w.where('out_trade_no', q).orWhere('id', q).orWhereIn('id', attempts));
+  }
+  return query;
+}
+
+/** A payment of the app in either mode (the detail page shows its own mode). */
+export async function findAppPayment(db: Knex, appId: string, id: string): Promise<PaymentRow | undefined> {
+  const row = await db('payments').where({ id, app_id: appId }).first();
+  return row ? paymentFromRow(row) : undefined;
+}
+
+export async function attemptsOf(db: Knex, paymentId: string): Promise<any[]> {
+  return db('payment_attempts').where({ payment_id: paymentId }).orderBy([{ column: 'created' }, { column: 'id' }]);
+}
+
+export async function refundsOf(db: Knex, paymentId: string): Promise<RefundRow[]> {
+  const rows = await db('refunds').where({ payment_id: paymentId }).orderBy([{ column: 'created' }, { column: 'id' }]);
+  return rows.map(refundFromRow);
+}
+
+/**
+ * Events that carry this payment or one of its refunds. Events have no payment column, so this
+ * matches the id inside the stored JSON, starting at the payment's creation (the index's range)
+ * and bounded, which keeps it cheap for the recent payments people look at.
+ */
+export async function eventsOf(db: Knex, p: PaymentRow, limit = 100): Promise<EventObject[]> {
+  const rows = await db('events')
+    .where({ app_id: p.app_id, livemode: p.livemode })
+    .where('created', '>=', p.created)
+    .where('data', 'like', `%${p.id}%`)
+    .orderBy([{ column: 'created' }, { column: 'id' }])
+    .limit(limit);
+  return rows.map(eventFromRow);
+}
+
+export function refundsQuery(db: Knex, scope: Scope, f: { status?: string }): Knex.QueryBuilder {
+  const q = db('refunds').where({ app_id: scope.appId, livemode: scope.livemode });
+  if (f.status) q.where('status', f.status);
+  return q;
+}
+
+export async function paymentsByIds(db: Knex, appId: string, ids: string[]): Promise<Map<string, PaymentRow>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db('payments').where({ app_id: appId }).whereIn('id', [...new Set(ids)]);
+  return new Map(rows.map((r: any) => [r.id, paymentFromRow(r)]));
+}
+
+export interface EndpointAlert {
+  id: string;
+  url: string;
+  livemode: boolean;
+  status: string;
+  disabled_reason: string | null;
+  failing_since: number | null;
+}
+
+/** Endpoints of the app (both modes) that are disabled or have been failing: every page shows them. */
+export async function endpointAlerts(db: Knex, appId: string): Promise<EndpointAlert[]> {
+  const rows = await db('webhook_endpoints')
+    .where({ app_id: appId })
+    .whereNull('deleted_at')
+    .where((w) => w.where('status', 'disabled').orWhereNotNull('failing_since'))
+    .orderBy('created', 'desc')
+    .limit(20)
+    .select('id', 'url', 'livemode', 'status', 'disabled_reason', 'failing_since');
+  return rows.map((r: any) => ({ ...r, livemode: bool(r.livemode), failing_since: r.failing_since === null ? null : Number(r.failing_since) }));
+}
+
+/** Console view of endpoints: the public object plus what only the merchant's console shows. */
+export async function endpointsForConsole(db: Knex, scope: Scope): Promise<any[]> {
+  const rows = await db('webhook_endpoints')
+    .where({ app_id: scope.appId, livemode: scope.livemode })
+    .whereNull('deleted_at')
+    .orderBy([{ column: 'created', order: 'desc' }, { column: 'id', order: 'desc' }])
+    .select('id', 'url', 'enabled_events', 'status', 'disabled_reason', 'failing_since', 'created');
+  return rows.map((r: any) => ({
+    ...r,
+    enabled_events: parseJson<string[]>(r.enabled_events, ['*']),
+    failing_since: r.failing_since === null ? null : Number(r.failing_since),
+    created: Number(r.created),
+  }));
+}
+
+export async function findConsoleEndpoint(db: Knex, scope: Scope, id: string): Promise<any | undefined> {
+  const list = await db('webhook_endpoints').where({ id, app_id: scope.appId, livemode: scope.livemode }).whereNull('deleted_at').select('*');
+  const r = list[0];
+  return r && { ...r, enabled_events: parseJson<string[]>(r.enabled_events, ['*']), failing_since: r.failing_since === null ? null : Number(r.failing_since) };
+}
+
+/** An endpoint's latest deliveries, each with its attempts (newest delivery first). */
+export async function deliveriesOf(db: Knex, endpointId: string, limit = 25): Promise<any[]> {
+  const deliveries = await db('webhook_deliveries as d')
+    .join('events as e', 'e.id', 'd.event_id')
+    .where('d.endpoint_id', endpointId)
+    .orderBy([{ column: 'd.created', order: 'desc' }, { column: 'd.id', order: 'desc' }])
+    .limit(limit)
+    .select('d.id', 'd.status', 'd.attempt_count', 'd.next_attempt_at_ms', 'd.last_status_code', 'd.created', 'e.id as event_id', 'e.type as event_type');
+  if (deliveries.length === 0) return [];
+  const attempts = await db('webhook_attempts')
+    .whereIn('delivery_id', deliveries.map((d: any) => d.id))
+    .orderBy([{ column: 'attempted_at_ms' }, { column: 'id' }])
+    .select('delivery_id', 'attempted_at_ms', 'status_code', 'latency_ms', 'response_excerpt', 'error');
+  const byDelivery = new Map<string, any[]>();
+  for (const a of attempts) {
+    const list = byDelivery.get(a.delivery_id) ?? [];
+    list.push({ ...a, attempted_at_ms: Number(a.attempted_at_ms), latency_ms: Number(a.latency_ms) });
+    byDelivery.set(a.delivery_id, list);
+  }
+  return deliveries.map((d: any) => ({
+    ...d,
+    created: Number(d.created),
+    next_attempt_at_ms: Number(d.next_attempt_at_ms),
+    attempts: byDelivery.get(d.id) ?? [],
+  }));
+}
+
+export interface KeyHint {
+  livemode: boolean;
+  key_hint: string;
+  created: number;
+}
+
+/** The app's active secret keys, as hints: the keys themselves are stored hashed only. */
+export async function keyHints(db: Knex, appId: string): Promise<KeyHint[]> {
+  const rows = await db('api_keys').where({ app_id: appId }).whereNull('revoked_at').orderBy([{ column: 'livemode' }, { column: 'created' }]);
+  return rows.map((r: any) => ({ livemode: bool(r.livemode), key_hint: r.key_hint, created: Number(r.created) }));
+}
+
+export async function appRecord(db: Knex, appId: string): Promise<{ id: string; name: string; origins: string[] } | undefined> {
+  const r = await db('apps').where({ id: appId }).first('id', 'name', 'allowed_origins');
+  return r ? { id: r.id, name: r.name, origins: parseJson<string[]>(r.allowed_origins, []) } : undefined;
+}
+
+export async function updateAppOrigins(db: Knex, appId: string, origins: string[]): Promise<void> {
+  await db('apps').where({ id: appId }).update({ allowed_origins: JSON.stringify(origins) });
+}
+
+export interface ChannelConfigStatus {
+  provider: string;
+  livemode: boolean;
+  generated: boolean;
+  updated: number;
+}
+
+/** Which channel configs exist and when they changed: never the config itself. */
+export async function channelConfigStatus(db: Knex, appId: string): Promise<ChannelConfigStatus[]> {
+  const rows = await db('channel_configs').where({ app_id: appId }).select('provider', 'livemode', 'generated', 'updated');
+  return rows.map((r: any) => ({ provider: r.provider, livemode: bool(r.livemode), generated: bool(r.generated), updated: Number(r.updated) }));
+}

@@ -1,0 +1,119 @@
+import express, { Router, type ErrorRequestHandler, type RequestHandler } from 'express';
+import type { Deps } from '../deps.ts';
+import { ApiError } from '../errors.ts';
+import { toApiError } from '../http/errors.ts';
+import { getApp } from '../apps/service.ts';
+import { dummyPasswordHash } from './password.ts';
+import { SESSION_COOKIE, clearHostCookie, loadSession, readCookie, setSessionMode } from './sessions.ts';
+import { checkSessionToken, fromOwnOrigin } from './csrf.ts';
+import { endpointAlerts } from './repo.ts';
+import { viewHelpers } from './format.ts';
+import { BASE, one, renderPage, safeReturnPath, sessionOf } from './page.ts';
+import { createLoginRoutes, createLogoutRoute } from './auth-routes.ts';
+import { createPaymentPages, createRefundPages } from './payments-routes.ts';
+import { createWebhookPages } from './webhooks-routes.ts';
+import { createSettingsPages } from './settings-routes.ts';
+import { createReconciliationPages } from './reconciliation-routes.ts';
+
+/**
+ * The merchant console at /console (DESIGN §2 "Console"): server-rendered pages scoped to the
+ * logged-in user's app, in the mode (test/live) the console is switched to. Mounted inside the
+ * HTML router, so every page already has its CSP nonce and security headers.
+ */
+export function createConsoleRoutes(deps: Deps): Router {
+  const r = Router();
+  const publicOrigin = new URL(deps.config.publicUrl).origin;
+  // Computed now, so the first login for an unknown email is not slower than the others.
+  void dummyPasswordHash();
+
+  r.use((_req, res, next) => {
+    // Pages carry payment data and form tokens: never cached, never stored by a shared cache.
+    res.set('Cache-Control', 'no-store');
+    res.locals.h = viewHelpers;
+    res.locals.base = BASE;
+    next();
+  });
+  // Channel credentials (several PEM keys) are the largest form; 64 kB is ample.
+  r.use(express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 50 }));
+  r.use(createLoginRoutes(deps));
+  r.use(requireSession(deps));
+  r.use(checkCsrf(publicOrigin));
+  r.use(layoutLocals(deps));
+  r.use(createLogoutRoute(deps));
+
+  r.get('/', (_req, res) => res.redirect(303, `${BASE}/payments`));
+  r.post('/mode', async (req, res) => {
+    const mode = one(req.body?.mode);
+    if (mode !== 'test' && mode !== 'live') throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'Choose test or live mode.');
+    await setSessionMode(deps.db, sessionOf(res).idHash, mode === 'live');
+    // A detail page belongs to one mode; the matching list of the other mode is the useful place.
+    const back = safeReturnPath(req.body?.return_to)?.replace(/^(\/console\/[a-z]+)\/.*/, '$1');
+    res.redirect(303, back ?? `${BASE}/payments`);
+  });
+  r.use('/payments', createPaymentPages(deps));
+  r.use('/refunds', createRefundPages(deps));
+  r.use('/webhooks', createWebhookPages(deps));
+  r.use(createSettingsPages(deps));
+  r.use('/reconciliation', createReconciliationPages(deps));
+
+  r.use((_req, res) => renderPage(res, 'error', { title: 'Not found', message: 'There is no such page or object in this app.' }, 404));
+  r.use(consoleErrorHandler(deps));
+  return r;
+}
+
+/** Everything past the login needs a live session; without one, GETs go to the login page. */
+function requireSession(deps: Deps): RequestHandler {
+  return async (req, res, next) => {
+    const cookie = readCookie(req, SESSION_COOKIE);
+    const session = await loadSession(deps.db, cookie);
+    if (!session) {
+      if (cookie) clearHostCookie(res, SESSION_COOKIE);
+      const back = req.method === 'GET' ? safeReturnPath(`${BASE}${req.url === '/' ? '' : req.url}`) : undefined;
+      return res.redirect(303, `${BASE}/login${back ? `?next=${encodeURIComponent(back)}` : ''}`);
+    }
+    res.locals.session = session;
+    res.locals.csrfToken = session.csrfToken;
+    next();
+  };
+}
+
+/** Every state-changing request: our own origin and the session's synchronizer token (see csrf.ts). */
+function checkCsrf(publicOrigin: string): RequestHandler {
+  return (req, res, next) => {
+    if (req.method === 'GET' || req.method === 'HEAD') return next();
+    if (!fromOwnOrigin(req, publicOrigin) || !checkSessionToken(sessionOf(res).csrfToken, req.body?._csrf)) {
+      res.locals.alerts = [];
+      return renderPage(res, 'error', { title: 'Form refused', message: 'This form did not come from a console page of this gateway, or it expired. Go back, reload the page and try again.' }, 403);
+    }
+    next();
+  };
+}
+
+/** What the layout shows on every page: the app, the mode switch and failing webhook endpoints. */
+function layoutLocals(deps: Deps): RequestHandler {
+  return async (req, res, next) => {
+    const session = sessionOf(res);
+    const [app, alerts] = await Promise.all([getApp(deps.db, session.appId), endpointAlerts(deps.db, session.appId)]);
+    res.locals.appName = app?.name ?? session.appId;
+    res.locals.alerts = alerts;
+    res.locals.livemode = session.livemode;
+    res.locals.email = session.email;
+    res.locals.currentPath = safeReturnPath(`${BASE}${req.path}`) ?? `${BASE}/payments`;
+    res.locals.section = req.path.split('/')[1] ?? '';
+    next();
+  };
+}
+
+/** Errors as console pages: the API's error messages are written for people, so they are shown. */
+function consoleErrorHandler(deps: Deps): ErrorRequestHandler {
+  return (err, req, res, next) => {
+    if (res.headersSent) return next(err);
+    const apiErr = toApiError(err);
+    if (apiErr.status >= 500) {
+      deps.logger.error('console request failed', { path: req.path, request_id: res.locals.requestId, err });
+      return renderPage(res, 'error', { title: 'Something went wrong', message: `Please try again. Request id: ${res.locals.requestId ?? ''}` }, 500);
+    }
+    res.locals.alerts ??= [];
+    renderPage(res, 'error', { title: apiErr.status === 404 ? 'Not found' : 'That did not work', message: apiErr.message }, apiErr.status);
+  };
+}
