@@ -131,3 +131,74 @@ describe.skipIf(!haveChromium)('hosted cashier in Chromium', () => {
     evil.close();
   });
 });
+
+describe.skipIf(!haveChromium)('WeChat Pay on the cashier', () => {
+  let g: TestGateway;
+  let browser: Browser;
+  let shop: Awaited<ReturnType<typeof startReceiver>>;
+  let seq = 0;
+  const wechatUa = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) NetType/WIFI Language/zh_CN';
+
+  beforeAll(async () => {
+    g = await startTestGateway();
+    shop = await startReceiver();
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await shop?.close();
+    await g?.close();
+  });
+  const create = async () =>
+    (await g.api('POST', '/v1/payments', { amount: 990, subject: 'Milk tea 奶茶', out_trade_no: `wx_${Date.now()}_${++seq}`, return_url: `${shop.url}/done` })).body;
+  const status = async (id: string) => (await g.api('GET', `/v1/payments/${id}`)).body.status;
+
+  it('inside WeChat offers JSAPI, gets the openid by OAuth and pays through the payment sheet', async () => {
+    const context = await browser.newContext({ ...iphone, userAgent: wechatUa });
+    const page = await context.newPage();
+    const p = await create();
+    await page.goto(p.checkout_url);
+    expect(await page.locator('[data-channel]').evaluateAll((els) => els.map((e) => e.getAttribute('data-channel')))).toEqual(['wechat_jsapi']);
+    expect(await page.locator('[data-guide="open-in-browser"]').count()).toBe(1);
+    await page.click('[data-channel="wechat_jsapi"]');
+    // The OAuth stand-in sends the payer back with a code; the in-app page then offers the sheet.
+    await page.waitForSelector('[data-sandbox-action="inapp"]');
+    expect(page.url()).toContain('/authorized');
+    await page.click('[data-sandbox-action="inapp"]');
+    await page.click('[data-sandbox-action="pay"]');
+    await page.waitForURL(/\/pay\/|\/done/);
+    await expect.poll(() => status(p.id)).toBe('succeeded');
+    expect((await g.api('GET', `/v1/payments/${p.id}`)).body.channel).toBe('wechat_jsapi');
+    await context.close();
+  });
+
+  it('on a phone browser pays with WeChat H5 and comes back through redirect_url', async () => {
+    const context = await browser.newContext(iphone);
+    const page = await context.newPage();
+    const p = await create();
+    await page.goto(p.checkout_url);
+    await page.click('[data-channel="wechat_h5"]');
+    await page.waitForSelector('[data-sandbox-action="pay"]');
+    await page.click('[data-sandbox-action="pay"]');
+    await page.waitForURL(`${shop.url}/done**`);
+    expect(await status(p.id)).toBe('succeeded');
+    await context.close();
+  });
+
+  it('on a desktop shows the WeChat Native QR; the sandbox scan pays it', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const p = await create();
+    await page.goto(p.checkout_url);
+    await page.click('[data-channel="wechat_native"]');
+    await page.waitForSelector('.qr-code svg');
+    const scan = await page.getAttribute('[data-sandbox-action="scan"]', 'href');
+    expect(scan).toContain('/sandbox/wechatpay/scan?code_url=weixin');
+    const phone = await context.newPage();
+    await phone.goto(scan!);
+    await phone.click('[data-sandbox-action="pay"]');
+    await page.waitForURL(`${shop.url}/done**`);
+    expect(await status(p.id)).toBe('succeeded');
+    await context.close();
+  });
+});
