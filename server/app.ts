@@ -13,9 +13,11 @@ import { createPaymentRoutes, createTestHelperRoutes } from './payments/routes.t
 import { createNotifyRoutes } from './payments/notify-routes.ts';
 import { createCheckoutRoutes } from './checkout/routes.ts';
 import { createRefundRoutes } from './refunds/routes.ts';
+import { createWidgetRoutes } from './widget/routes.ts';
 import { createWebhookEndpointRoutes } from './webhooks/routes.ts';
 import { createEventRoutes } from './events/routes.ts';
 import { createAlipaySandboxRouter } from './sandbox/alipay/index.ts';
+import { createConsoleRoutes } from './dashboard/routes.ts';
 import { createWechatpaySandboxRouter } from './sandbox/wechatpay/index.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -58,6 +60,8 @@ export function createApp(deps: Deps): express.Express {
   app.use('/notify', createNotifyRoutes(deps));
 
   app.use('/assets', express.static(path.join(ROOT, 'public', 'assets'), { maxAge: '1h', index: false }));
+  // Outside the HTML router: the widget is a cross-origin script, not a page (no page CSP, CORP cross-origin).
+  app.use(createWidgetRoutes());
 
   const html = express.Router();
   const sandboxDeps = { db: deps.db, publicUrl: deps.config.publicUrl, masterKey: deps.config.masterKeyBytes, logger: deps.logger };
@@ -67,6 +71,7 @@ export function createApp(deps: Deps): express.Express {
   html.use('/sandbox/wechatpay', createWechatpaySandboxRouter(sandboxDeps));
   html.use(cspNonce, securityHeaders(["'self'", new URL(deps.config.publicUrl).origin, ...CHANNEL_FORM_TARGETS]));
   html.use('/pay', cashierRateLimit(deps.config.cashierRateLimit), createCheckoutRoutes(deps));
+  html.use('/console', createConsoleRoutes(deps));
   html.get('/', (_req, res) => {
     res.type('text/plain').send('Checkstand payment gateway. API: /v1 · Cashier: /pay/<token>\n');
   });

@@ -50,5 +50,5 @@ export function acceptMessage(
   frameWindow: unknown,
 ): CashierMessage | undefined {
   const d = event.data as CashierMessage | null;
-  return event.origin === cashierOrigin && frameWindow && event.source === frameWindow && d?.source === 'checkstand' ? d : undefined;
+  return cashierOrigin && event.origin === cashierOrigin && frameWindow && event.source === frameWindow && d?.source === 'checkstand' ? d : undefined;
 }

@@ -9,7 +9,6 @@ import { build } from 'vite';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { haveChromium, launchBrowser } from '../support/browser.ts';
 import { createApp as createMerchantApp } from '../../server/apps/service.ts';
-import { createWidgetRoutes } from '../../server/widget/routes.ts';
 import { startShop, type Shop } from '../../examples/shop/server.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -53,7 +52,6 @@ describe.skipIf(!haveChromium)('checkout widget in Chromium', () => {
   let g: TestGateway;
   let browser: Browser;
   let widgetJs: string;
-  let fallback: { server: http.Server } | undefined;
   let parent: { url: string; server: http.Server };
   let cashier: { url: string; server: http.Server };
   let evil: { url: string; server: http.Server };
@@ -67,12 +65,6 @@ describe.skipIf(!haveChromium)('checkout widget in Chromium', () => {
     }
     g = await startTestGateway();
     widgetJs = `${g.url}/widget.js`;
-    // Until server/app.ts mounts createWidgetRoutes(), serve the same router beside the gateway.
-    if ((await fetch(widgetJs)).status === 404) {
-      const s = await listen(express().use(createWidgetRoutes()));
-      fallback = s;
-      widgetJs = `${s.url}/widget.js`;
-    }
     const parentApp = express();
     parentApp.get('/:name', (req, res, next) => {
       const html = pages.get(req.params.name);
@@ -88,7 +80,7 @@ describe.skipIf(!haveChromium)('checkout widget in Chromium', () => {
   });
   afterAll(async () => {
     await browser?.close();
-    for (const s of [parent, cashier, evil, fallback]) s?.server.close();
+    for (const s of [parent, cashier, evil]) s?.server.close();
     await g?.close();
   });
 
@@ -168,6 +160,39 @@ ${opts.extra ?? ''}
     await page.click('#pay');
     await expect(frame.locator('.merchant-name').textContent()).resolves.toContain('Widget Shop');
     await page.click('#pay [part=close-button]');
+    await page.locator('#pay dialog').waitFor({ state: 'hidden' });
+    expect(await focused(page)).toBe('pay:button');
+
+    // Escape pressed inside the cashier never reaches this page: the cashier forwards it as 'close'.
+    const cashierFrame = (await (await page.locator('#pay iframe').elementHandle())!.contentFrame())!;
+    await cashierFrame.evaluate(() => ((window as any).stale = true));
+    await page.click('#pay');
+    await cashierFrame.waitForFunction(() => !(window as any).stale && document.readyState === 'complete' && location.href.includes('embed=1'));
+    await frame.locator('.merchant-name').click();
+    expect(await focused(page)).toBe('pay:frame');
+    await page.keyboard.press('Escape');
+    await page.locator('#pay dialog').waitFor({ state: 'hidden' });
+    expect(await focused(page)).toBe('pay:button');
+    expect((await events(page)).map((e) => e.type)).toEqual(['checkstand-close', 'checkstand-close', 'checkstand-close']);
+    await page.close();
+  });
+
+  it('hears the real cashier: a QR payment made meanwhile closes the modal with checkstand-success', async () => {
+    const payment = await createPayment();
+    const page = await browser.newPage();
+    await page.goto(merchantPage('real-success', { url: payment.checkout_url, mode: 'modal' }));
+    await page.click('#pay');
+    const cashierFrame = page.frameLocator('#pay iframe');
+    await cashierFrame.locator('[data-channel="wechat_native"]').click();
+    await cashierFrame.locator('[data-sandbox-action="scan"]').waitFor();
+    // The customer's phone pays (the test helper drives the simulator and its real notify).
+    const sim = await fetch(`${g.url}/v1/test_helpers/payments/${payment.id}/simulate`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${merchant.secret_key}`, 'content-type': 'application/json', 'idempotency-key': crypto.randomUUID() },
+      body: JSON.stringify({ channel: 'wechat_native' }),
+    });
+    expect(sim.status).toBe(200);
+    await expect.poll(() => events(page), { timeout: 15_000 }).toEqual([{ type: 'checkstand-success', detail: { paymentId: payment.id, status: 'succeeded' } }]);
     await page.locator('#pay dialog').waitFor({ state: 'hidden' });
     expect(await focused(page)).toBe('pay:button');
     await page.close();
@@ -304,7 +329,6 @@ describe.skipIf(!haveChromium)('demo shop in Chromium', () => {
   let browser: Browser;
   let shop: Shop;
   let shopKey: string;
-  let widgetServer: http.Server | undefined;
 
   beforeAll(async () => {
     if (!fs.existsSync(path.join(ROOT, 'public/build/manifest.json'))) {
@@ -318,21 +342,43 @@ describe.skipIf(!haveChromium)('demo shop in Chromium', () => {
     await new Promise((r) => probe.server.close(r));
     const app = await createMerchantApp(g.deps.db, { name: 'Teahouse', origins: [`http://127.0.0.1:${port}`] });
     shopKey = app.secret_key;
-    let widgetUrl: string | undefined;
-    // Until server/app.ts mounts createWidgetRoutes(), serve the same router beside the gateway.
-    if ((await fetch(`${g.url}/widget/manifest.json`)).status === 404) {
-      const s = await listen(express().use(createWidgetRoutes()));
-      widgetServer = s.server;
-      widgetUrl = s.url;
-    }
-    shop = await startShop({ gatewayUrl: g.url, widgetUrl, secretKey: shopKey, port });
+    shop = await startShop({ gatewayUrl: g.url, secretKey: shopKey, port });
     browser = await launchBrowser();
   });
   afterAll(async () => {
     await browser?.close();
     await shop?.close();
-    widgetServer?.close();
     await g?.close();
+  });
+
+  it('the whole desktop story: modal, WeChat QR, sandbox scan, success closes the modal, the order turns paid by webhook', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(shop.url);
+    await Promise.all([page.waitForURL(/\/orders\/ord_/), page.click('[data-buy="sample"]')]);
+    await page.waitForFunction(() => !!customElements.get('checkstand-checkout'));
+    await page.evaluate(() => {
+      (window as any).__events = [];
+      for (const type of ['checkstand-success', 'checkstand-close', 'checkstand-error']) {
+        document.addEventListener(type, (e) => (window as any).__events.push(type + ':' + JSON.stringify((e as CustomEvent).detail ?? null)));
+      }
+    });
+    await page.click('checkstand-checkout');
+    const cashierFrame = page.frameLocator('checkstand-checkout iframe');
+    await cashierFrame.locator('[data-channel="wechat_native"]').click();
+    await cashierFrame.locator('.qr-code svg').waitFor();
+    const scan = await cashierFrame.locator('[data-sandbox-action="scan"]').getAttribute('href');
+    // The customer's phone scans the code: the WeChat simulator's payer page.
+    const phone = await context.newPage();
+    await phone.goto(scan!);
+    await phone.click('[data-sandbox-action="pay"]');
+    await page.locator('checkstand-checkout dialog').waitFor({ state: 'hidden', timeout: 20_000 });
+    const events: string[] = await page.evaluate(() => (window as any).__events);
+    expect(events.some((e) => e.startsWith('checkstand-success:'))).toBe(true);
+    await page.locator('#order-status[data-status="paid"]').waitFor({ timeout: 20_000 });
+    const order = [...shop.orders.values()].at(-1)!;
+    expect((await (await fetch(`${g.url}/v1/payments/${order.paymentId}`, { headers: { authorization: `Bearer ${shopKey}` } })).json())).toMatchObject({ status: 'succeeded', channel: 'wechat_native' });
+    await context.close();
   });
 
   it('embeds the pinned widget under its CSP, and marks the order paid from the verified webhook', async () => {
