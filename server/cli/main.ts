@@ -8,14 +8,19 @@ import { createApp } from '../apps/service.ts';
 import { setChannelConfig } from '../apps/channel-configs.ts';
 import { createEndpoint } from '../webhooks/service.ts';
 import { isProvider } from '../channels/registry.ts';
+import { createConsoleUser } from '../dashboard/users.ts';
+import { checkPasswordStrength } from '../dashboard/password.ts';
+import { readPassword } from './prompt.ts';
 import { printBanner, startGateway } from '../index.ts';
+import { startDemoShop } from '../../examples/shop/server.ts';
 import { ZodError } from 'zod';
 
 const usage = `Usage: checkstand <command>
   serve                                   migrate, then run the gateway and its workers
   migrate                                 bring the database schema up to date
   app create --name N [--webhook-url U] [--origin O]... [--json]
-  channel set --app ID --channel alipay|wechatpay|unionpay|paypal --mode test|live --config FILE`;
+  channel set --app ID --channel alipay|wechatpay|unionpay|paypal --mode test|live --config FILE
+  user create --email E --app ID [--password P]   console user; asks for the password when not given`;
 
 class UsageError extends Error {}
 
@@ -75,6 +80,17 @@ async function run(argv: string[]): Promise<void> {
       }
       await setChannelConfig({ db, config }, values.app, values.channel, values.mode === 'live', raw);
       process.stdout.write(`stored ${values.channel} ${values.mode} credentials for ${values.app} (encrypted)\n`);
+    } else if (cmd === 'user' && sub === 'create') {
+      const { values } = parseArgs({ args: argv.slice(2), options: { email: { type: 'string' }, app: { type: 'string' }, password: { type: 'string' } } });
+      if (!values.email || !values.app) throw new UsageError('--email and --app are required');
+      let password = values.password;
+      if (password === undefined) {
+        password = await readPassword('Password (at least 12 characters): ');
+        checkPasswordStrength(password);
+        if (process.stdin.isTTY && (await readPassword('Repeat it: ')) !== password) throw new Error('the passwords do not match');
+      }
+      const user = await createConsoleUser(db, { email: values.email, appId: values.app, password });
+      process.stdout.write(`created console user ${user.email} for ${user.app_id}; sign in at ${config.publicUrl}/console/login\n`);
     } else {
       throw new UsageError(`unknown command: ${argv.join(' ')}`);
     }
@@ -86,9 +102,16 @@ async function run(argv: string[]): Promise<void> {
 async function serve(): Promise<void> {
   const gateway = await startGateway();
   printBanner(gateway);
+  // The demo shop (another origin, embedding the widget) runs beside the gateway on the embedded defaults.
+  const { shop, reason } = gateway.deps.config.demo
+    ? await startDemoShop({ gatewayUrl: gateway.url, dataDir: gateway.deps.config.dataDir })
+    : { shop: undefined, reason: 'CHECKSTAND_DEMO is false' };
+  process.stdout.write(shop ? `\nDemo shop (embeds the widget, verifies webhooks): ${shop.url}\n` : `\nDemo shop not started: ${reason}\n`);
   const shutdown = (signal: string) => {
     process.stdout.write(`${signal}: shutting down\n`);
-    gateway.stop().then(() => process.exit(0), () => process.exit(1));
+    Promise.resolve(shop?.close())
+      .then(() => gateway.stop())
+      .then(() => process.exit(0), () => process.exit(1));
   };
   process.once('SIGINT', () => shutdown('SIGINT'));
   process.once('SIGTERM', () => shutdown('SIGTERM'));

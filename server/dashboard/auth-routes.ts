@@ -65,7 +65,10 @@ export function createLoginRoutes(deps: Deps): Router {
     const email = one(req.body?.email) ?? '';
     const password = one(req.body?.password) ?? '';
     const user = await authenticate(deps.db, email, password);
-    if (!user) return renderLogin(req, res, 401, WRONG);
+    if (!user) {
+      deps.logger.warn('console login failed', { ip: req.ip });
+      return renderLogin(req, res, 401, WRONG);
+    }
     // A fresh id on every login (no session fixation); an old session of this browser ends.
     const old = await loadSession(deps.db, readCookie(req, SESSION_COOKIE));
     if (old) await destroySession(deps.db, old.idHash);

@@ -49,6 +49,8 @@ export async function summarize(deps: Deps, scope: Scope, range: Range): Promise
 /** At most this many channel orders are asked about per check: each one is a request to the channel. */
 export const CHECK_LIMIT = 200;
 const CHECK_CONCURRENCY = 4;
+/** No new question is started after this: an unreachable channel (15 s timeouts) must not hold the page for minutes. */
+const CHECK_BUDGET_MS = 20_000;
 
 export type MismatchKind = 'paid_at_channel' | 'amount_differs' | 'not_paid_at_channel';
 
@@ -64,6 +66,8 @@ export interface CheckReport {
   checked: number;
   /** True when there were more orders than CHECK_LIMIT: the rest were not asked about. */
   truncated: boolean;
+  /** Orders left unasked because the time budget ran out. */
+  skipped: number;
   mismatches: Mismatch[];
   errors: Array<{ candidate: CheckCandidate; message: string }>;
 }
@@ -78,10 +82,11 @@ export async function checkWithChannels(deps: Deps, scope: Scope, range: Range):
   const succeeded = await succeededCandidates(deps.db, scope, range, CHECK_LIMIT + 1 - Math.min(pending.length, CHECK_LIMIT + 1));
   const all = [...pending, ...succeeded];
   const candidates = all.slice(0, CHECK_LIMIT);
-  const report: CheckReport = { checked: 0, truncated: all.length > CHECK_LIMIT, mismatches: [], errors: [] };
+  const report: CheckReport = { checked: 0, truncated: all.length > CHECK_LIMIT, skipped: 0, mismatches: [], errors: [] };
+  const deadline = Date.now() + CHECK_BUDGET_MS;
   let next = 0;
   const work = async () => {
-    while (next < candidates.length) {
+    while (next < candidates.length && Date.now() < deadline) {
       const c = candidates[next++];
       try {
         const m = await checkOne(deps, scope, c);
@@ -93,6 +98,7 @@ export async function checkWithChannels(deps: Deps, scope: Scope, range: Range):
     }
   };
   await Promise.all(Array.from({ length: CHECK_CONCURRENCY }, work));
+  report.skipped = candidates.length - next;
   const order = new Map(candidates.map((c, i) => [c.attempt_id, i]));
   report.mismatches.sort((a, b) => order.get(a.candidate.attempt_id)! - order.get(b.candidate.attempt_id)!);
   return report;

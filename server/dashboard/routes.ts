@@ -37,8 +37,8 @@ export function createConsoleRoutes(deps: Deps): Router {
   r.use(express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 50 }));
   r.use(createLoginRoutes(deps));
   r.use(requireSession(deps));
-  r.use(checkCsrf(publicOrigin));
   r.use(layoutLocals(deps));
+  r.use(checkCsrf(publicOrigin));
   r.use(createLogoutRoute(deps));
 
   r.get('/', (_req, res) => res.redirect(303, `${BASE}/payments`));
@@ -82,7 +82,6 @@ function checkCsrf(publicOrigin: string): RequestHandler {
   return (req, res, next) => {
     if (req.method === 'GET' || req.method === 'HEAD') return next();
     if (!fromOwnOrigin(req, publicOrigin) || !checkSessionToken(sessionOf(res).csrfToken, req.body?._csrf)) {
-      res.locals.alerts = [];
       return renderPage(res, 'error', { title: 'Form refused', message: 'This form did not come from a console page of this gateway, or it expired. Go back, reload the page and try again.' }, 403);
     }
     next();

@@ -3,12 +3,13 @@ import type { Deps } from '../deps.ts';
 import { ChannelConfigError } from '../errors.ts';
 import { originSchema } from '../apps/service.ts';
 import { setChannelConfig } from '../apps/channel-configs.ts';
-import { channelFor, isProvider } from '../channels/registry.ts';
+import { channelFor, isProvider, sandboxFor } from '../channels/registry.ts';
 import type { Provider } from '../channels/types.ts';
 import { appRecord, channelConfigStatus, keyHints, updateAppOrigins } from './repo.ts';
 import { BASE, one, renderPage, sessionOf } from './page.ts';
 
 const PROVIDERS: Provider[] = ['alipay', 'wechatpay', 'unionpay', 'paypal'];
+const NAMES: Record<Provider, string> = { alipay: 'Alipay', wechatpay: 'WeChat Pay', unionpay: 'UnionPay', paypal: 'PayPal' };
 const MAX_ORIGINS = 20;
 const MAX_CONFIG_CHARS = 60_000;
 
@@ -43,8 +44,9 @@ export function createSettingsPages(deps: Deps): Router {
     const configs = await channelConfigStatus(deps.db, sessionOf(res).appId);
     const providers = PROVIDERS.map((p) => ({
       provider: p,
-      name: channelFor(p)?.displayName ?? p,
+      name: channelFor(p)?.displayName ?? NAMES[p],
       available: Boolean(channelFor(p)),
+      simulator: Boolean(sandboxFor(p)),
       test: configs.find((c) => c.provider === p && !c.livemode),
       live: configs.find((c) => c.provider === p && c.livemode),
     }));
