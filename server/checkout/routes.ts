@@ -1,7 +1,7 @@
 import express, { Router, type Request, type Response } from 'express';
 import QRCode from 'qrcode';
 import type { Deps } from '../deps.ts';
-import { nowSeconds } from '../crypto.ts';
+import { nowSeconds, timingSafeEqualStr } from '../crypto.ts';
 import { CHANNEL_CODES, providerOf, type ChannelCode } from '../channels/types.ts';
 import { channelFor, sandboxFor } from '../channels/registry.ts';
 import { getCredentials } from '../apps/channel-configs.ts';
@@ -148,8 +148,12 @@ export function createCheckoutRoutes(deps: Deps): Router {
     const back = new URLSearchParams(carried(req, res).slice(1));
     back.set('channel', channel);
     const redirectUri = `${deps.config.publicUrl}/pay/${payment.checkout_token}/authorized?${back}`;
-    res.redirect(303, adapter.payerAuthorization!.authorizeUrl(cred, redirectUri, formTokenFor(deps.config.masterKeyBytes, `payer:${payment.checkout_token}`)));
+    res.redirect(303, adapter.payerAuthorization!.authorizeUrl(cred, redirectUri, payerState(payment)));
   }
+
+  /** WeChat allows only letters and digits in the OAuth state: the HMAC goes as hex. */
+  const payerState = (payment: PaymentRow) =>
+    Buffer.from(formTokenFor(deps.config.masterKeyBytes, `payer:${payment.checkout_token}`), 'base64url').toString('hex');
 
   r.get('/:token/authorized', async (req, res) => {
     const payment = await load(req, res);
@@ -157,7 +161,7 @@ export function createCheckoutRoutes(deps: Deps): Router {
     const channel = String(req.query.channel ?? '') as ChannelCode;
     const t = messagesFor(pickLang(req.query.lang, req.get('accept-language')));
     const adapter = CHANNEL_CODES.includes(channel) ? channelFor(providerOf(channel)) : undefined;
-    if (!adapter?.payerAuthorization || !checkFormToken(deps.config.masterKeyBytes, `payer:${payment.checkout_token}`, req.query.state) || typeof req.query.code !== 'string') {
+    if (!adapter?.payerAuthorization || typeof req.query.state !== 'string' || !timingSafeEqualStr(payerState(payment), req.query.state) || typeof req.query.code !== 'string') {
       res.status(403);
       return render(req, res, 'result', { kind: 'forbidden', payment });
     }

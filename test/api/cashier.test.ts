@@ -148,6 +148,24 @@ describe('channels offered where the customer is', () => {
   it('inside Alipay only Alipay WAP', async () => {
     expect((await offered(agents.alipay)).codes).toEqual(['alipay_wap']);
   });
+  it('JSAPI: sends the payer to the OAuth with a letters-and-digits state, and refuses a forged one', async () => {
+    const p = await create();
+    const html = await (await fetch(p.checkout_url, { headers: { 'user-agent': agents.wechat } })).text();
+    const res = await fetch(`${p.checkout_url}/channel`, {
+      method: 'POST', redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': agents.wechat },
+      body: new URLSearchParams({ form_token: formTokenOf(html)!, channel: 'wechat_jsapi' }),
+    });
+    expect(res.status).toBe(303);
+    const to = new URL(res.headers.get('location')!);
+    expect(to.pathname).toMatch(/\/connect\/oauth2\/authorize$/);
+    expect(to.searchParams.get('scope')).toBe('snsapi_base');
+    expect(to.searchParams.get('state')).toMatch(/^[0-9a-f]{64}$/);
+    const forged = await fetch(`${p.checkout_url}/authorized?channel=wechat_jsapi&code=abc&state=${'0'.repeat(64)}`, { headers: { 'user-agent': agents.wechat } });
+    expect(forged.status).toBe(403);
+    expect(await g.deps.db('payment_attempts').where({ payment_id: p.id })).toHaveLength(0);
+  });
+
   it('inside WeChat no Alipay, but a guide to open the page in a browser', async () => {
     const { html, codes } = await offered(agents.wechat);
     expect(codes.filter((c) => c.startsWith('alipay'))).toEqual([]);
