@@ -6,6 +6,7 @@
 import crypto from 'node:crypto';
 import type { Logger } from '../../log.ts';
 import type { NotifyMode } from '../types.ts';
+import { notifyModeOf, notifySchedule } from '../notify-delivery.ts';
 import { signNotify } from '../../channels/alipay/sign.ts';
 import { beijingTime, fenToYuan, nowBeijing } from '../../channels/alipay/transform.ts';
 import type { SandboxMerchant, SandboxOrder, SandboxRefund } from './store.ts';
@@ -14,26 +15,13 @@ import type { SandboxMerchant, SandboxOrder, SandboxRefund } from './store.ts';
 export const NOTIFY_RETRY_DELAYS_MS = [4, 10, 10, 60, 120, 360, 900].map((m) => m * 60_000);
 const DELIVERY_TIMEOUT_MS = 10_000;
 
-const pendingTimers = new Set<NodeJS.Timeout>();
+const schedule = notifySchedule('alipay', NOTIFY_RETRY_DELAYS_MS);
 
 /** Cancels every scheduled notify (delayed sends and retries), e.g. on shutdown. */
-export function cancelScheduledNotifies(): void {
-  for (const t of pendingTimers) clearTimeout(t);
-  pendingTimers.clear();
-}
+export const cancelScheduledNotifies = (): void => schedule.cancel();
 
 /** How many notifies wait on a timer (delayed sends and retries). */
-export const scheduledNotifyCount = (): number => pendingTimers.size;
-
-/** Timers never keep the process (or a test run) alive: the simulator's retries are best effort. */
-function schedule(ms: number, fn: () => void): void {
-  const t = setTimeout(() => {
-    pendingTimers.delete(t);
-    fn();
-  }, ms);
-  t.unref();
-  pendingTimers.add(t);
-}
+export const scheduledNotifyCount = (): number => schedule.count();
 
 const yuan = (fen: number) => fenToYuan(fen);
 
@@ -123,42 +111,13 @@ async function postNotify(url: string, params: Record<string, string>, logger: L
   }
 }
 
-/** Sends and, until answered `success`, re-sends on Alipay's schedule (same notify_id). */
-async function deliverWithRetries(url: string, params: Record<string, string>, logger: Logger, attempt = 0): Promise<boolean> {
-  const ok = await postNotify(url, params, logger);
-  const delay = NOTIFY_RETRY_DELAYS_MS[attempt];
-  if (!ok && delay !== undefined) schedule(delay, () => void deliverWithRetries(url, params, logger, attempt + 1));
-  return ok;
-}
-
 /**
- * Sends a notify as the chosen mode says: normal (await the answer), duplicate (twice, same
- * notify_id), delay:N (after N seconds, not awaited) or drop (never). Resolves once whatever is
- * awaited was answered; never throws.
+ * Sends a notify as the mode says (see notify-delivery.ts), re-sent on Alipay's schedule with
+ * the same notify_id until it is answered `success`. Never throws.
  */
 export async function sendNotify(url: string | undefined, params: Record<string, string>, mode: NotifyMode, logger: Logger): Promise<void> {
   if (!url) return;
-  if (mode === 'drop') {
-    logger.info('alipay sandbox notify dropped on request', { out_trade_no: params.out_trade_no, notify_id: params.notify_id });
-    return;
-  }
-  if (mode === 'normal') {
-    await deliverWithRetries(url, params, logger);
-    return;
-  }
-  if (mode === 'duplicate') {
-    await deliverWithRetries(url, params, logger);
-    await postNotify(url, params, logger);
-    return;
-  }
-  const seconds = Number(mode.slice('delay:'.length));
-  schedule(Math.max(0, seconds) * 1000, () => void deliverWithRetries(url, params, logger));
+  await schedule.send(() => postNotify(url, params, logger), mode, logger, { out_trade_no: params.out_trade_no, notify_id: params.notify_id });
 }
 
-/** Parses a notify mode as the payer page and act() send it; unknown values fall back to normal. */
-export function notifyModeOf(mode: unknown, delaySeconds?: unknown): NotifyMode {
-  if (mode === 'drop' || mode === 'duplicate' || mode === 'normal') return mode;
-  const fromMode = typeof mode === 'string' ? /^delay:(\d{1,5})$/.exec(mode)?.[1] : undefined;
-  const seconds = fromMode ?? (mode === 'delay' && /^\d{1,5}$/.test(String(delaySeconds ?? '')) ? String(delaySeconds) : undefined);
-  return seconds !== undefined ? `delay:${Number(seconds)}` : 'normal';
-}
+export { notifyModeOf };

@@ -7,6 +7,7 @@
 import crypto from 'node:crypto';
 import type { Logger } from '../../log.ts';
 import type { NotifyMode } from '../types.ts';
+import { notifyModeOf, notifySchedule } from '../notify-delivery.ts';
 import { encryptResource, newNonce, signedHeaders } from '../../channels/wechatpay/sign.ts';
 import { rfc3339Beijing } from '../../channels/wechatpay/transform.ts';
 import type { SandboxMerchant, SandboxOrder, SandboxRefund } from './store.ts';
@@ -17,26 +18,13 @@ export const NOTIFY_RETRY_DELAYS_MS = [15, 15, 30, 180, 600, 1200, 1800, 1800, 1
 /** WeChat waits 5 s for an answer; the simulator is a little more patient with slow test machines. */
 const DELIVERY_TIMEOUT_MS = 10_000;
 
-const pendingTimers = new Set<NodeJS.Timeout>();
+const schedule = notifySchedule('wechatpay', NOTIFY_RETRY_DELAYS_MS);
 
 /** Cancels every scheduled notify (delayed sends and retries), e.g. on shutdown. */
-export function cancelScheduledNotifies(): void {
-  for (const t of pendingTimers) clearTimeout(t);
-  pendingTimers.clear();
-}
+export const cancelScheduledNotifies = (): void => schedule.cancel();
 
 /** How many notifies wait on a timer (delayed sends and retries). */
-export const scheduledNotifyCount = (): number => pendingTimers.size;
-
-/** Timers never keep the process (or a test run) alive: the simulator's retries are best effort. */
-function schedule(ms: number, fn: () => void): void {
-  const t = setTimeout(() => {
-    pendingTimers.delete(t);
-    fn();
-  }, ms);
-  t.unref();
-  pendingTimers.add(t);
-}
+export const scheduledNotifyCount = (): number => schedule.count();
 
 /** One notify, encrypted once; its headers are signed at each delivery. */
 export interface OutboundNotify {
@@ -112,40 +100,12 @@ async function postNotify(merchant: SandboxMerchant, n: OutboundNotify, logger: 
   }
 }
 
-/** Sends and, until answered 2xx, re-sends on WeChat's schedule (same id, new signature each time). */
-async function deliverWithRetries(merchant: SandboxMerchant, n: OutboundNotify, logger: Logger, attempt = 0): Promise<boolean> {
-  const ok = await postNotify(merchant, n, logger);
-  const delay = NOTIFY_RETRY_DELAYS_MS[attempt];
-  if (!ok && delay !== undefined) schedule(delay, () => void deliverWithRetries(merchant, n, logger, attempt + 1));
-  return ok;
-}
-
 /**
- * Sends a notify as the mode says: normal (await the answer), duplicate (twice, same id),
- * delay:N (after N seconds, not awaited) or drop (never). Never throws.
+ * Sends a notify as the mode says (see notify-delivery.ts), re-sent on WeChat's schedule (same
+ * id, a new signature each time) until a 2xx comes back. Never throws.
  */
 export async function sendNotify(merchant: SandboxMerchant, n: OutboundNotify, mode: NotifyMode, logger: Logger): Promise<void> {
-  if (mode === 'drop') {
-    logger.info('wechatpay sandbox notify dropped on request', { out_trade_no: n.outTradeNo, notify_id: n.id });
-    return;
-  }
-  if (mode === 'normal') {
-    await deliverWithRetries(merchant, n, logger);
-    return;
-  }
-  if (mode === 'duplicate') {
-    await deliverWithRetries(merchant, n, logger);
-    await postNotify(merchant, n, logger);
-    return;
-  }
-  const seconds = Number(mode.slice('delay:'.length));
-  schedule(Math.max(0, seconds) * 1000, () => void deliverWithRetries(merchant, n, logger));
+  await schedule.send(() => postNotify(merchant, n, logger), mode, logger, { out_trade_no: n.outTradeNo, notify_id: n.id });
 }
 
-/** Parses a notify mode as the payer page and act() send it; unknown values fall back to normal. */
-export function notifyModeOf(mode: unknown, delaySeconds?: unknown): NotifyMode {
-  if (mode === 'drop' || mode === 'duplicate' || mode === 'normal') return mode;
-  const fromMode = typeof mode === 'string' ? /^delay:(\d{1,5})$/.exec(mode)?.[1] : undefined;
-  const seconds = fromMode ?? (mode === 'delay' && /^\d{1,5}$/.test(String(delaySeconds ?? '')) ? String(delaySeconds) : undefined);
-  return seconds !== undefined ? `delay:${Number(seconds)}` : 'normal';
-}
+export { notifyModeOf };
