@@ -1,7 +1,9 @@
-// npm run bench: create-payment throughput against a bare Express hello world, in the same run.
+// npm run bench: create-payment throughput against a bare Express hello world, in the same run;
+// then notify accepted → webhook received at 200 payments per second (bench/webhooks.ts).
 import { spawn } from 'node:child_process';
 import readline from 'node:readline';
 import autocannon from 'autocannon';
+import { webhookLatency } from './webhooks.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
@@ -45,3 +47,5 @@ try {
 } finally {
   child.kill('SIGTERM');
 }
+
+await webhookLatency();

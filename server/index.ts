@@ -34,8 +34,13 @@ async function ensureDemoApp(deps: Deps): Promise<CreatedApp | undefined> {
 export async function startGateway(baseConfig: Config = loadConfig(), logger: Logger = createLogger(baseConfig.logLevel)): Promise<Gateway> {
   const db = createDb(baseConfig.databaseUrl, { schema: baseConfig.databaseSchema });
   await migrate(db);
-  // Listen first: with PORT=0 the public URL is only known once the port is.
-  const server = http.createServer();
+  // Listen first: with PORT=0 the public URL is only known once the port is. Until the app is
+  // built, requests get a 503 rather than no answer at all.
+  let handler: http.RequestListener | undefined;
+  const server = http.createServer((req, res) => {
+    if (handler) return handler(req, res);
+    res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }).end('Starting up\n');
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(baseConfig.port, () => resolve());
@@ -45,7 +50,7 @@ export async function startGateway(baseConfig: Config = loadConfig(), logger: Lo
   const bus = isPostgres(db) ? await createPgBus(config.databaseUrl, config.databaseSchema, logger) : createLocalBus();
   const deps: Deps = { db, config, logger, bus };
   const demo = config.demo ? await ensureDemoApp(deps) : undefined;
-  server.on('request', createApp(deps));
+  handler = createApp(deps);
   const webhooks = config.workers ? startWebhookWorker(deps) : undefined;
   const payments = config.workers ? startPaymentWorker(deps) : undefined;
   let stopping: Promise<void> | undefined;

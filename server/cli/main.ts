@@ -44,7 +44,7 @@ async function run(argv: string[]): Promise<void> {
   }
   if (cmd === 'serve') return serve();
   const config = loadConfig();
-  const db = createDb(config.databaseUrl);
+  const db = createDb(config.databaseUrl, { schema: config.databaseSchema });
   try {
     await migrate(db);
     if (cmd === 'migrate') {

@@ -87,30 +87,37 @@ export async function endpointRowById(db: Knex, id: string): Promise<any | undef
 // ---- the delivery outbox -------------------------------------------------------------------
 
 /**
- * Leases up to `limit` due deliveries until `leaseUntil` and returns their ids. On PostgreSQL
- * the rows are picked with FOR UPDATE SKIP LOCKED, so concurrent workers on other instances
- * never pick the same row; on SQLite one process works the queue and the single connection
- * serialises the transaction. The update repeats the conditions and returns what it changed,
- * so it is a conditional claim on both.
+ * Leases up to `limit` due deliveries until `leaseUntil` and returns their ids, in one
+ * statement and without an explicit transaction: this runs on every wake-up, so it is kept as
+ * cheap as a claim can be.
+ *
+ * PostgreSQL: a MATERIALIZED CTE picks the rows FOR UPDATE SKIP LOCKED, so concurrent workers on
+ * other instances never pick the same row nor wait on each other. It must be a CTE: as an
+ * `IN (subquery)` the planner may rescan the subquery and, skipping the rows it has just locked,
+ * update more than `limit`. FOR UPDATE re-checks the conditions on the row it locks.
+ * SQLite: one statement is atomic, and one process works the queue.
  */
 export async function claimDueDeliveries(
   db: Knex,
   opts: { dueBefore: number; now: number; leaseUntil: number; limit: number },
 ): Promise<string[]> {
-  const due = (q: Knex.QueryBuilder) =>
-    q
-      .where('status', 'pending')
-      .where('next_attempt_at_ms', '<=', opts.dueBefore)
-      .where((w) => w.whereNull('locked_until_ms').orWhere('locked_until_ms', '<', opts.now));
-  return db.transaction(async (trx) => {
-    let pick = due(trx('webhook_deliveries').select('id')).orderBy([{ column: 'next_attempt_at_ms' }, { column: 'id' }]).limit(opts.limit);
-    if (isPostgres(db)) pick = pick.forUpdate().skipLocked();
-    const ids = (await pick).map((r: { id: string }) => r.id);
-    if (ids.length === 0) return [];
-    // Only the rows this update changed are ours (RETURNING works on both databases).
-    const claimed = await due(trx('webhook_deliveries').whereIn('id', ids)).update({ locked_until_ms: opts.leaseUntil, updated_ms: opts.now }, ['id']);
-    return claimed.map((r: { id: string }) => r.id);
-  });
+  const dueSql = `status = 'pending' and next_attempt_at_ms <= ? and (locked_until_ms is null or locked_until_ms < ?)`;
+  const order = 'order by next_attempt_at_ms, id limit ?';
+  const picked = [opts.dueBefore, opts.now, opts.limit];
+  const set = [opts.leaseUntil, opts.now];
+  if (isPostgres(db)) {
+    const res = await db.raw(
+      `with picked as materialized (select id from webhook_deliveries where ${dueSql} ${order} for update skip locked)
+       update webhook_deliveries d set locked_until_ms = ?, updated_ms = ? from picked where d.id = picked.id returning d.id`,
+      [...picked, ...set],
+    );
+    return res.rows.map((r: { id: string }) => r.id);
+  }
+  const rows = await db.raw(
+    `update webhook_deliveries set locked_until_ms = ?, updated_ms = ? where id in (select id from webhook_deliveries where ${dueSql} ${order}) returning id`,
+    [...set, ...picked],
+  );
+  return rows.map((r: { id: string }) => r.id);
 }
 
 /** Everything one attempt needs: the delivery, its stored event and its endpoint. */
@@ -130,6 +137,8 @@ export interface DeliveryJob {
     previousSecretSealed: string | null;
     /** unix seconds */
     previousSecretExpiresAt: number | null;
+    /** unix seconds, as loaded with the job */
+    failingSince: number | null;
   };
 }
 
@@ -157,6 +166,7 @@ export async function loadDeliveryJobs(db: Knex, ids: string[]): Promise<Deliver
       secret_sealed: 'w.secret_sealed',
       previous_secret_sealed: 'w.previous_secret_sealed',
       previous_secret_expires_at: 'w.previous_secret_expires_at',
+      failing_since: 'w.failing_since',
     });
   return rows.map((r: any) => ({
     deliveryId: r.delivery_id,
@@ -173,6 +183,7 @@ export async function loadDeliveryJobs(db: Knex, ids: string[]): Promise<Deliver
       secretSealed: r.secret_sealed,
       previousSecretSealed: r.previous_secret_sealed ?? null,
       previousSecretExpiresAt: r.previous_secret_expires_at === null || r.previous_secret_expires_at === undefined ? null : Number(r.previous_secret_expires_at),
+      failingSince: r.failing_since === null || r.failing_since === undefined ? null : Number(r.failing_since),
     },
   }));
 }

@@ -149,7 +149,6 @@ export async function deleteEndpoint(deps: Deps, auth: AuthContext, id: string):
   return { id, object: 'webhook_endpoint', deleted: true };
 }
 
-
 /** Input of POST /v1/webhook_endpoints/:id; status 'enabled' re-enables a disabled endpoint. */
 export const updateEndpointSchema = z
   .object({

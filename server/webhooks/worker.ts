@@ -78,6 +78,10 @@ export function startWebhookWorker(deps: Deps, opts: WebhookWorkerOptions = {}):
   let stopped = false;
   let pumping: Promise<void> | null = null;
   let pumpAgain = false;
+  // Whether the queue may hold due work that no claim has seen yet: set by a wake-up (bus, poll,
+  // kick) and by a claim that came back full. A finished delivery claims again only then, so a
+  // steady trickle of events costs one claim each, not one per finished delivery as well.
+  let dirty = true;
 
   async function claim(dueBefore: number, limit: number): Promise<Job[]> {
     const t = now();
@@ -87,13 +91,20 @@ export function startWebhookWorker(deps: Deps, opts: WebhookWorkerOptions = {}):
     return jobs.map((j) => ({ ...j, leaseUntil }));
   }
 
-  // Fills free slots; each finished delivery calls pump() again, so a backlog drains at full
+  // Fills free slots; a finished delivery calls pump() again, so a backlog drains at full
   // concurrency instead of one batch per poll.
   async function fillSlots(): Promise<void> {
-    while (!stopped) {
+    while (!stopped && dirty) {
       const slots = concurrency - inFlight.size;
       if (slots <= 0) return;
-      const jobs = await claim(now(), slots);
+      dirty = false;
+      let jobs: Job[];
+      try {
+        jobs = await claim(now(), slots);
+      } catch (err) {
+        dirty = true;
+        throw err;
+      }
       for (const job of jobs) {
         const p = deliver(job).finally(() => {
           inFlight.delete(p);
@@ -101,8 +112,13 @@ export function startWebhookWorker(deps: Deps, opts: WebhookWorkerOptions = {}):
         });
         inFlight.add(p);
       }
-      if (jobs.length < slots) return;
+      if (jobs.length === slots) dirty = true;
     }
+  }
+
+  function wake(): void {
+    dirty = true;
+    pump();
   }
 
   function pump(): void {
@@ -165,7 +181,8 @@ export function startWebhookWorker(deps: Deps, opts: WebhookWorkerOptions = {}):
       });
       await repo.completeDelivery(trx, job, { status, attemptCount: attempt, lastStatusCode: code, nextAttemptAtMs, now: t });
       const nowSec = Math.floor(t / 1000);
-      const failingSince = await repo.markEndpointHealth(trx, job.endpoint.id, ok, nowSec);
+      // A healthy endpoint that stays healthy needs no write.
+      const failingSince = ok && job.endpoint.failingSince === null ? null : await repo.markEndpointHealth(trx, job.endpoint.id, ok, nowSec);
       // 410 Gone is the receiver saying "stop" (Standard Webhooks); three days of nothing but
       // failures is the retry schedule running out. Either way the app's other endpoints hear of
       // it through the event, written in the same transaction, and the console shows the reason.
@@ -240,14 +257,14 @@ export function startWebhookWorker(deps: Deps, opts: WebhookWorkerOptions = {}):
   let timer: NodeJS.Timeout | undefined;
   let unsubscribe = () => {};
   if (background) {
-    unsubscribe = deps.bus.subscribe(WEBHOOKS_TOPIC, () => pump());
-    timer = setInterval(pump, pollMs);
+    unsubscribe = deps.bus.subscribe(WEBHOOKS_TOPIC, wake);
+    timer = setInterval(wake, pollMs);
     timer.unref();
-    pump();
+    wake();
   }
 
   return {
-    kick: pump,
+    kick: wake,
     runOnce,
     async stop() {
       stopped = true;

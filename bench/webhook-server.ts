@@ -1,0 +1,68 @@
+// Child process of the webhook bench: a gateway on a fresh SQLite file with its webhook worker,
+// an endpoint at the bench's receiver, and BENCH_WEBHOOK_COUNT payments paid at the simulator
+// with their notify held back. It prints one JSON line: the signed notifies for the bench to post.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import { loadConfig } from '../server/config.ts';
+import { createLogger } from '../server/log.ts';
+import { startGateway } from '../server/index.ts';
+import { createApp } from '../server/apps/service.ts';
+import { getCredentials } from '../server/apps/channel-configs.ts';
+import { findMerchant, findOrder } from '../server/sandbox/alipay/store.ts';
+import { tradeNotifyParams } from '../server/sandbox/alipay/notify.ts';
+import { startWebhookWorker } from '../server/webhooks/worker.ts';
+import type { AlipayCredentials } from '../server/channels/alipay/index.ts';
+
+const receiverUrl = process.env.BENCH_WEBHOOK_URL!;
+const count = Number(process.env.BENCH_WEBHOOK_COUNT ?? 2000);
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'checkstand-bench-wh-'));
+const gateway = await startGateway(loadConfig({}, {
+  port: 0,
+  databaseUrl: `sqlite:${path.join(dir, 'bench.db')}`,
+  masterKey: crypto.randomBytes(32).toString('base64'),
+  dataDir: dir,
+  demo: 'false',
+  // The payment worker stays off: its active query would find the held-back payments paid
+  // before the bench's notify arrives. The webhook worker runs as `serve` runs it.
+  workers: 'false',
+  apiRateLimit: 0,
+}), createLogger('warn'));
+const webhooks = startWebhookWorker(gateway.deps);
+const app = await createApp(gateway.deps.db, { name: 'Bench' });
+
+async function api(p: string, body: unknown): Promise<any> {
+  const res = await fetch(gateway.url + p, { method: 'POST', headers: { authorization: `Bearer ${app.secret_key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const json = await res.json();
+  if (!res.ok) throw new Error(`${p}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+const endpoint = await api('/v1/webhook_endpoints', { url: receiverUrl, enabled_events: ['payment.succeeded'] });
+const ids: string[] = [];
+let next = 0;
+await Promise.all(Array.from({ length: 10 }, async () => {
+  while (next < count) {
+    const i = next++;
+    const p = await api('/v1/payments', { amount: 100 + (i % 900), subject: 'Bench tea', out_trade_no: `whbench_${i}` });
+    await api(`/v1/test_helpers/payments/${p.id}/simulate`, { channel: 'alipay_pc', notify: 'drop' });
+    ids.push(p.id);
+  }
+}));
+const cred = (await getCredentials(gateway.deps, app.app_id, 'alipay', false)) as AlipayCredentials;
+const merchant = (await findMerchant(gateway.deps.db, gateway.deps.config.masterKeyBytes, cred.appId))!;
+const notifies = [];
+for (const id of ids) {
+  const attempt = await gateway.deps.db('payment_attempts').where({ payment_id: id }).first();
+  const order = (await findOrder(gateway.deps.db, cred.appId, { outTradeNo: attempt.channel_order_no }))!;
+  notifies.push({ payment: id, body: new URLSearchParams(tradeNotifyParams(merchant, order, crypto.randomBytes(12).toString('hex'))).toString() });
+}
+process.stdout.write(JSON.stringify({ notifyUrl: `${gateway.url}/notify/alipay/${app.app_id}`, secret: endpoint.secret, notifies }) + '\n');
+
+process.on('SIGTERM', async () => {
+  await webhooks.stop();
+  await gateway.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+  process.exit(0);
+});
