@@ -2,6 +2,7 @@ import * as initial from './001_initial.ts';
 import * as moneyMovement from './002_money_movement.ts';
 import * as consoleSessions from './003_console.ts';
 import * as deliveryIndex from './004_delivery_index.ts';
+import * as idempotencyExpiry from './005_idempotency_expiry.ts';
 
 /** Every migration in order; knex reads them through a migration source, not the file system. */
 export const migrations = [
@@ -9,4 +10,5 @@ export const migrations = [
   { name: '002_money_movement', ...moneyMovement },
   { name: '003_console', ...consoleSessions },
   { name: '004_delivery_index', ...deliveryIndex },
+  { name: '005_idempotency_expiry', ...idempotencyExpiry },
 ];

@@ -4,12 +4,14 @@ import { attemptFromRow, paymentFromRow } from './repo.ts';
 import { refreshAttempt } from './service.ts';
 import { closeAttemptAtChannel, closePayment } from './close.ts';
 import { refundFromRow } from '../refunds/repo.ts';
+import { IDEMPOTENCY_TTL_MS } from '../http/idempotency.ts';
 import { refundRetryDelay, submitRefund } from '../refunds/service.ts';
 
 /** Active query of pending attempts: a lost notify still ends in succeeded (about 10 s, 30 s, 1 min, 5 min, 15 min, then hourly). */
 export const QUERY_SCHEDULE_MS = [10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000];
 const nextQueryDelay = (queriesDone: number) => QUERY_SCHEDULE_MS[Math.min(queriesDone + 1, QUERY_SCHEDULE_MS.length - 1)];
 const BATCH = 50;
+const SWEEP_EVERY_MS = 10 * 60_000;
 
 export interface PaymentWorker {
   /** One pass over everything due now; returns how many items it handled. */
@@ -26,6 +28,7 @@ export interface PaymentWorker {
 export function startPaymentWorker(deps: Deps, opts: { intervalMs?: number; background?: boolean } = {}): PaymentWorker {
   const intervalMs = opts.intervalMs ?? 1000;
   let running: Promise<number> | undefined;
+  let lastSweep = 0;
   let stopped = false;
 
   async function claim(table: 'payment_attempts' | 'refunds', row: { id: string; next_query_at_ms: number }, next: number): Promise<boolean> {
@@ -68,6 +71,11 @@ export function startPaymentWorker(deps: Deps, opts: { intervalMs?: number; back
       if (!(await claim('refunds', row, now + refundRetryDelay(refund.submit_count)))) continue;
       handled++;
       await guarded('refund', refund.id, () => submitRefund(deps, refund));
+    }
+    if (now - lastSweep >= SWEEP_EVERY_MS) {
+      lastSweep = now;
+      // Idempotent responses are replayed for 24 h; a day's grace after that, they go.
+      await deps.db('idempotency_keys').where('created_ms', '<', now - 2 * IDEMPOTENCY_TTL_MS).delete();
     }
     return handled;
   }

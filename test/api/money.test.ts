@@ -177,3 +177,17 @@ describe('close, expiry and active query', () => {
     expect(await eventsOf(refunds[0].id)).toEqual(['refund.succeeded']);
   });
 });
+
+describe('idempotency key expiry', () => {
+  it('the worker deletes stored responses two days old, and keeps recent ones', async () => {
+    const key = `old_${Date.now()}`;
+    await g.api('POST', '/v1/payments', { amount: 100, subject: 'x', out_trade_no: `idem_old_${Date.now()}` }, { 'idempotency-key': key });
+    await g.api('POST', '/v1/payments', { amount: 100, subject: 'x', out_trade_no: `idem_new_${Date.now()}` }, { 'idempotency-key': `${key}_new` });
+    await g.deps.db('idempotency_keys').where({ key }).update({ created_ms: Date.now() - 49 * 3600 * 1000 });
+    const fresh = startPaymentWorker(g.deps, { background: false });
+    await fresh.runOnce();
+    await fresh.stop();
+    expect(await g.deps.db('idempotency_keys').where({ key })).toHaveLength(0);
+    expect(await g.deps.db('idempotency_keys').where({ key: `${key}_new` })).toHaveLength(1);
+  });
+});
