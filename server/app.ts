@@ -70,7 +70,7 @@ export function createApp(deps: Deps): express.Express {
   html.use('/sandbox/alipay', createAlipaySandboxRouter(sandboxDeps));
   html.use('/sandbox/wechatpay', createWechatpaySandboxRouter(sandboxDeps));
   html.use(cspNonce, securityHeaders(["'self'", new URL(deps.config.publicUrl).origin, ...CHANNEL_FORM_TARGETS]));
-  html.use('/pay', cashierRateLimit(deps.config.cashierRateLimit), createCheckoutRoutes(deps));
+  html.use('/pay', createCheckoutRoutes(deps, cashierRateLimit(deps.config.cashierRateLimit)));
   html.use('/console', createConsoleRoutes(deps));
   html.get('/', (_req, res) => {
     res.type('text/plain').send('Checkstand payment gateway. API: /v1 · Cashier: /pay/<token>\n');

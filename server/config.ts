@@ -28,8 +28,8 @@ const schema = z.object({
   allowPrivateWebhooks: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   /** CHECKSTAND_API_RATE_LIMIT: API requests per second per secret key and process (0 = no limit). */
   apiRateLimit: z.coerce.number().int().min(0).default(100),
-  /** CHECKSTAND_CASHIER_RATE_LIMIT: cashier requests per minute per client IP and process. */
-  cashierRateLimit: z.coerce.number().int().min(1).default(600),
+  /** CHECKSTAND_CASHIER_RATE_LIMIT: cashier steps that reach a channel (placing orders, OAuth, return queries), per minute per client IP and process. */
+  cashierRateLimit: z.coerce.number().int().min(1).default(60),
   /** CHECKSTAND_DEMO: create the demo app on an empty database. */
   demo: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
 });

@@ -1,4 +1,4 @@
-import express, { Router, type Request, type Response } from 'express';
+import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import QRCode from 'qrcode';
 import type { Deps } from '../deps.ts';
 import { nowSeconds, timingSafeEqualStr } from '../crypto.ts';
@@ -22,8 +22,12 @@ const QR_CHANNELS: ReadonlySet<ChannelCode> = new Set(['alipay_qr', 'wechat_nati
 /** A channel QR code stays payable for 2 hours (WeChat's code_url limit); the cashier renews it after. */
 export const QR_TTL_S = 7200;
 
-/** The hosted cashier at /pay/:token. No step depends on a cookie (it runs inside cross-site iframes). */
-export function createCheckoutRoutes(deps: Deps): Router {
+/**
+ * The hosted cashier at /pay/:token. No step depends on a cookie (it runs inside cross-site
+ * iframes). `limit` guards the steps that reach a channel (placing orders, OAuth, the return's
+ * query); plain page views and status reads are not limited.
+ */
+export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, _res, next) => next()): Router {
   const r = Router();
   const publicOrigin = new URL(deps.config.publicUrl).origin;
 
@@ -107,7 +111,7 @@ export function createCheckoutRoutes(deps: Deps): Router {
     renderCashier(req, res, payment);
   });
 
-  r.post('/:token/channel', express.urlencoded({ extended: false, limit: '8kb' }), async (req, res) => {
+  r.post('/:token/channel', limit, express.urlencoded({ extended: false, limit: '8kb' }), async (req, res) => {
     const payment = await load(req, res);
     if (!payment) return;
     // Cookies can't protect this form (cross-site iframes), so: an HMAC-bound token and the Origin.
@@ -155,7 +159,7 @@ export function createCheckoutRoutes(deps: Deps): Router {
   const payerState = (payment: PaymentRow) =>
     Buffer.from(formTokenFor(deps.config.masterKeyBytes, `payer:${payment.checkout_token}`), 'base64url').toString('hex');
 
-  r.get('/:token/authorized', async (req, res) => {
+  r.get('/:token/authorized', limit, async (req, res) => {
     const payment = await load(req, res);
     if (!payment || showState(req, res, payment)) return;
     const channel = String(req.query.channel ?? '') as ChannelCode;
@@ -203,7 +207,7 @@ export function createCheckoutRoutes(deps: Deps): Router {
     }
   }
 
-  r.get('/:token/qr', async (req, res) => {
+  r.get('/:token/qr', limit, async (req, res) => {
     const payment = await load(req, res);
     if (!payment || showState(req, res, payment)) return;
     const channel = String(req.query.channel ?? '') as ChannelCode;
@@ -235,7 +239,7 @@ export function createCheckoutRoutes(deps: Deps): Router {
     return live[live.length - 1];
   }
 
-  r.get('/:token/return', async (req, res) => {
+  r.get('/:token/return', limit, async (req, res) => {
     const payment = await load(req, res);
     if (!payment) return;
     // The return's parameters only pick which of this payment's own attempts to ask the channel about.
