@@ -84,5 +84,7 @@ export function printBanner(g: Gateway): void {
   out('Try it:');
   out(`  curl -s ${g.url}/v1/payments -H "Authorization: Bearer ${g.demo.secret_key}" \\`);
   out(`    -H "Content-Type: application/json" -d '{"amount":100,"subject":"Test order","out_trade_no":"order_1","return_url":"${g.url}/"}'`);
-  out('  then open the checkout_url it returns in a browser and pay with Alipay.');
+  out('  then open the checkout_url it returns in a browser and pay with Alipay or WeChat Pay.');
+  out();
+  out(`Console: ${g.url}/console  (first: npx checkstand user create --email you@example.com --app ${g.demo.app_id})`);
 }
