@@ -200,7 +200,9 @@ export type RefundOutcome =
  * trade_state becomes REFUND.
  */
 export async function recordRefund(db: Knex, order: SandboxOrder, refund: SandboxRefund): Promise<RefundOutcome> {
+  // Refunds of one order are serialised, as at WeChat: the row lock (PostgreSQL) makes concurrent ones wait their turn.
   return db.transaction(async (trx) => {
+    await trx('sandbox_orders').where({ provider: PROVIDER, merchant_id: order.mchid, out_trade_no: order.outTradeNo }).forUpdate().first('out_trade_no');
     const current = await findOrder(trx, order.mchid, order.outTradeNo);
     if (!current) throw new Error('order vanished');
     const earlier = await findRefund(trx, current.mchid, refund.outRefundNo);
