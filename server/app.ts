@@ -33,6 +33,7 @@ export function createApp(deps: Deps): express.Express {
   // Compiled templates are kept whatever NODE_ENV says: recompiling per request costs more than the render.
   app.set('view cache', true);
   app.set('query parser', 'simple');
+  app.set('trust proxy', deps.config.trustProxy);
 
   app.use((req, res, next) => {
     res.locals.requestId = `req_${randomId(16)}`;

@@ -30,6 +30,16 @@ const schema = z.object({
   apiRateLimit: z.coerce.number().int().min(0).default(100),
   /** CHECKSTAND_CASHIER_RATE_LIMIT: cashier steps that reach a channel (placing orders, OAuth, return queries), per minute per client IP and process. */
   cashierRateLimit: z.coerce.number().int().min(1).default(60),
+  /**
+   * TRUST_PROXY: behind a reverse proxy, which X-Forwarded-For hops to believe for the client IP
+   * (WeChat H5 needs the payer's IP; rate limits count per IP): false (default), a hop count, or
+   * comma-separated addresses/CIDRs such as loopback,10.0.0.0/8.
+   */
+  trustProxy: z
+    .string()
+    .regex(/^(false|true|\d{1,2}|[\w.:/,\s-]+)$/, 'must be false, true, a hop count, or addresses/CIDRs')
+    .default('false')
+    .transform((v): boolean | number | string[] => (v === 'false' ? false : v === 'true' ? true : /^\d+$/.test(v) ? Number(v) : v.split(',').map((x) => x.trim()).filter(Boolean))),
   /** CHECKSTAND_DEMO: create the demo app on an empty database. */
   demo: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
 });
@@ -48,6 +58,7 @@ const envNames: Record<string, string> = {
   allowPrivateWebhooks: 'CHECKSTAND_ALLOW_PRIVATE_WEBHOOKS',
   apiRateLimit: 'CHECKSTAND_API_RATE_LIMIT',
   cashierRateLimit: 'CHECKSTAND_CASHIER_RATE_LIMIT',
+  trustProxy: 'TRUST_PROXY',
   demo: 'CHECKSTAND_DEMO',
 };
 

@@ -67,3 +67,15 @@ describe('checkstand command', () => {
     expect(err2.stderr).toContain('DATABASE_URL');
   });
 });
+
+describe('configuration', () => {
+  it('reads TRUST_PROXY as false, a hop count or a list, and refuses junk naming it', async () => {
+    const { loadConfig } = await import('../../server/config.ts');
+    const base = { CHECKSTAND_DATA_DIR: dir, CHECKSTAND_MASTER_KEY: 'a'.repeat(64) };
+    expect(loadConfig(base).trustProxy).toBe(false);
+    expect(loadConfig({ ...base, TRUST_PROXY: '1' }).trustProxy).toBe(1);
+    expect(loadConfig({ ...base, TRUST_PROXY: 'loopback, 10.0.0.0/8' }).trustProxy).toEqual(['loopback', '10.0.0.0/8']);
+    expect(() => loadConfig({ ...base, TRUST_PROXY: '$(rm -rf)' })).toThrow(/TRUST_PROXY/);
+    expect(() => loadConfig({ ...base, CHECKSTAND_MASTER_KEY: 'short' })).toThrow(/CHECKSTAND_MASTER_KEY/);
+  });
+});
