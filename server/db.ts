@@ -86,11 +86,6 @@ export async function migrate(db: Knex): Promise<string[]> {
   return applied as string[];
 }
 
-/** Runs fn in a transaction. On SQLite the single connection serialises writers anyway. */
-export function tx<T>(db: Knex, fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
-  return db.transaction(fn);
-}
-
 /** Parses a JSON text column (SQLite) or passes a parsed json value (PostgreSQL) through. */
 export function parseJson<T>(value: unknown, fallback: T): T {
   if (value === null || value === undefined) return fallback;

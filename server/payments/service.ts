@@ -1,10 +1,10 @@
 import type { Knex } from 'knex';
 import { newId, nowSeconds, randomId } from '../crypto.ts';
-import { ApiError, invalid, notFound } from '../errors.ts';
+import { invalid, notFound } from '../errors.ts';
 import { insertEvent } from '../events/repo.ts';
 import type { AuthContext, Deps } from '../deps.ts';
 import { channelFor, isImplemented } from '../channels/registry.ts';
-import { providerOf, type ChannelCode, type ChannelPaymentStatus, type CreateResult, type PaymentAction } from '../channels/types.ts';
+import { providerOf, type ChannelCode, type ChannelPaymentStatus, type CreateResult } from '../channels/types.ts';
 import { getCredentials } from '../apps/channel-configs.ts';
 import { paginate } from '../http/pagination.ts';
 import { batcherFor } from '../batch.ts';
@@ -284,8 +284,4 @@ export function minorUnits(currency: string): number {
   return CURRENCIES[currency] ?? 2;
 }
 
-export function requirePending(p: PaymentRow): void {
-  if (p.status !== 'pending') throw new ApiError(400, 'invalid_request_error', 'payment_unexpected_state', `This payment is ${p.status}.`, 'id');
-}
 
-export type { PaymentAction };
