@@ -164,7 +164,9 @@ async function crashRun(kind: 'sqlite' | 'postgres'): Promise<void> {
       expect(JSON.parse(list[0].body).id).toBe(list[0].id);
     }
     expect([...byId.keys()].every((id) => events.some((e) => e.id === id))).toBe(true);
-    expect(repeated.length).toBeGreaterThan(0);
+    // The kill really landed mid-way: confirmations were cut off and finished only after the restart.
+    // (Whether a delivery was in flight at that instant is chance, so redeliveries are not required.)
+    expect(confirmed).toBeLessThan(PAYMENTS);
 
     const sentBy = (g: GatewayProcess | undefined) => receiver.deliveries.filter((d) => g && d.pid === g.child.pid).length;
     if (second && receiver.deliveries.some((d) => d.pid !== undefined)) {
