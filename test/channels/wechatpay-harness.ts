@@ -4,19 +4,13 @@
  * notify route per merchant that runs parseNotification and answers with acknowledge(), as the
  * core's /notify/:provider/:app does.
  */
-import crypto from 'node:crypto';
-import http from 'node:http';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import express from 'express';
-import { createDb, migrate } from '../../server/db.ts';
-import { createLogger } from '../../server/log.ts';
+import { startSandboxServer } from './sandbox-server.ts';
 import { exchangeOAuthCode, oauthAuthorizeUrl, wechatpay, type WechatpayCredentials } from '../../server/channels/wechatpay/index.ts';
 import { cancelScheduledNotifies, createWechatpaySandboxRouter, wechatpaySandbox, type WechatpayProvisionOptions } from '../../server/sandbox/wechatpay/index.ts';
 import type { SandboxDeps } from '../../server/sandbox/types.ts';
 import type { ChannelCode, ChannelNotification, ChannelOrder, PaymentAction } from '../../server/channels/types.ts';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 export interface CapturedNotify {
   mchid: string;
@@ -52,20 +46,7 @@ export interface WechatpayHarness extends Merchant {
 }
 
 export async function startWechatpayHarness(): Promise<WechatpayHarness> {
-  const db = createDb('sqlite::memory:');
-  await migrate(db);
-  const app = express();
-  app.set('view engine', 'ejs');
-  app.set('views', path.join(root, 'views'));
-  app.use((_req, res, next) => {
-    res.locals.cspNonce = 'nonce-for-tests';
-    next();
-  });
-  const server = http.createServer(app);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-  const logLines: string[] = [];
-  const deps: SandboxDeps = { db, publicUrl: base, masterKey: crypto.randomBytes(32), logger: createLogger('debug', (l) => logLines.push(l)) };
+  const { db, app, server, base, logLines, deps } = await startSandboxServer();
   const notifications: ChannelNotification[] = [];
   const captured: CapturedNotify[] = [];
   const refusedNotifies: unknown[] = [];
