@@ -82,12 +82,4 @@ export async function startAlipayHarness(): Promise<AlipayHarness> {
   return h;
 }
 
-export async function waitFor<T>(find: () => T | undefined, ms = 3000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const hit = find();
-    if (hit !== undefined) return hit;
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+export { waitFor } from './sandbox-server.ts';

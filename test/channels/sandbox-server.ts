@@ -29,3 +29,14 @@ export async function startSandboxServer() {
   const deps: SandboxDeps = { db, publicUrl: base, masterKey: crypto.randomBytes(32), logger: createLogger('debug', (l) => logLines.push(l)) };
   return { db, app, server, base, logLines, deps };
 }
+
+/** Polls until find() returns something (a notify arrived, a timer fired), or fails after ms. */
+export async function waitFor<T>(find: () => T | undefined, ms = 3000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const hit = find();
+    if (hit !== undefined) return hit;
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -117,15 +117,7 @@ export async function startWechatpayHarness(): Promise<WechatpayHarness> {
   return h;
 }
 
-export async function waitFor<T>(find: () => T | undefined, ms = 3000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const hit = find();
-    if (hit !== undefined) return hit;
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+export { waitFor } from './sandbox-server.ts';
 
 /** The URL a payer's browser opens for an action (the QR's sandbox scan link, h5_url, or the JSAPI stand-in). */
 export function pageUrlOf(base: string, action: PaymentAction): string {
