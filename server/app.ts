@@ -32,6 +32,9 @@ export function createApp(deps: Deps): express.Express {
   app.set('views', path.join(ROOT, 'views'));
   // Compiled templates are kept whatever NODE_ENV says: recompiling per request costs more than the render.
   app.set('view cache', true);
+  // Includes are written from the views root ('/partials/head'): EJS then resolves them without
+  // the existsSync it makes for every relative include of every render.
+  app.set('view options', { root: path.join(ROOT, 'views') });
   app.set('query parser', 'simple');
   app.set('trust proxy', deps.config.trustProxy);
 

@@ -5,20 +5,47 @@ import type { Logger } from './log.ts';
 
 export type ClosableBus = StatusBus & { close(): Promise<void> };
 
-/** In-process bus: enough for one gateway process (SQLite). */
-export function createLocalBus(): ClosableBus {
+/** Topic listeners plus prefix listeners; both buses deliver through one. */
+function createDispatcher() {
   const emitter = new EventEmitter();
   emitter.setMaxListeners(0);
+  const prefixed = new Set<{ prefix: string; fn: (topic: string, message: string) => void }>();
+  return {
+    dispatch(topic: string, message: string) {
+      emitter.emit(topic, message);
+      for (const p of prefixed) if (topic.startsWith(p.prefix)) p.fn(topic, message);
+    },
+    subscribe(topic: string, fn: (message: string) => void) {
+      emitter.on(topic, fn);
+      return () => {
+        emitter.off(topic, fn);
+      };
+    },
+    subscribePrefix(prefix: string, fn: (topic: string, message: string) => void) {
+      const entry = { prefix, fn };
+      prefixed.add(entry);
+      return () => {
+        prefixed.delete(entry);
+      };
+    },
+    clear() {
+      emitter.removeAllListeners();
+      prefixed.clear();
+    },
+  };
+}
+
+/** In-process bus: enough for one gateway process (SQLite). */
+export function createLocalBus(): ClosableBus {
+  const d = createDispatcher();
   return {
     async publish(topic, message) {
-      emitter.emit(topic, message);
+      d.dispatch(topic, message);
     },
-    subscribe(topic, fn) {
-      emitter.on(topic, fn);
-      return () => emitter.off(topic, fn);
-    },
+    subscribe: d.subscribe,
+    subscribePrefix: d.subscribePrefix,
     async close() {
-      emitter.removeAllListeners();
+      d.clear();
     },
   };
 }
@@ -30,8 +57,7 @@ export function createLocalBus(): ClosableBus {
  */
 export async function createPgBus(databaseUrl: string, schema: string | undefined, logger: Logger): Promise<ClosableBus> {
   const channel = `checkstand_${(schema ?? 'public').replace(/[^a-z0-9_]/g, '')}`.slice(0, 63);
-  const emitter = new EventEmitter();
-  emitter.setMaxListeners(0);
+  const d = createDispatcher();
   const publisher = new pg.Pool({ connectionString: databaseUrl, max: 2 });
   let listener: pg.Client | undefined;
   let closed = false;
@@ -41,7 +67,7 @@ export async function createPgBus(databaseUrl: string, schema: string | undefine
     client.on('notification', (n) => {
       if (n.channel !== channel || !n.payload) return;
       const at = n.payload.indexOf('\n');
-      emitter.emit(n.payload.slice(0, at), n.payload.slice(at + 1));
+      d.dispatch(n.payload.slice(0, at), n.payload.slice(at + 1));
     });
     client.on('error', (err) => {
       logger.warn('status bus connection lost; reconnecting', { err });
@@ -59,13 +85,11 @@ export async function createPgBus(databaseUrl: string, schema: string | undefine
       // NOTIFY payloads must stay under 8000 bytes; ours are ids and statuses.
       await publisher.query('SELECT pg_notify($1, $2)', [channel, `${topic}\n${message}`]);
     },
-    subscribe(topic, fn) {
-      emitter.on(topic, fn);
-      return () => emitter.off(topic, fn);
-    },
+    subscribe: d.subscribe,
+    subscribePrefix: d.subscribePrefix,
     async close() {
       closed = true;
-      emitter.removeAllListeners();
+      d.clear();
       await listener?.end().catch(() => undefined);
       await publisher.end().catch(() => undefined);
     },

@@ -37,6 +37,16 @@ function nextRandomByte(): number {
   return pool[poolAt++];
 }
 
+/** n random bytes as base64 (CSP nonces), from the same pool. */
+export function randomBase64(n: number): string {
+  if (poolAt + n > pool.length) {
+    pool = crypto.randomBytes(4096);
+    poolAt = 0;
+  }
+  poolAt += n;
+  return pool.toString('base64', poolAt - n, poolAt);
+}
+
 /** Random base62 string of n characters (unbiased: bytes ≥ 248 are redrawn). */
 export function randomId(n: number): string {
   let out = '';

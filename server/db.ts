@@ -24,7 +24,8 @@ export function createDb(databaseUrl: string, options: DbOptions = {}): Knex {
   if (databaseUrl.startsWith('sqlite:')) {
     const file = databaseUrl.slice('sqlite:'.length);
     if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-    return knexFactory({
+    let connection: SqliteConnection | undefined;
+    const db = knexFactory({
       client: 'better-sqlite3',
       connection: { filename: file },
       useNullAsDefault: true,
@@ -37,10 +38,13 @@ export function createDb(databaseUrl: string, options: DbOptions = {}): Knex {
           conn.pragma('busy_timeout = 5000');
           conn.pragma('synchronous = NORMAL');
           cachePreparedStatements(conn);
+          connection = conn;
           done(null, conn);
         },
       },
     });
+    sqliteConnections.set(db, () => connection);
+    return db;
   }
   const schema = options.schema;
   return knexFactory({
@@ -52,6 +56,27 @@ export function createDb(databaseUrl: string, options: DbOptions = {}): Knex {
       max: options.pool?.max ?? 10,
     },
   });
+}
+
+interface SqliteConnection {
+  open: boolean;
+  inTransaction: boolean;
+  prepare(sql: string): { get(...params: unknown[]): unknown };
+}
+
+const sqliteConnections = new WeakMap<Knex, () => SqliteConnection | undefined>();
+
+/**
+ * One row by a hot read (the cashier's page views). On SQLite, when no transaction is open on the
+ * connection, the cached prepared statement runs directly: knex's builder, pool and promise
+ * chain cost several times the query itself. Inside a transaction (someone else's, between its
+ * statements) it queues through knex like any query, so it never reads uncommitted rows.
+ */
+export async function firstRow(db: Knex, sql: string, bindings: readonly (string | number)[]): Promise<any> {
+  const conn = sqliteConnections.get(db)?.();
+  if (conn?.open && !conn.inTransaction) return conn.prepare(sql).get(...bindings);
+  const result = await db.raw(sql, bindings as (string | number)[]);
+  return isPostgres(db) ? result.rows[0] : result[0];
 }
 
 /**

@@ -14,6 +14,8 @@ export interface Deps {
 export interface StatusBus {
   publish(topic: string, message: string): Promise<void>;
   subscribe(topic: string, fn: (message: string) => void): () => void;
+  /** Every message whose topic starts with `prefix` (e.g. 'payment:'), with its topic. */
+  subscribePrefix(prefix: string, fn: (topic: string, message: string) => void): () => void;
 }
 
 /** The authenticated caller of /v1, set by the api-key middleware on res.locals.auth. */

@@ -16,6 +16,8 @@ import {
   channelsFor, checkFormToken, confirmOnReturn, environmentOf, formTokenFor, merchantReturnUrl, stateOf,
 } from './service.ts';
 import { statusBody, streamStatus } from './status.ts';
+import { createPaymentPageCache } from './page-cache.ts';
+import { createCashierViews, type CashierView } from './views.ts';
 
 const tokenPattern = /^[A-Za-z0-9]{32}$/;
 const QR_CHANNELS: ReadonlySet<ChannelCode> = new Set(['alipay_qr', 'wechat_native']);
@@ -31,9 +33,13 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
   const r = Router();
   const publicOrigin = new URL(deps.config.publicUrl).origin;
 
-  async function load(req: Request, res: Response): Promise<PaymentRow | undefined> {
+  const pages = createPaymentPageCache(deps.bus, (token) => findPaymentByToken(deps.db, token));
+  const views = createCashierViews();
+
+  /** The payment of this checkout; `view` (page views only) may come from the page cache. */
+  async function load(req: Request, res: Response, view = false): Promise<PaymentRow | undefined> {
     const token = String(req.params.token);
-    const payment = tokenPattern.test(token) ? await findPaymentByToken(deps.db, token) : undefined;
+    const payment = !tokenPattern.test(token) ? undefined : view ? await pages.get(token) : await findPaymentByToken(deps.db, token);
     if (!payment) {
       res.status(404);
       render(req, res, 'result', { kind: 'not_found', payment: undefined });
@@ -65,14 +71,15 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
     return s ? `?${s}` : '';
   }
 
-  function render(req: Request, res: Response, view: string, locals: Record<string, unknown>) {
+  function render(req: Request, res: Response, view: CashierView, locals: Record<string, unknown>) {
     const lang: Lang = pickLang(req.query.lang, req.get('accept-language'));
     const payment = (locals.payment ?? res.locals.payment) as PaymentRow | undefined;
     const otherLang = lang === 'en' ? 'zh-CN' : 'en';
     const langQuery = new URLSearchParams(payment ? carried(req, res).slice(1) : '');
     langQuery.set('lang', otherLang);
     res.set('Cache-Control', 'no-store');
-    res.render(view, {
+    const html = views(view, {
+      ...res.locals,
       lang,
       t: messagesFor(lang),
       otherLang,
@@ -83,6 +90,10 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
       query: payment ? carried(req, res) : '',
       ...locals,
     });
+    // Sent as a string: Node writes it after the head in one go (res.send would copy it to a Buffer).
+    res.setHeader('Content-Type', 'text/html; charset=utf-8');
+    res.setHeader('Content-Length', Buffer.byteLength(html));
+    res.end(html);
   }
 
   function showState(req: Request, res: Response, payment: PaymentRow): boolean {
@@ -106,7 +117,7 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
   }
 
   r.get('/:token', async (req, res) => {
-    const payment = await load(req, res);
+    const payment = await load(req, res, true);
     if (!payment || showState(req, res, payment)) return;
     renderCashier(req, res, payment);
   });

@@ -35,11 +35,18 @@ export function channelsFor(payment: PaymentRow, env: Environment): ChannelCode[
  * Form token bound to the checkout token by an HMAC: the cashier runs in cross-site iframes where
  * third-party cookies are blocked, so no step may depend on a cookie (DESIGN §4).
  */
-const formKeys = new WeakMap<Buffer, Buffer>();
+const formKeys = new WeakMap<Buffer, { key: Buffer; tokens: Map<string, string> }>();
 export function formTokenFor(masterKey: Buffer, checkoutToken: string): string {
-  let key = formKeys.get(masterKey);
-  if (!key) formKeys.set(masterKey, (key = crypto.createHmac('sha256', masterKey).update('checkstand cashier form v1').digest()));
-  return crypto.createHmac('sha256', key).update(checkoutToken).digest('base64url');
+  let k = formKeys.get(masterKey);
+  if (!k) formKeys.set(masterKey, (k = { key: crypto.createHmac('sha256', masterKey).update('checkstand cashier form v1').digest(), tokens: new Map() }));
+  // Every page view of a checkout needs its token: recent ones are remembered (bounded).
+  let token = k.tokens.get(checkoutToken);
+  if (token === undefined) {
+    token = crypto.createHmac('sha256', k.key).update(checkoutToken).digest('base64url');
+    if (k.tokens.size >= 10_000) k.tokens.clear();
+    k.tokens.set(checkoutToken, token);
+  }
+  return token;
 }
 
 export function checkFormToken(masterKey: Buffer, checkoutToken: string, given: unknown): boolean {

@@ -1,6 +1,6 @@
-import crypto from 'node:crypto';
 import type { RequestHandler, Response } from 'express';
 import helmet from 'helmet';
+import { randomBase64 } from '../crypto.ts';
 
 /** Live channel gateways a cashier form may navigate to (CSP form-action also governs the redirect after a POST). */
 export const CHANNEL_FORM_TARGETS = [
@@ -16,7 +16,7 @@ export const CHANNEL_FORM_TARGETS = [
 
 /** A fresh nonce per response, for the strict CSP of every HTML page. */
 export const cspNonce: RequestHandler = (_req, res, next) => {
-  res.locals.cspNonce = crypto.randomBytes(16).toString('base64');
+  res.locals.cspNonce = randomBase64(16);
   next();
 };
 
@@ -49,10 +49,19 @@ export function securityHeaders(formTargets: string[] = ["'self'", ...CHANNEL_FO
     crossOriginEmbedderPolicy: false,
     referrerPolicy: { policy: 'strict-origin-when-cross-origin' },
   });
-  return (req, res, next) => {
+  // helmet's other headers do not depend on the request: they are taken from it once.
+  const fixed: Array<[string, string]> = [];
+  const recorder = {
+    setHeader: (name: string, value: string) => fixed.push([name, value]),
+    removeHeader: () => undefined,
+  };
+  others({} as Parameters<RequestHandler>[0], recorder as unknown as Parameters<RequestHandler>[1], () => undefined);
+  if (!fixed.length) throw new Error('helmet set no headers');
+  return (_req, res, next) => {
     const nonce = res.locals.cspNonce as string;
     res.setHeader('Content-Security-Policy', before + nonce + between + nonce + after);
-    others(req, res, next);
+    for (const [name, value] of fixed) res.setHeader(name, value);
+    next();
   };
 }
 

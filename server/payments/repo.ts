@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { bool, parseJson } from '../db.ts';
+import { bool, firstRow, parseJson } from '../db.ts';
 import type { ChannelCode, PaymentAction, Provider } from '../channels/types.ts';
 
 export type PaymentStatus = 'pending' | 'succeeded' | 'closed';
@@ -73,7 +73,7 @@ export async function findPaymentById(db: Knex, id: string): Promise<PaymentRow 
 }
 
 export async function findPaymentByToken(db: Knex, token: string): Promise<PaymentRow | undefined> {
-  const r = await db('payments').where({ checkout_token: token }).first();
+  const r = await firstRow(db, 'select * from payments where checkout_token = ? limit 1', [token]);
   return r ? paymentFromRow(r) : undefined;
 }
 

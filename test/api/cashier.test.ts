@@ -86,15 +86,19 @@ describe('hosted cashier /pay/:token', () => {
     expect(await g.deps.db('payment_attempts').where({ payment_id: p.id })).toHaveLength(0);
   });
 
-  it('shows paid, closed and expired payments on their own pages', async () => {
+  it('shows paid, closed and expired payments on their own pages, at once after the change', async () => {
+    // Each page is viewed open first: page views are cached, and a status change must evict them.
     const paid = await create();
+    expect(await (await fetch(paid.checkout_url)).text()).toContain('name="form_token"');
     await g.api('POST', `/v1/test_helpers/payments/${paid.id}/simulate`, { channel: 'alipay_qr' });
     expect(await (await fetch(paid.checkout_url)).text()).toContain('data-result="succeeded"');
+    const closed = await create();
+    expect(await (await fetch(closed.checkout_url)).text()).toContain('name="form_token"');
+    expect((await g.api('POST', `/v1/payments/${closed.id}/close`, {})).status).toBe(200);
+    expect(await (await fetch(closed.checkout_url)).text()).toContain('data-result="closed"');
     const expired = await create({ expires_in: 60 });
     await g.deps.db('payments').where({ id: expired.id }).update({ expires_at: Math.floor(Date.now() / 1000) - 1 });
     expect(await (await fetch(expired.checkout_url)).text()).toContain('data-result="expired"');
-    await g.deps.db('payments').where({ id: expired.id }).update({ status: 'closed' });
-    expect(await (await fetch(expired.checkout_url)).text()).toContain('data-result="closed"');
   });
 
   it('the return page asks the channel when the notify has not come, then goes on to return_url', async () => {

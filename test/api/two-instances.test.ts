@@ -29,9 +29,12 @@ describe.skipIf(!pgUrl)('two gateway instances on PostgreSQL', () => {
     })();
     await new Promise((r) => setTimeout(r, 100));
     expect(text).toContain('"status":"open"');
+    // B's page view is cached now; A's change has to evict it.
+    expect(await (await fetch(onB)).text()).toContain('name="form_token"');
     const sim = await a.api('POST', `/v1/test_helpers/payments/${p.id}/simulate`, { channel: 'alipay_qr' });
     expect(sim.body.status).toBe('succeeded');
     await reading;
     expect(text).toContain('"status":"succeeded"');
+    expect(await (await fetch(onB)).text()).toContain('data-result="succeeded"');
   });
 });

@@ -56,6 +56,9 @@ export function stubBus(): StatusBus {
       listeners.get(topic)!.add(fn);
       return () => listeners.get(topic)!.delete(fn);
     },
+    subscribePrefix() {
+      return () => undefined;
+    },
   };
 }
 
