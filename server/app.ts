@@ -44,6 +44,10 @@ export function createApp(deps: Deps): express.Express {
     next();
   });
 
+  // The cashier first: it is what customers load, and it needs none of the layers below.
+  const pageHeaders = securityHeaders(["'self'", new URL(deps.config.publicUrl).origin, ...CHANNEL_FORM_TARGETS]);
+  app.use('/pay', cspNonce, pageHeaders, createCheckoutRoutes(deps, cashierRateLimit(deps.config.cashierRateLimit)));
+
   const api = express.Router();
   api.use(jsonBody(100 * 1024));
   api.use(apiKeyAuth(deps.db));
@@ -73,8 +77,7 @@ export function createApp(deps: Deps): express.Express {
   html.use('/sandbox', cspNonce, securityHeaders(["'self'", 'https:', 'http:']));
   html.use('/sandbox/alipay', createAlipaySandboxRouter(sandboxDeps));
   html.use('/sandbox/wechatpay', createWechatpaySandboxRouter(sandboxDeps));
-  html.use(cspNonce, securityHeaders(["'self'", new URL(deps.config.publicUrl).origin, ...CHANNEL_FORM_TARGETS]));
-  html.use('/pay', createCheckoutRoutes(deps, cashierRateLimit(deps.config.cashierRateLimit)));
+  html.use(cspNonce, pageHeaders);
   html.use('/console', createConsoleRoutes(deps));
   html.get('/', (_req, res) => {
     res.type('text/plain').send('Checkstand payment gateway. API: /v1 · Cashier: /pay/<token>\n');

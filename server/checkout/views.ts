@@ -6,9 +6,11 @@ import ejs from 'ejs';
 const VIEWS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../views');
 
 /**
- * The cashier's templates, compiled once each. They are compiled without EJS's default
- * `with (locals)` block, whose dynamic scope makes every name a template reads a slow lookup;
- * the names below are declared instead (a name missing here is a ReferenceError the tests catch).
+ * The cashier's templates, compiled once each. Two things EJS does by default cost more than the
+ * page itself: the `with (locals)` block, whose dynamic scope makes every name a template reads
+ * a slow lookup (the names below are declared instead; a name missing here is a ReferenceError
+ * the tests catch), and includes that copy the options and the data and resolve the path on
+ * every render (here an include is a call to the partial's compiled function).
  */
 const LOCALS = [
   'lang', 't', 'otherLang', 'langQuery', 'amountText', 'now', 'parentOrigin', 'query', 'payment', 'appName', 'cspNonce',
@@ -18,22 +20,23 @@ const LOCALS = [
 
 export type CashierView = 'cashier' | 'cashier-qr' | 'cashier-inapp' | 'cashier-form' | 'result';
 
-export function createCashierViews(viewsDir = VIEWS): (view: CashierView, locals: Record<string, unknown>) => string {
-  const compiled = new Map<string, ejs.TemplateFunction>();
-  return (view, locals) => {
-    let fn = compiled.get(view);
+type Locals = Record<string, unknown>;
+type Compiled = (locals: Locals, escape: (s: unknown) => string, include: (file: string, extra?: Locals) => string) => string;
+
+export function createCashierViews(viewsDir = VIEWS): (view: CashierView, locals: Locals) => string {
+  const compiled = new Map<string, Compiled>();
+  function template(name: string): Compiled {
+    let fn = compiled.get(name);
     if (!fn) {
-      const filename = path.join(viewsDir, `${view}.ejs`);
-      fn = ejs.compile(fs.readFileSync(filename, 'utf8'), {
-        filename,
-        root: viewsDir,
-        // The partials (views/partials) are compiled with these options too and kept in EJS's cache.
-        cache: true,
-        _with: false,
-        destructuredLocals: LOCALS,
-      });
-      compiled.set(view, fn);
+      const filename = path.join(viewsDir, `${name}.ejs`);
+      fn = ejs.compile(fs.readFileSync(filename, 'utf8'), { filename, client: true, _with: false, destructuredLocals: LOCALS }) as unknown as Compiled;
+      compiled.set(name, fn);
     }
-    return fn(locals);
-  };
+    return fn;
+  }
+  function run(name: string, locals: Locals): string {
+    // Includes are written from the views root: include('/partials/head', { title }).
+    return template(name)(locals, ejs.escapeXML, (file, extra) => run(file.replace(/^\/+/, ''), extra ? { ...locals, ...extra } : locals));
+  }
+  return run;
 }
