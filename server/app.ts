@@ -8,7 +8,7 @@ import { idempotency } from './http/idempotency.ts';
 import { jsonBody } from './http/json-body.ts';
 import { apiRateLimit, cashierRateLimit } from './http/rate-limit.ts';
 import { apiErrorHandler, apiNotFound } from './http/errors.ts';
-import { CHANNEL_FORM_TARGETS, cspNonce, securityHeaders } from './http/security.ts';
+import { CHANNEL_FORM_TARGETS, securityHeaders } from './http/security.ts';
 import { createPaymentRoutes, createTestHelperRoutes } from './payments/routes.ts';
 import { createNotifyRoutes } from './payments/notify-routes.ts';
 import { createCheckoutRoutes } from './checkout/routes.ts';
@@ -46,7 +46,7 @@ export function createApp(deps: Deps): express.Express {
 
   // The cashier first: it is what customers load, and it needs none of the layers below.
   const pageHeaders = securityHeaders(["'self'", new URL(deps.config.publicUrl).origin, ...CHANNEL_FORM_TARGETS]);
-  app.use('/pay', cspNonce, pageHeaders, createCheckoutRoutes(deps, cashierRateLimit(deps.config.cashierRateLimit)));
+  app.use('/pay', pageHeaders, createCheckoutRoutes(deps, cashierRateLimit(deps.config.cashierRateLimit)));
 
   const api = express.Router();
   api.use(jsonBody(100 * 1024));
@@ -74,10 +74,10 @@ export function createApp(deps: Deps): express.Express {
   const html = express.Router();
   const sandboxDeps = { db: deps.db, publicUrl: deps.config.publicUrl, masterKey: deps.config.masterKeyBytes, logger: deps.logger };
   // The simulators stand in for the channels' own pages, whose forms end at any merchant's return_url.
-  html.use('/sandbox', cspNonce, securityHeaders(["'self'", 'https:', 'http:']));
+  html.use('/sandbox', securityHeaders(["'self'", 'https:', 'http:']));
   html.use('/sandbox/alipay', createAlipaySandboxRouter(sandboxDeps));
   html.use('/sandbox/wechatpay', createWechatpaySandboxRouter(sandboxDeps));
-  html.use(cspNonce, pageHeaders);
+  html.use(pageHeaders);
   html.use('/console', createConsoleRoutes(deps));
   html.get('/', (_req, res) => {
     res.type('text/plain').send('Checkstand payment gateway. API: /v1 · Cashier: /pay/<token>\n');

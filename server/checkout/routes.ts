@@ -61,6 +61,7 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
 
   /** The query string that travels with every cashier link: language and embedding. */
   function carried(req: Request, res: Response): string {
+    if (req.query.lang === undefined && !res.locals.parentOrigin) return '';
     const q = new URLSearchParams();
     if (req.query.lang === 'en' || req.query.lang === 'zh-CN') q.set('lang', req.query.lang);
     if (res.locals.parentOrigin) {
@@ -75,11 +76,13 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
     const lang: Lang = pickLang(req.query.lang, req.get('accept-language'));
     const payment = (locals.payment ?? res.locals.payment) as PaymentRow | undefined;
     const otherLang = lang === 'en' ? 'zh-CN' : 'en';
-    const langQuery = new URLSearchParams(payment ? carried(req, res).slice(1) : '');
+    const query = payment ? carried(req, res) : '';
+    const langQuery = new URLSearchParams(query.slice(1));
     langQuery.set('lang', otherLang);
-    res.set('Cache-Control', 'no-store');
+    res.setHeader('Cache-Control', 'no-store');
     const html = views(view, {
-      ...res.locals,
+      appName: res.locals.appName,
+      cspNonce: res.locals.cspNonce,
       lang,
       t: messagesFor(lang),
       otherLang,
@@ -87,7 +90,8 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
       amountText: payment ? formatAmount(payment.amount, payment.currency, minorUnits(payment.currency)) : '',
       now: nowSeconds(),
       parentOrigin: res.locals.parentOrigin,
-      query: payment ? carried(req, res) : '',
+      query,
+      payment,
       ...locals,
     });
     // Sent as a string: Node writes it after the head in one go (res.send would copy it to a Buffer).

@@ -14,17 +14,11 @@ export const CHANNEL_FORM_TARGETS = [
   'https://www.sandbox.paypal.com',
 ];
 
-/** A fresh nonce per response, for the strict CSP of every HTML page. */
-export const cspNonce: RequestHandler = (_req, res, next) => {
-  res.locals.cspNonce = randomBase64(16);
-  next();
-};
-
 const NONCE = '{nonce}';
 
 /**
  * helmet's security headers plus a strict nonce-based CSP. The policy is assembled once; each
- * response only puts its nonce in. frame-ancestors is 'none' until a route that knows the app
+ * response gets a fresh nonce (res.locals.cspNonce, for the page's script and style tags). frame-ancestors is 'none' until a route that knows the app
  * calls allowFraming(). form-action also governs where a form's redirects may lead, so it lists
  * every place a form may end up.
  */
@@ -58,7 +52,8 @@ export function securityHeaders(formTargets: string[] = ["'self'", ...CHANNEL_FO
   others({} as Parameters<RequestHandler>[0], recorder as unknown as Parameters<RequestHandler>[1], () => undefined);
   if (!fixed.length) throw new Error('helmet set no headers');
   return (_req, res, next) => {
-    const nonce = res.locals.cspNonce as string;
+    const nonce = randomBase64(16);
+    res.locals.cspNonce = nonce;
     res.setHeader('Content-Security-Policy', before + nonce + between + nonce + after);
     for (const [name, value] of fixed) res.setHeader(name, value);
     next();
