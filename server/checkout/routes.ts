@@ -109,7 +109,7 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
 
   function renderCashier(req: Request, res: Response, payment: PaymentRow, error?: string, status = 200) {
     const env = environmentOf(req.get('user-agent'));
-    res.status(status);
+    if (status !== 200) res.status(status);
     render(req, res, 'cashier', {
       payment,
       env,
