@@ -3,6 +3,7 @@ import * as moneyMovement from './002_money_movement.ts';
 import * as consoleSessions from './003_console.ts';
 import * as deliveryIndex from './004_delivery_index.ts';
 import * as idempotencyExpiry from './005_idempotency_expiry.ts';
+import * as attemptsByPayment from './006_attempts_by_payment.ts';
 
 /** Every migration in order; knex reads them through a migration source, not the file system. */
 export const migrations = [
@@ -11,4 +12,5 @@ export const migrations = [
   { name: '003_console', ...consoleSessions },
   { name: '004_delivery_index', ...deliveryIndex },
   { name: '005_idempotency_expiry', ...idempotencyExpiry },
+  { name: '006_attempts_by_payment', ...attemptsByPayment },
 ];
