@@ -29,22 +29,24 @@ const alphabet = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 // Random bytes drawn from a pooled buffer: one getrandom call serves many ids (as randomUUID does).
 let pool = Buffer.alloc(0);
 let poolAt = 0;
-function nextRandomByte(): number {
-  if (poolAt >= pool.length) {
-    pool = crypto.randomBytes(4096);
-    poolAt = 0;
-  }
-  return pool[poolAt++];
-}
-
-/** n random bytes as base64 (CSP nonces), from the same pool. */
-export function randomBase64(n: number): string {
+/** Offset of n fresh bytes in the pool (refilled when fewer than n are left). */
+function takeRandom(n: number): number {
   if (poolAt + n > pool.length) {
     pool = crypto.randomBytes(4096);
     poolAt = 0;
   }
   poolAt += n;
-  return pool.toString('base64', poolAt - n, poolAt);
+  return poolAt - n;
+}
+
+function nextRandomByte(): number {
+  return pool[takeRandom(1)];
+}
+
+/** n random bytes as base64 (CSP nonces), from the same pool. */
+export function randomBase64(n: number): string {
+  const at = takeRandom(n);
+  return pool.toString('base64', at, at + n);
 }
 
 /** Random base62 string of n characters (unbiased: bytes ≥ 248 are redrawn). */

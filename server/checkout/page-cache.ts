@@ -11,7 +11,6 @@ import type { PaymentRow } from '../payments/repo.ts';
  */
 export interface PaymentPageCache {
   get(token: string): Promise<PaymentRow | undefined>;
-  close(): void;
 }
 
 export function createPaymentPageCache(
@@ -26,7 +25,8 @@ export function createPaymentPageCache(
   // Bumped by every announcement: a read that overlapped one may hold the old row and is not kept.
   let evictions = 0;
 
-  const unsubscribe = bus.subscribePrefix('payment:', (topic) => {
+  // For the life of the bus: closing it at shutdown removes this listener.
+  bus.subscribePrefix('payment:', (topic) => {
     evictions++;
     const token = tokenOf.get(topic.slice('payment:'.length));
     if (token !== undefined) drop(token);
@@ -59,6 +59,5 @@ export function createPaymentPageCache(
       }
       return payment;
     },
-    close: unsubscribe,
   };
 }

@@ -39,17 +39,22 @@ export async function paymentTotals(db: Knex, scope: Scope, range: Range): Promi
  * returns a duplicate payment that never counted as revenue, so it does not lower the net.
  */
 export async function refundTotals(db: Knex, scope: Scope, range: Range): Promise<Array<TotalRow & { automatic: boolean }>> {
-  const rows = await db('refunds as r')
-    .join('payment_attempts as a', 'a.id', 'r.attempt_id')
-    .join('payments as p', 'p.id', 'r.payment_id')
-    .where({ 'r.app_id': scope.appId, 'r.livemode': scope.livemode, 'r.status': 'succeeded' })
-    .where('r.created', '>=', range.start)
-    .where('r.created', '<', range.end)
+  const rows = await succeededRefunds(db, scope, range)
     .groupBy('a.channel', 'p.currency', 'r.automatic')
     .select('a.channel as channel', 'p.currency as currency', 'r.automatic as automatic')
     .count({ count: '*' })
     .sum({ sum: 'r.amount' });
   return rows.map((r: any) => ({ ...totalFromRow(r), automatic: bool(r.automatic) }));
+}
+
+/** The range's succeeded refunds as r, with the attempt that took the money (a) and its payment (p). */
+function succeededRefunds(db: Knex, scope: Scope, range: Range): Knex.QueryBuilder {
+  return db('refunds as r')
+    .join('payment_attempts as a', 'a.id', 'r.attempt_id')
+    .join('payments as p', 'p.id', 'r.payment_id')
+    .where({ 'r.app_id': scope.appId, 'r.livemode': scope.livemode, 'r.status': 'succeeded' })
+    .where('r.created', '>=', range.start)
+    .where('r.created', '<', range.end);
 }
 
 function totalFromRow(r: any): TotalRow {
@@ -81,12 +86,7 @@ export async function transactions(db: Knex, scope: Scope, range: Range, limit: 
     .orderBy([{ column: 'p.paid_at' }, { column: 'p.id' }])
     .limit(limit)
     .select('p.id', 'p.paid_at', 'p.channel', 'p.out_trade_no', 'p.channel_trade_no', 'p.amount', 'p.currency', 'a.channel_order_no');
-  const refunds = await db('refunds as r')
-    .join('payment_attempts as a', 'a.id', 'r.attempt_id')
-    .join('payments as p', 'p.id', 'r.payment_id')
-    .where({ 'r.app_id': scope.appId, 'r.livemode': scope.livemode, 'r.status': 'succeeded' })
-    .where('r.created', '>=', range.start)
-    .where('r.created', '<', range.end)
+  const refunds = await succeededRefunds(db, scope, range)
     .orderBy([{ column: 'r.created' }, { column: 'r.id' }])
     .limit(limit)
     .select('r.id', 'r.created', 'r.payment_id', 'r.amount', 'r.automatic', 'r.reason', 'r.channel_refund_no', 'a.channel', 'a.channel_order_no', 'p.out_trade_no', 'p.currency');

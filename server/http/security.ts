@@ -18,9 +18,9 @@ const NONCE = '{nonce}';
 
 /**
  * helmet's security headers plus a strict nonce-based CSP. The policy is assembled once; each
- * response gets a fresh nonce (res.locals.cspNonce, for the page's script and style tags). frame-ancestors is 'none' until a route that knows the app
- * calls allowFraming(). form-action also governs where a form's redirects may lead, so it lists
- * every place a form may end up.
+ * response gets a fresh nonce (res.locals.cspNonce, for the page's script and style tags).
+ * frame-ancestors is 'none' until a route that knows the app calls allowFraming(). form-action
+ * also governs where a form's redirects may lead, so it lists every place a form may end up.
  */
 export function securityHeaders(formTargets: string[] = ["'self'", ...CHANNEL_FORM_TARGETS]): RequestHandler {
   const policy = [
