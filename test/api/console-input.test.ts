@@ -91,6 +91,27 @@ describe('console input', () => {
     }
   });
 
+  it('refuses channel credentials with an unknown key (a misspelt seller_id), storing nothing', async () => {
+    const crypto = await import('node:crypto');
+    const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const { publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const config = {
+      app_id: '2021000000000042',
+      private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      alipay_public_key: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    };
+    const post = (text: string) => request('POST', '/console/channels', { _csrf: csrf, provider: 'alipay', mode: 'live', config: encodeURIComponent(text) });
+    const stored = () => g.deps.db('channel_configs').where({ app_id: g.app.app_id, provider: 'alipay', livemode: true });
+    for (const text of [JSON.stringify({ ...config, seler_id: '2088000000000001' }), JSON.stringify(config).replace(/}$/, ',"__proto__":{"seller_id":"2088000000000001"}}')]) {
+      const res = await post(text);
+      expect(res.status).toBe(400);
+      expect(res.text).toMatch(/Alipay config: unknown key &#34;(seler_id|__proto__)&#34;/);
+      expect(await stored()).toHaveLength(0);
+    }
+    expect((await post(JSON.stringify({ ...config, seller_id: '2088000000000001' }))).status).toBe(303);
+    expect(await stored()).toHaveLength(1);
+  });
+
   it('still takes ordinary forms and searches', async () => {
     expect((await request('GET', '/console/payments?q=Tea%20%F0%9F%8D%B5')).status).toBe(200);
     const res = await request('POST', `/console/payments/${paid}/refunds`, { _csrf: csrf, amount: '1.00', reason: 'damaged' });
