@@ -5,12 +5,9 @@ import type { AuthContext, Deps } from '../deps.ts';
 import { notFound } from '../errors.ts';
 import { authOf } from '../http/auth.ts';
 import { bodyOf, noParams, paramsOf as parse } from '../http/body.ts';
-import { listParams, paginate } from '../http/pagination.ts';
+import { listParams, paginate, timestampParam } from '../http/pagination.ts';
 import { eventFromRow } from './repo.ts';
 import { deliveryListQuery, listDeliveries, resendEvent, resendSchema } from '../webhooks/deliveries.ts';
-
-// Query values are strings; coerce would read an empty `created[gte]=` as 0.
-const timestamp = z.string().regex(/^\d{1,15}$/, 'must be a unix timestamp in seconds').transform(Number);
 
 // `payment.succeeded`, or a whole family with a trailing wildcard: `payment.*` (as Stripe allows).
 const typeFilter = z.string().max(64).regex(/^[a-z_]+(\.[a-z_]+)*(\.\*)?$/, 'must be an event type such as payment.succeeded or payment.*');
@@ -19,11 +16,11 @@ const listQuery = z
   .object({
     ...listParams,
     type: typeFilter.optional(),
-    created: timestamp.optional(),
-    'created[gt]': timestamp.optional(),
-    'created[gte]': timestamp.optional(),
-    'created[lt]': timestamp.optional(),
-    'created[lte]': timestamp.optional(),
+    created: timestampParam.optional(),
+    'created[gt]': timestampParam.optional(),
+    'created[gte]': timestampParam.optional(),
+    'created[lt]': timestampParam.optional(),
+    'created[lte]': timestampParam.optional(),
   })
   .strict();
 

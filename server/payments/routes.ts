@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { Deps } from '../deps.ts';
 import { authOf } from '../http/auth.ts';
-import { listParams } from '../http/pagination.ts';
+import { listParams, timestampParam } from '../http/pagination.ts';
 import { CHANNEL_CODES } from '../channels/types.ts';
 import { createPaymentSchema } from './validation.ts';
 import { createPayment, listPayments, retrievePayment, toPaymentObject } from './service.ts';
@@ -19,8 +19,8 @@ const listSchema = z
     status: z.enum(['pending', 'succeeded', 'closed']).optional(),
     channel: z.enum(CHANNEL_CODES).optional(),
     out_trade_no: z.string().max(64).optional(),
-    'created[gte]': z.coerce.number().int().optional(),
-    'created[lte]': z.coerce.number().int().optional(),
+    'created[gte]': timestampParam.optional(),
+    'created[lte]': timestampParam.optional(),
   })
   .strict();
 

@@ -258,6 +258,20 @@ describe('query strings and URLs', () => {
     }
   });
 
+  it('reads created filters as timestamps, not as whatever Number() makes of them', async () => {
+    for (const [path, param] of [
+      ['/v1/payments?created[gte]=', 'created[gte]'],
+      ['/v1/payments?created[lte]=0x10', 'created[lte]'],
+      ['/v1/payments?created[gte]=1e3', 'created[gte]'],
+      ['/v1/events?created[gte]=', 'created[gte]'],
+    ]) {
+      const res = await g.api('GET', path);
+      expect(res.status, path).toBe(400);
+      expect(res.body.error, path).toMatchObject({ code: 'parameter_invalid', param });
+    }
+    expect((await g.api('GET', '/v1/payments?created[gte]=1')).status).toBe(200);
+  });
+
   it('answers an id with a NUL or broken percent-encoding as a 4xx naming id', async () => {
     for (const id of ['pay_a%00b', 'pay_%E0%A4%A', 'pay_%ED%A0%80']) {
       for (const [method, path] of [['GET', `/v1/payments/${id}`], ['POST', `/v1/payments/${id}/close`], ['GET', `/v1/events/${id}`], ['POST', `/v1/webhook_endpoints/${id}`], ['DELETE', `/v1/webhook_endpoints/${id}`]]) {
