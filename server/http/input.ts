@@ -9,14 +9,14 @@ import { ApiError } from '../errors.ts';
 
 // PostgreSQL refuses NUL in text ("invalid byte sequence for encoding UTF8: 0x00"); a lone UTF-16
 // surrogate has no UTF-8 form, so the driver would store U+FFFD instead. SQLite would take both,
-// and the two databases must answer alike. (No 'u' flag: the classes must match single code units.)
-const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+// and the two databases must answer alike. (isWellFormed: Node 20+, not yet in TypeScript's ES2022 lib.)
+const isWellFormed = (s: string) => (s as string & { isWellFormed(): boolean }).isWellFormed();
 
 /** Why the text cannot be stored, or undefined when it can. */
 export function unstorableText(s: string): string | undefined {
-  const m = UNSTORABLE.exec(s);
-  if (!m) return undefined;
-  return m[0] === '\u0000' ? 'must not contain NUL characters (U+0000)' : 'must be valid Unicode text (it holds a lone UTF-16 surrogate)';
+  if (s.includes('\u0000')) return 'must not contain NUL characters (U+0000)';
+  if (!isWellFormed(s)) return 'must be valid Unicode text (it holds a lone UTF-16 surrogate)';
+  return undefined;
 }
 
 // JSON.parse makes "__proto__" an own property; assigning it on (zod's records, Object.assign,
@@ -50,9 +50,12 @@ function walk(value: unknown, path: Path): ApiError | undefined {
   }
   if (typeof value !== 'object' || value === null) return undefined;
   if (path.length >= MAX_DEPTH) return invalidParam(path.slice(0, 1), 'is nested too deeply');
+  // One path array, pushed and popped: a copy per value would cost more than the checks.
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const bad = walk(value[i], [...path, i]);
+      path.push(i);
+      const bad = walk(value[i], path);
+      path.pop();
       if (bad) return bad;
     }
     return undefined;
@@ -60,11 +63,14 @@ function walk(value: unknown, path: Path): ApiError | undefined {
   for (const key of Object.keys(value)) {
     // A key nobody can store or that reaches the prototype: at the top it is no parameter we
     // have; inside an object it is refused naming that object (a key is no place to put a value).
-    if (path.length === 0 && (PROTOTYPE_KEYS.has(key) || unstorableText(key))) return unknownParam(key);
-    if (PROTOTYPE_KEYS.has(key)) return invalidParam(path, `must not have a key named ${key}`);
-    const why = unstorableText(key);
-    if (why) return invalidParam(path, `keys ${why}`);
-    const bad = walk((value as Record<string, unknown>)[key], [...path, key]);
+    const unstorable = unstorableText(key);
+    if (unstorable || PROTOTYPE_KEYS.has(key)) {
+      if (path.length === 0) return unknownParam(key);
+      return invalidParam(path, unstorable ? `keys ${unstorable}` : `must not have a key named ${key}`);
+    }
+    path.push(key);
+    const bad = walk((value as Record<string, unknown>)[key], path);
+    path.pop();
     if (bad) return bad;
   }
   return undefined;
