@@ -46,9 +46,15 @@ export function jsonBody(limit: number): RequestHandler {
     });
     req.on('end', () => {
       if (failed) return;
-      const text = (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).toString('utf8');
-      if (text.trim() === '') return next();
+      let text: string;
       let body: unknown;
+      try {
+        // Fatal: Buffer's toString would turn bytes that are not UTF-8 into U+FFFD and store those.
+        text = utf8.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+      } catch {
+        return next(new ApiError(400, 'invalid_request_error', 'parse_error', 'The request body is not valid UTF-8.'));
+      }
+      if (text.trim() === '') return next();
       try {
         body = JSON.parse(text);
       } catch {
@@ -65,4 +71,5 @@ export function jsonBody(limit: number): RequestHandler {
   };
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 const tooLarge = () => new ApiError(413, 'invalid_request_error', 'body_too_large', 'The request body is too large.');

@@ -182,7 +182,7 @@ for (const route of routes) {
       });
     }
 
-    it('refuses a NUL or a lone surrogate in a parameter name, naming no stored value', async () => {
+    it('refuses a parameter name holding a NUL or a lone surrogate', async () => {
       await expectRefused(route.path(), json({ ...route.valid(), 'a\u0000b': 'x' }), { param: 'a\u0000b' });
       await expectRefused(route.path(), json({ ...route.valid(), 'a\ud800': 'x' }), { param: 'a\ud800' });
     });
@@ -215,6 +215,21 @@ describe('object-valued parameters', () => {
   it('refuses a NUL in an enabled_events entry naming it', async () => {
     await expectRefused('/v1/webhook_endpoints', json({ url: 'https://x.example/h', enabled_events: ['payment.succeeded', 'refund.succeeded\u0000'] }), { param: 'enabled_events[1]' });
     await expectRefused(`/v1/webhook_endpoints/${fx.endpoint}`, json({ enabled_events: ['payment.succeeded\ud800'] }), { param: 'enabled_events[0]' });
+  });
+
+  it('refuses a body that is not UTF-8 (a surrogate encoded as bytes, Latin-1) rather than storing U+FFFD', async () => {
+    for (const bytes of [[0xed, 0xa0, 0x80], [0xe9], [0xc0, 0x80]]) {
+      const before = await snapshot();
+      const head = Buffer.from(`{"amount":100,"out_trade_no":"${order()}","subject":"Tea `);
+      const res = await fetch(`${g.url}/v1/payments`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${g.app.secret_key}`, 'content-type': 'application/json' },
+        body: Buffer.concat([head, Buffer.from(bytes), Buffer.from('"}')]),
+      });
+      expect(res.status, String(bytes)).toBe(400);
+      expect(((await res.json()) as any).error.type).toBe('invalid_request_error');
+      expect(await snapshot()).toEqual(before);
+    }
   });
 
   it('keeps a well-formed astral character (a surrogate pair) intact', async () => {
