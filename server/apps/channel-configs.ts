@@ -17,6 +17,14 @@ export async function setChannelConfig(
 ): Promise<void> {
   const channel = channelFor(provider);
   if (!channel) throw new ChannelConfigError(`channel ${provider} is not available in this build`);
+  // Checked here, on upload only: the adapters' schemas ignore unknown keys, so a misspelt optional
+  // field (seller_id, which notifies are checked against) would be dropped without a word.
+  if (raw && typeof raw === 'object' && !Array.isArray(raw)) {
+    const unknown = Object.keys(raw).find((k) => !channel.credentialKeys.includes(k));
+    if (unknown !== undefined) {
+      throw new ChannelConfigError(`${channel.displayName} config: unknown key ${JSON.stringify(unknown.slice(0, 40))}; the keys are ${channel.credentialKeys.join(', ')}`);
+    }
+  }
   channel.parseCredentials(raw);
   const now = nowSeconds();
   const sealed = seal(deps.config.masterKeyBytes, JSON.stringify(raw), aad(appId, provider, livemode));

@@ -128,6 +128,8 @@ export interface Channel<Cred = unknown> {
 
   /** Validates a stored or uploaded config; throws ChannelConfigError naming the field. */
   parseCredentials(raw: unknown): Cred;
+  /** The top-level keys a config may have: an upload with another (a misspelt optional field) is refused. */
+  credentialKeys: readonly string[];
   /** The channel's id for the app (must match what notifications carry). */
   appIdOf(cred: Cred): string;
   /** The merchant/seller id, where the config knows it. */

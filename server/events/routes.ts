@@ -4,19 +4,10 @@ import { z } from 'zod';
 import type { AuthContext, Deps } from '../deps.ts';
 import { notFound } from '../errors.ts';
 import { authOf } from '../http/auth.ts';
-import { fromZod } from '../http/errors.ts';
-import { listParams, paginate } from '../http/pagination.ts';
+import { bodyOf, noParams, paramsOf as parse } from '../http/body.ts';
+import { listParams, paginate, timestampParam } from '../http/pagination.ts';
 import { eventFromRow } from './repo.ts';
 import { deliveryListQuery, listDeliveries, resendEvent, resendSchema } from '../webhooks/deliveries.ts';
-
-function parse<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
-  const r = schema.safeParse(value ?? {});
-  if (!r.success) throw fromZod(r.error);
-  return r.data;
-}
-
-// Query values are strings; coerce would read an empty `created[gte]=` as 0.
-const timestamp = z.string().regex(/^\d{1,15}$/, 'must be a unix timestamp in seconds').transform(Number);
 
 // `payment.succeeded`, or a whole family with a trailing wildcard: `payment.*` (as Stripe allows).
 const typeFilter = z.string().max(64).regex(/^[a-z_]+(\.[a-z_]+)*(\.\*)?$/, 'must be an event type such as payment.succeeded or payment.*');
@@ -25,11 +16,11 @@ const listQuery = z
   .object({
     ...listParams,
     type: typeFilter.optional(),
-    created: timestamp.optional(),
-    'created[gt]': timestamp.optional(),
-    'created[gte]': timestamp.optional(),
-    'created[lt]': timestamp.optional(),
-    'created[lte]': timestamp.optional(),
+    created: timestampParam.optional(),
+    'created[gt]': timestampParam.optional(),
+    'created[gte]': timestampParam.optional(),
+    'created[lt]': timestampParam.optional(),
+    'created[lte]': timestampParam.optional(),
   })
   .strict();
 
@@ -69,14 +60,13 @@ export function createEventRoutes(deps: Deps): express.Router {
   const router = express.Router();
 
   router.get('/', async (req, res) => {
-    const parsed = listQuery.safeParse(flattenQuery(req.query));
-    if (!parsed.success) throw fromZod(parsed.error);
-    const { limit, starting_after, ending_before, ...filters } = parsed.data;
+    const { limit, starting_after, ending_before, ...filters } = parse(listQuery, flattenQuery(req.query));
     const auth = authOf(res);
     res.json(await paginate(() => eventsOf(deps.db, auth, filters), { limit, starting_after, ending_before, url: '/v1/events' }, eventFromRow));
   });
 
   router.get('/:id', async (req, res) => {
+    parse(noParams, req.query);
     const row = await eventsOf(deps.db, authOf(res)).where({ id: req.params.id }).first();
     if (!row) throw notFound('event', req.params.id);
     res.json(eventFromRow(row));
@@ -87,7 +77,7 @@ export function createEventRoutes(deps: Deps): express.Router {
   });
 
   router.post('/:id/resend', async (req, res) => {
-    res.json(await resendEvent(deps, authOf(res), req.params.id, parse(resendSchema, req.body)));
+    res.json(await resendEvent(deps, authOf(res), req.params.id, parse(resendSchema, bodyOf(req))));
   });
 
   return router;

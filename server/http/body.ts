@@ -1,17 +1,18 @@
 import type { Request } from 'express';
-import { ApiError } from '../errors.ts';
+import { z } from 'zod';
+import { fromZod } from './errors.ts';
 
-/** The JSON object body of an API request; anything else is a clear 4xx. */
+/** The JSON object body of an API request: jsonBody has refused anything else; {} when there is none. */
 export function bodyOf(req: Request): Record<string, unknown> {
-  const type = req.get('content-type');
-  if (req.body === undefined) {
-    if (type && !/^application\/json\b/i.test(type) && Number(req.get('content-length') ?? 0) > 0) {
-      throw new ApiError(415, 'invalid_request_error', 'unsupported_media_type', 'Send the request body as application/json.', 'Content-Type');
-    }
-    return {};
-  }
-  if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) {
-    throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'The request body must be a JSON object.');
-  }
-  return req.body as Record<string, unknown>;
+  return (req.body ?? {}) as Record<string, unknown>;
 }
+
+/** Parses a request's parameters (body or query) with a strict schema; a failure is the 400 naming the parameter. */
+export function paramsOf<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw fromZod(r.error);
+  return r.data;
+}
+
+/** For routes that take no parameters: any parameter sent is refused as unknown. */
+export const noParams = z.object({}).strict();

@@ -14,14 +14,16 @@ interface ErrorBody {
 /** Turns a zod error into the API error naming the first bad parameter. */
 export function fromZod(err: ZodError): ApiError {
   const issue = err.issues[0];
-  const param = issue.path.length
-    ? issue.path.map((p, i) => (i === 0 ? String(p) : `[${String(p)}]`)).join('')
-    : undefined;
-  let message = issue.message;
+  const paramOf = (path: PropertyKey[]) => (path.length ? path.map((p, i) => (i === 0 ? String(p) : `[${String(p)}]`)).join('') : undefined);
   if (issue.code === 'unrecognized_keys') {
-    const key = (issue as { keys: string[] }).keys[0];
+    const key = paramOf([...issue.path, issue.keys[0]])!;
     return new ApiError(400, 'invalid_request_error', 'parameter_unknown', `Received unknown parameter: ${key}`, key);
   }
+  // A bad key of a record (metadata) is the record's fault, not a value's: name `metadata`,
+  // with the key schema's own message rather than zod's "Invalid key in record".
+  const keyIssue = issue.code === 'invalid_key';
+  const param = paramOf(keyIssue ? issue.path.slice(0, -1) : issue.path);
+  let message = keyIssue && issue.issues[0] ? issue.issues[0].message : issue.message;
   if (param) message = `Invalid ${param}: ${message}`;
   return new ApiError(400, 'invalid_request_error', issue.code === 'invalid_type' && /received undefined/.test(issue.message) ? 'parameter_missing' : 'parameter_invalid', message, param);
 }
@@ -37,6 +39,8 @@ export function toApiError(err: unknown): ApiError {
   if (e && typeof e.type === 'string' && (e.status ?? e.statusCode ?? 500) < 500) {
     return new ApiError(e.status ?? 400, 'invalid_request_error', 'bad_request', e.message ?? 'Bad request.');
   }
+  // The router's own 400 for a path parameter it cannot percent-decode (the console, the cashier).
+  if (err instanceof URIError && e.status === 400) return new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'The URL is not valid percent-encoded UTF-8.');
   if (err instanceof ChannelConfigError) return new ApiError(400, 'channel_error', 'channel_not_configured', err.message);
   if (err instanceof ChannelUnavailable) return new ApiError(502, 'channel_error', 'channel_unavailable', 'The payment channel could not be reached. Try again.');
   if (err instanceof SignatureError) return new ApiError(502, 'channel_error', 'channel_signature_invalid', 'The payment channel answered with a signature that does not verify.');

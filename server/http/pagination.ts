@@ -8,6 +8,9 @@ export const listParams = {
   ending_before: z.string().max(64).optional(),
 };
 
+/** A unix-seconds filter from a query string; z.coerce would read an empty `created[gte]=` as 0 and `0x10` as 16. */
+export const timestampParam = z.string().regex(/^\d{1,15}$/, 'must be a unix timestamp in seconds').transform(Number);
+
 export interface ListPage<T> {
   object: 'list';
   url: string;

@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { Deps } from '../deps.ts';
 import { authOf } from '../http/auth.ts';
-import { listParams } from '../http/pagination.ts';
+import { listParams, timestampParam } from '../http/pagination.ts';
 import { CHANNEL_CODES } from '../channels/types.ts';
 import { createPaymentSchema } from './validation.ts';
 import { createPayment, listPayments, retrievePayment, toPaymentObject } from './service.ts';
@@ -11,7 +11,7 @@ import { findPayment } from './repo.ts';
 import { invalid, notFound } from '../errors.ts';
 import { createRefundRoutes } from '../refunds/routes.ts';
 import { simulatePayment, simulateSchema } from './simulate.ts';
-import { bodyOf } from '../http/body.ts';
+import { bodyOf, noParams, paramsOf } from '../http/body.ts';
 
 const listSchema = z
   .object({
@@ -19,26 +19,27 @@ const listSchema = z
     status: z.enum(['pending', 'succeeded', 'closed']).optional(),
     channel: z.enum(CHANNEL_CODES).optional(),
     out_trade_no: z.string().max(64).optional(),
-    'created[gte]': z.coerce.number().int().optional(),
-    'created[lte]': z.coerce.number().int().optional(),
+    'created[gte]': timestampParam.optional(),
+    'created[lte]': timestampParam.optional(),
   })
   .strict();
 
 export function createPaymentRoutes(deps: Deps): Router {
   const r = Router();
   r.post('/', async (req, res) => {
-    const input = createPaymentSchema.parse(bodyOf(req));
+    const input = paramsOf(createPaymentSchema, bodyOf(req));
     res.status(200).json(await createPayment(deps, authOf(res), input));
   });
   r.get('/', async (req, res) => {
-    const q = listSchema.parse(req.query);
+    const q = paramsOf(listSchema, req.query);
     res.json(await listPayments(deps, authOf(res), { ...q, created_gte: q['created[gte]'], created_lte: q['created[lte]'] }));
   });
   r.get('/:id', async (req, res) => {
+    paramsOf(noParams, req.query);
     res.json(await retrievePayment(deps, authOf(res), req.params.id));
   });
   r.post('/:id/close', async (req, res) => {
-    bodyOf(req);
+    paramsOf(noParams, bodyOf(req));
     const auth = authOf(res);
     const payment = await findPayment(deps.db, auth, req.params.id);
     if (!payment) throw notFound('payment', req.params.id);
@@ -57,7 +58,7 @@ export function createTestHelperRoutes(deps: Deps): Router {
   const r = Router();
   r.post('/payments/:id/simulate', async (req, res, next) => {
     if (authOf(res).livemode) return next();
-    const input = simulateSchema.parse(bodyOf(req));
+    const input = paramsOf(simulateSchema, bodyOf(req));
     res.json(await simulatePayment(deps, authOf(res), req.params.id, input));
   });
   return r;

@@ -40,7 +40,13 @@ export const createPaymentSchema = z
       .record(z.string().max(40, 'keys must be at most 40 characters'), z.string({ error: 'values must be strings' }).max(500))
       .refine((m) => Object.keys(m).length <= 50, 'must have at most 50 keys')
       .default({}),
-    client_ip: z.string().refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address').optional(),
+    // isIP also takes a zone id (fe80::1%eth0), which no address on the internet has and which
+    // has no length limit; the longest address written out (::ffff:255.255.255.255 in full) is 45.
+    client_ip: z
+      .string()
+      .max(45, 'must be an IPv4 or IPv6 address')
+      .refine((v) => isIP(v) !== 0 && !v.includes('%'), 'must be an IPv4 or IPv6 address, without a zone id')
+      .optional(),
   })
   .strict();
 

@@ -2,7 +2,7 @@ import express from 'express';
 import { z } from 'zod';
 import type { Deps } from '../deps.ts';
 import { authOf } from '../http/auth.ts';
-import { fromZod } from '../http/errors.ts';
+import { bodyOf, noParams, paramsOf as parse } from '../http/body.ts';
 import { listParams } from '../http/pagination.ts';
 import {
   createEndpoint,
@@ -20,12 +20,6 @@ import { deliveryListQuery, listDeliveries } from './deliveries.ts';
 
 const listQuery = z.object(listParams).strict();
 
-function parse<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
-  const r = schema.safeParse(value ?? {});
-  if (!r.success) throw fromZod(r.error);
-  return r.data;
-}
-
 /**
  * /v1/webhook_endpoints, mounted by the core after api-key auth, JSON parsing and idempotency.
  * A secret appears only in the answers of create and rotate_secret.
@@ -34,7 +28,7 @@ export function createWebhookEndpointRoutes(deps: Deps): express.Router {
   const router = express.Router();
 
   router.post('/', async (req, res) => {
-    const input = parse(createEndpointSchema, req.body);
+    const input = parse(createEndpointSchema, bodyOf(req));
     const { endpoint, secret } = await createEndpoint(deps, authOf(res), input);
     res.json({ ...endpoint, secret });
   });
@@ -44,20 +38,21 @@ export function createWebhookEndpointRoutes(deps: Deps): express.Router {
   });
 
   router.get('/:id', async (req, res) => {
+    parse(noParams, req.query);
     res.json(await getEndpoint(deps, authOf(res), req.params.id));
   });
 
   router.post('/:id', async (req, res) => {
-    res.json(await updateEndpoint(deps, authOf(res), req.params.id, parse(updateEndpointSchema, req.body)));
+    res.json(await updateEndpoint(deps, authOf(res), req.params.id, parse(updateEndpointSchema, bodyOf(req))));
   });
 
   router.post('/:id/rotate_secret', async (req, res) => {
-    const { endpoint, secret } = await rotateEndpointSecret(deps, authOf(res), req.params.id, parse(rotateSecretSchema, req.body));
+    const { endpoint, secret } = await rotateEndpointSecret(deps, authOf(res), req.params.id, parse(rotateSecretSchema, bodyOf(req)));
     res.json({ ...endpoint, secret });
   });
 
   router.post('/:id/test', async (req, res) => {
-    parse(z.object({}).strict(), req.body);
+    parse(noParams, bodyOf(req));
     res.json(await sendTestEvent(deps, authOf(res), req.params.id));
   });
 
@@ -66,6 +61,7 @@ export function createWebhookEndpointRoutes(deps: Deps): express.Router {
   });
 
   router.delete('/:id', async (req, res) => {
+    parse(noParams, bodyOf(req));
     res.json(await deleteEndpoint(deps, authOf(res), req.params.id));
   });
 

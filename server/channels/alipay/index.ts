@@ -58,6 +58,7 @@ export const alipay: Channel<AlipayCredentials> = {
     }
     return { appId: c.app_id, privateKey, alipayPublicKey, sellerId: c.seller_id, gateway: c.gateway ?? ALIPAY_PRODUCTION_GATEWAY };
   },
+  credentialKeys: Object.keys(configSchema.shape),
   appIdOf: (cred) => cred.appId,
   merchantIdOf: (cred) => cred.sellerId,
 

@@ -154,6 +154,7 @@ export const wechatpay: Channel<WechatpayCredentials> = {
       appSecret: c.app_secret ? new SecretText(c.app_secret) : undefined,
     };
   },
+  credentialKeys: Object.keys(configSchema.shape),
   appIdOf: (cred) => cred.appid,
   merchantIdOf: (cred) => cred.mchid,
 
