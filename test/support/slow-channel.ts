@@ -1,0 +1,87 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Knex } from 'knex';
+import { unseal } from '../../server/crypto.ts';
+import { setChannelConfig } from '../../server/apps/channel-configs.ts';
+import type { Provider } from '../../server/channels/types.ts';
+
+/**
+ * A slow network path to a channel simulator: an HTTP proxy that holds every request for
+ * `delayMs` before passing it on, and keeps passing it on after the caller gave up (a channel
+ * that received a request acts on it whether or not we still listen).
+ */
+export async function startSlowProxy(target: string) {
+  let delayMs = 0;
+  let seen = 0;
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      seen++;
+      const body = Buffer.concat(chunks);
+      const headers = { ...req.headers };
+      delete headers.host;
+      delete headers.connection;
+      setTimeout(async () => {
+        try {
+          const up = await fetch(target + req.url, {
+            method: req.method,
+            headers: headers as Record<string, string>,
+            body: req.method === 'GET' || req.method === 'HEAD' ? undefined : body,
+            redirect: 'manual',
+          });
+          const answer = Buffer.from(await up.arrayBuffer());
+          const out: Record<string, string> = {};
+          up.headers.forEach((v, k) => {
+            if (k !== 'content-encoding' && k !== 'content-length' && k !== 'transfer-encoding' && k !== 'connection') out[k] = v;
+          });
+          res.writeHead(up.status, out).end(answer);
+        } catch {
+          res.destroy();
+        }
+      }, delayMs);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    setDelay(ms: number) {
+      delayMs = ms;
+    },
+    /** How many requests reached the proxy so far. */
+    get requests() {
+      return seen;
+    },
+    close: () => new Promise<void>((r) => {
+      server.close(() => r());
+      server.closeAllConnections();
+    }),
+  };
+}
+
+const URL_FIELDS: Partial<Record<Provider, string[]>> = { alipay: ['gateway'], wechatpay: ['base_url'] };
+
+/**
+ * Re-points an app's stored channel config (test mode, provisioned at the simulator) at `proxyUrl`:
+ * the same keys, only the origin of the channel's endpoints changes.
+ */
+export async function routeChannelThrough(
+  deps: { db: Knex; config: { masterKeyBytes: Buffer } },
+  appId: string,
+  provider: Provider,
+  proxyUrl: string,
+): Promise<void> {
+  const aad = `channel:${appId}:${provider}:test`;
+  const row = await deps.db('channel_configs').where({ app_id: appId, provider, livemode: false }).first('config_sealed');
+  if (!row) throw new Error(`no ${provider} config for ${appId} yet: use the channel once first`);
+  const raw = JSON.parse(unseal(deps.config.masterKeyBytes, row.config_sealed, aad)) as Record<string, unknown>;
+  for (const field of URL_FIELDS[provider] ?? []) {
+    if (typeof raw[field] !== 'string') continue;
+    const u = new URL(raw[field] as string);
+    const p = new URL(proxyUrl);
+    u.protocol = p.protocol;
+    u.host = p.host;
+    raw[field] = u.toString();
+  }
+  await setChannelConfig(deps as never, appId, provider, false, raw);
+}
