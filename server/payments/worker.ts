@@ -12,6 +12,7 @@ export const QUERY_SCHEDULE_MS = [10_000, 30_000, 60_000, 300_000, 900_000, 3_60
 const nextQueryDelay = (queriesDone: number) => QUERY_SCHEDULE_MS[Math.min(queriesDone + 1, QUERY_SCHEDULE_MS.length - 1)];
 const BATCH = 50;
 const SWEEP_EVERY_MS = 10 * 60_000;
+const INTERRUPTED_KEY_KEPT_MS = 30 * 24 * 3600 * 1000;
 
 export interface PaymentWorker {
   /** One pass over everything due now; returns how many items it handled. */
@@ -74,8 +75,13 @@ export function startPaymentWorker(deps: Deps, opts: { intervalMs?: number; back
     }
     if (now - lastSweep >= SWEEP_EVERY_MS) {
       lastSweep = now;
-      // Idempotent responses are replayed for 24 h; a day's grace after that, they go.
-      await deps.db('idempotency_keys').where('created_ms', '<', now - 2 * IDEMPOTENCY_TTL_MS).delete();
+      // Idempotent responses are replayed for 24 h; a day's grace after that, they go. A key still
+      // 'processing' belongs to a request that died mid-way and may have moved money: it stays
+      // (a retry gets 409) until long after any client could still be retrying it.
+      await deps.db('idempotency_keys')
+        .where('created_ms', '<', now - 2 * IDEMPOTENCY_TTL_MS)
+        .where((q) => q.where('state', 'done').orWhere('created_ms', '<', now - INTERRUPTED_KEY_KEPT_MS))
+        .delete();
     }
     return handled;
   }

@@ -7,12 +7,15 @@ import type { Provider } from '../../server/channels/types.ts';
 
 /**
  * A slow network path to a channel simulator: an HTTP proxy that holds every request for
- * `delayMs` before passing it on, and keeps passing it on after the caller gave up (a channel
- * that received a request acts on it whether or not we still listen).
+ * `delayMs` (or until release() after hold()) before passing it on, and passes it on even after
+ * the caller gave up or died: a channel that received a request acts on it whether or not we
+ * still listen.
  */
 export async function startSlowProxy(target: string) {
   let delayMs = 0;
   let seen = 0;
+  let held: Promise<void> | undefined;
+  let release = () => undefined as void;
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -22,7 +25,9 @@ export async function startSlowProxy(target: string) {
       const headers = { ...req.headers };
       delete headers.host;
       delete headers.connection;
+      const gate = held;
       setTimeout(async () => {
+        await gate;
         try {
           const up = await fetch(target + req.url, {
             method: req.method,
@@ -47,6 +52,14 @@ export async function startSlowProxy(target: string) {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     setDelay(ms: number) {
       delayMs = ms;
+    },
+    /** Requests from now on wait until release(). */
+    hold() {
+      held = new Promise<void>((r) => (release = r));
+    },
+    release() {
+      held = undefined;
+      release();
     },
     /** How many requests reached the proxy so far. */
     get requests() {
