@@ -5,7 +5,7 @@ import { refreshAttempt } from './service.ts';
 import { closeAttemptAtChannel, closePayment } from './close.ts';
 import { refundFromRow } from '../refunds/repo.ts';
 import { IDEMPOTENCY_TTL_MS } from '../http/idempotency.ts';
-import { refundRetryDelay, submitRefund } from '../refunds/service.ts';
+import { REFUND_SUBMIT_LEASE_MS, submitRefund } from '../refunds/service.ts';
 
 /** Active query of pending attempts: a lost notify still ends in succeeded (about 10 s, 30 s, 1 min, 5 min, 15 min, then hourly). */
 export const QUERY_SCHEDULE_MS = [10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000];
@@ -26,8 +26,10 @@ export interface PaymentWorker {
  * claimed by a conditional update of their due time, so several gateway processes can share
  * the work without doing an item twice at once.
  */
-export function startPaymentWorker(deps: Deps, opts: { intervalMs?: number; background?: boolean } = {}): PaymentWorker {
+export function startPaymentWorker(deps: Deps, opts: { intervalMs?: number; background?: boolean; now?: () => number } = {}): PaymentWorker {
   const intervalMs = opts.intervalMs ?? 1000;
+  // Which items are due and how long a claim lasts; tests move it forward to see a claim hold.
+  const clock = opts.now ?? Date.now;
   let running: Promise<number> | undefined;
   let lastSweep = 0;
   let stopped = false;
@@ -47,7 +49,7 @@ export function startPaymentWorker(deps: Deps, opts: { intervalMs?: number; back
 
   async function pass(): Promise<number> {
     let handled = 0;
-    const now = Date.now();
+    const now = clock();
     const expired = await deps.db('payments').where('status', 'pending').where('expires_at', '<=', nowSeconds()).limit(BATCH);
     for (const row of expired) {
       handled++;
@@ -69,9 +71,10 @@ export function startPaymentWorker(deps: Deps, opts: { intervalMs?: number; back
     const refunds = await deps.db('refunds').where('status', 'pending').where('next_query_at_ms', '<=', now).limit(BATCH);
     for (const row of refunds) {
       const refund = refundFromRow(row);
-      if (!(await claim('refunds', row, now + refundRetryDelay(refund.submit_count)))) continue;
+      const lease = now + REFUND_SUBMIT_LEASE_MS;
+      if (!(await claim('refunds', row, lease))) continue;
       handled++;
-      await guarded('refund', refund.id, () => submitRefund(deps, refund));
+      await guarded('refund', refund.id, () => submitRefund(deps, refund, lease));
     }
     if (now - lastSweep >= SWEEP_EVERY_MS) {
       lastSweep = now;

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { pgUrl, startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { routeChannelThrough, startSlowProxy } from '../support/slow-channel.ts';
 import { getCredentials } from '../../server/apps/channel-configs.ts';
@@ -166,6 +166,67 @@ describe(`a retry after the client gave up (${db})`, () => {
     const cred = (await getCredentials(g.deps, g.app.app_id, 'alipay', false)) as AlipayCredentials;
     expect(await g.deps.db('sandbox_refunds').where({ provider: 'alipay', merchant_id: cred.appId, out_trade_no: attempt.channel_order_no })).toHaveLength(1);
     expect((await g.api('GET', `/v1/payments/${p.id}`)).body.amount_refunded).toBe(100);
+  });
+});
+
+describe(`a refund is submitted by one hand at a time (${db})`, () => {
+  afterEach(() => {
+    proxy.release();
+    proxy.failWith(0);
+  });
+
+  /** Refund calls that reached the channel (the proxy), by the refund number they carry. */
+  const refundCalls = (log: string[], refundId: string) => log.filter((b) => b.includes('alipay.trade.refund') && b.includes(refundId)).length;
+
+  it('while the API request still waits for the channel, no worker submits it again', async () => {
+    const p = await paid(1000);
+    await routeChannelThrough(g.deps, g.app.app_id, 'alipay', proxy.url);
+    const path = `/v1/payments/${p.id}/refunds`;
+    proxy.hold();
+    const answer = g.api('POST', path, { amount: 100 });
+    let refundId = '';
+    for (let i = 0; i < 100 && !refundId; i++) {
+      refundId = (await g.deps.db('refunds').where({ payment_id: p.id }).first())?.id ?? '';
+      if (!refundId || !refundCalls(proxy.bodies, refundId)) refundId = '';
+      await sleep(20);
+    }
+    expect(refundCalls(proxy.bodies, refundId)).toBe(1);
+    // 11 s later the channel still has not answered (a call may take 15 s, and a refund two calls).
+    const later = startPaymentWorker(g.deps, { background: false, now: () => Date.now() + 11_000 });
+    const pass = later.runOnce();
+    await sleep(300);
+    expect(refundCalls(proxy.bodies, refundId)).toBe(1);
+    proxy.release();
+    expect((await answer).body).toMatchObject({ id: refundId, status: 'succeeded' });
+    await pass;
+    await later.stop();
+  });
+
+  it('a worker submitting a refund keeps it until the channel answered: a second worker does not submit it too', async () => {
+    const p = await paid(1000);
+    await routeChannelThrough(g.deps, g.app.app_id, 'alipay', proxy.url);
+    proxy.failWith(502);
+    const created = await g.api('POST', `/v1/payments/${p.id}/refunds`, { amount: 100 });
+    proxy.failWith(0);
+    expect(created.body.status).toBe('pending');
+    const refundId = created.body.id;
+    expect(refundCalls(proxy.bodies, refundId)).toBe(1);
+    // 15 s later a worker retries it, and the channel is slow to answer.
+    proxy.hold();
+    const first = startPaymentWorker(g.deps, { background: false, now: () => Date.now() + 15_000 });
+    const pass = first.runOnce();
+    for (let i = 0; i < 100 && refundCalls(proxy.bodies, refundId) < 2; i++) await sleep(20);
+    expect(refundCalls(proxy.bodies, refundId)).toBe(2);
+    // Another process, 31 s on, while that submission still waits (it may take 30 s).
+    const second = startPaymentWorker(g.deps, { background: false, now: () => Date.now() + 46_000 });
+    const secondPass = second.runOnce();
+    await sleep(300);
+    expect(refundCalls(proxy.bodies, refundId)).toBe(2);
+    proxy.release();
+    await Promise.all([pass, secondPass]);
+    await second.stop();
+    await first.stop();
+    expect((await g.api('GET', `/v1/refunds/${refundId}`)).body.status).toBe('succeeded');
   });
 });
 

@@ -14,6 +14,8 @@ import type { Provider } from '../../server/channels/types.ts';
 export async function startSlowProxy(target: string) {
   let delayMs = 0;
   let seen = 0;
+  let failStatus = 0;
+  const bodies: string[] = [];
   let held: Promise<void> | undefined;
   let release = () => undefined as void;
   const server = http.createServer((req, res) => {
@@ -22,6 +24,8 @@ export async function startSlowProxy(target: string) {
     req.on('end', () => {
       seen++;
       const body = Buffer.concat(chunks);
+      bodies.push(`${req.method} ${decodeURIComponent(req.url ?? '')} ${decodeURIComponent(body.toString('utf8').replace(/\+/g, ' '))}`);
+      if (failStatus) return void res.writeHead(failStatus, { 'content-type': 'text/html' }).end('<html>Bad Gateway</html>');
       const headers = { ...req.headers };
       delete headers.host;
       delete headers.connection;
@@ -61,6 +65,12 @@ export async function startSlowProxy(target: string) {
       held = undefined;
       release();
     },
+    /** Answers every request with this HTTP status instead of passing it on (0: pass on again). */
+    failWith(status: number) {
+      failStatus = status;
+    },
+    /** Every request that reached the proxy: method, URL and body, decoded. */
+    bodies,
     /** How many requests reached the proxy so far. */
     get requests() {
       return seen;
