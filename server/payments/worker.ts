@@ -1,5 +1,4 @@
 import type { Deps } from '../deps.ts';
-import { nowSeconds } from '../crypto.ts';
 import { attemptFromRow, paymentFromRow } from './repo.ts';
 import { refreshAttempt } from './service.ts';
 import { closeAttemptAtChannel, closePayment } from './close.ts';
@@ -12,6 +11,8 @@ export const QUERY_SCHEDULE_MS = [10_000, 30_000, 60_000, 300_000, 900_000, 3_60
 const nextQueryDelay = (queriesDone: number) => QUERY_SCHEDULE_MS[Math.min(queriesDone + 1, QUERY_SCHEDULE_MS.length - 1)];
 const BATCH = 50;
 const SWEEP_EVERY_MS = 10 * 60_000;
+/** How soon an expired payment that could not be closed at its channel is tried again. */
+const CLOSE_RETRY_MS = 60_000;
 const INTERRUPTED_KEY_KEPT_MS = 30 * 24 * 3600 * 1000;
 
 export interface PaymentWorker {
@@ -50,8 +51,19 @@ export function startPaymentWorker(deps: Deps, opts: { intervalMs?: number; back
   async function pass(): Promise<number> {
     let handled = 0;
     const now = clock();
-    const expired = await deps.db('payments').where('status', 'pending').where('expires_at', '<=', nowSeconds()).limit(BATCH);
+    const expired = await deps.db('payments')
+      .where('status', 'pending')
+      .where('expires_at', '<=', Math.floor(now / 1000))
+      .where((q) => q.whereNull('close_retry_at_ms').orWhere('close_retry_at_ms', '<=', now))
+      .limit(BATCH);
     for (const row of expired) {
+      // Claimed like the rest: one whose channel cannot be reached now waits its turn instead of
+      // coming first in every pass, ahead of the others.
+      const claimed = await deps.db('payments')
+        .where({ id: row.id, status: 'pending' })
+        .where((q) => (row.close_retry_at_ms === null ? q.whereNull('close_retry_at_ms') : q.where('close_retry_at_ms', row.close_retry_at_ms)))
+        .update({ close_retry_at_ms: now + CLOSE_RETRY_MS });
+      if (claimed !== 1) continue;
       handled++;
       await guarded('expiry', row.id, () => closePayment(deps, paymentFromRow(row)));
     }

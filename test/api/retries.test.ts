@@ -4,10 +4,15 @@ import { routeChannelThrough, startSlowProxy } from '../support/slow-channel.ts'
 import { getCredentials } from '../../server/apps/channel-configs.ts';
 import { batcherFor } from '../../server/batch.ts';
 import { startPaymentWorker } from '../../server/payments/worker.ts';
+import { createApp } from '../../server/apps/service.ts';
+import { findPaymentById } from '../../server/payments/repo.ts';
+import { startAttempt } from '../../server/payments/service.ts';
 import type { AlipayCredentials } from '../../server/channels/alipay/index.ts';
 
-// A client that gives up on a slow request and retries it with the same Idempotency-Key must get
-// the first request's answer (or a 409 while it still runs), never a second execution.
+// Retries that must not move money twice or hold up others: a client that gives up on a slow
+// request and retries it with the same Idempotency-Key gets the first request's answer (or a 409
+// while it still runs), never a second execution; a refund is submitted by one hand at a time;
+// items the worker cannot finish now do not stand in the way of the rest.
 
 const db = pgUrl ? 'PostgreSQL' : 'SQLite';
 let g: TestGateway;
@@ -227,6 +232,40 @@ describe(`a refund is submitted by one hand at a time (${db})`, () => {
     await second.stop();
     await first.stop();
     expect((await g.api('GET', `/v1/refunds/${refundId}`)).body.status).toBe('succeeded');
+  });
+});
+
+describe(`the payment worker: what fails now waits its turn (${db})`, () => {
+  afterEach(() => proxy.failWith(0));
+
+  it('expired payments whose channel cannot be reached do not keep the others from closing', async () => {
+    // Another shop, whose Alipay is down: more expired payments than one pass takes.
+    const shop = await createApp(g.deps.db, { name: 'Shop with Alipay down' });
+    const auth = { appId: shop.app_id, livemode: false };
+    const stuck: string[] = [];
+    for (let i = 0; i < 51; i++) {
+      const p = (await fetch(`${g.url}/v1/payments`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${shop.secret_key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ amount: 100, subject: 'Down', out_trade_no: `down_${i}` }),
+      }).then((r) => r.json())) as { id: string };
+      await startAttempt(g.deps, (await findPaymentById(g.deps.db, p.id))!, 'alipay_pc');
+      stuck.push(p.id);
+    }
+    await routeChannelThrough(g.deps, auth.appId, 'alipay', proxy.url);
+    proxy.failWith(502);
+    const bare = (await g.api('POST', '/v1/payments', { amount: 99, subject: 'No attempt', out_trade_no: `bare_${++seq}` })).body;
+    const past = Math.floor(Date.now() / 1000);
+    await g.deps.db('payments').whereIn('id', stuck).update({ expires_at: past - 100 });
+    await g.deps.db('payments').where({ id: bare.id }).update({ expires_at: past - 1 });
+    const worker = startPaymentWorker(g.deps, { background: false });
+    try {
+      for (let i = 0; i < 3; i++) await worker.runOnce();
+    } finally {
+      await worker.stop();
+    }
+    expect((await g.api('GET', `/v1/payments/${bare.id}`)).body.status).toBe('closed');
+    expect(await g.deps.db('payments').whereIn('id', stuck).where({ status: 'pending' })).toHaveLength(51);
   });
 });
 
