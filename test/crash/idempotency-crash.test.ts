@@ -119,6 +119,6 @@ async function crashedRefund(kind: 'sqlite' | 'postgres'): Promise<void> {
 }
 
 describe('an Idempotency-Key whose request died in a crash', () => {
-  it.skipIf(pgUrl)('SQLite: a retry never refunds again, a day or two later either', () => crashedRefund('sqlite'), 90_000);
-  it.skipIf(!pgUrl)('PostgreSQL: a retry never refunds again, a day or two later either', () => crashedRefund('postgres'), 90_000);
+  it.skipIf(pgUrl)('SQLite: a retry never refunds again, a day or two later either', () => crashedRefund('sqlite'), 120_000);
+  it.skipIf(!pgUrl)('PostgreSQL: a retry never refunds again, a day or two later either', () => crashedRefund('postgres'), 120_000);
 });
