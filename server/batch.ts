@@ -11,7 +11,9 @@ interface Pending {
  * Group commit for a hot insert: rows that arrive in the same turn of the event loop go to the
  * database in one multi-row INSERT … ON CONFLICT DO NOTHING RETURNING id, so they share one
  * statement and one commit (on SQLite each commit is a WAL write). Each caller learns whether its
- * own row went in or hit a unique constraint.
+ * own row went in or hit a unique constraint. One caller's bad row never fails the others: a
+ * statement is all or nothing, so when the shared one fails, each row is tried again on its own.
+ * Rows carry fresh random ids (nothing else may hold them).
  */
 export class InsertBatcher {
   private queue: Pending[] = [];
@@ -34,15 +36,33 @@ export class InsertBatcher {
     this.scheduled = false;
     while (this.queue.length) {
       const batch = this.queue.splice(0, this.maxBatch);
+      let ids: Set<string>;
       try {
-        const rows = batch.map((p) => p.row);
-        const inserted = isPostgres(this.db) ? await this.insertWithKnex(rows) : await this.insertSqlite(rows);
-        const ids = new Set(inserted.map((r) => r.id));
-        for (const p of batch) p.resolve(ids.has(p.row.id));
+        ids = await this.insertRows(batch.map((p) => p.row));
       } catch (err) {
-        for (const p of batch) p.reject(err);
+        if (batch.length === 1) batch[0].reject(err);
+        else await Promise.all(batch.map((p) => this.insertAlone(p)));
+        continue;
       }
+      for (const p of batch) p.resolve(ids.has(p.row.id));
     }
+  }
+
+  /** One row in a statement of its own, after the shared statement failed (and so wrote nothing). */
+  private async insertAlone(p: Pending): Promise<void> {
+    try {
+      if ((await this.insertRows([p.row])).has(p.row.id)) return p.resolve(true);
+      // The shared statement may have committed before its answer was lost (a dropped connection):
+      // then the conflict is with this very row.
+      p.resolve(Boolean(await this.db(this.table).where({ id: p.row.id }).first('id')));
+    } catch (err) {
+      p.reject(err);
+    }
+  }
+
+  private async insertRows(rows: Array<Record<string, unknown>>): Promise<Set<string>> {
+    const inserted = isPostgres(this.db) ? await this.insertWithKnex(rows) : await this.insertSqlite(rows);
+    return new Set(inserted.map((r) => r.id));
   }
 
   private async insertWithKnex(rows: Array<Record<string, unknown>>): Promise<Array<{ id: string }>> {

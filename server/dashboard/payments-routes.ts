@@ -5,7 +5,8 @@ import { toApiError } from '../http/errors.ts';
 import { paginate } from '../http/pagination.ts';
 import { CHANNEL_CODES } from '../channels/types.ts';
 import { paymentFromRow, type PaymentRow } from '../payments/repo.ts';
-import { refundFromRow } from '../refunds/repo.ts';
+import { findRefundByOutRefundNo, refundFromRow } from '../refunds/repo.ts';
+import { randomId } from '../crypto.ts';
 import { createRefund, createRefundSchema } from '../refunds/service.ts';
 import { attemptsOf, eventsOf, findAppPayment, paymentsByIds, paymentsQuery, refundsOf, refundsQuery } from './repo.ts';
 import { decimal, parseDecimal } from './format.ts';
@@ -15,6 +16,7 @@ const PAGE_SIZE = 25;
 const PAYMENT_STATUSES = ['pending', 'succeeded', 'closed'];
 const REFUND_STATUSES = ['pending', 'succeeded', 'failed'];
 const idPattern = /^[a-z]{2,4}_[A-Za-z0-9]{1,60}$/;
+const refundKeyPattern = /^console-[A-Za-z0-9]{24}$/;
 
 /** Cursor parameters from the query; a malformed one is simply ignored (first page). */
 function cursorOf(req: Request): { starting_after?: string; ending_before?: string } {
@@ -72,6 +74,8 @@ export function createPaymentPages(deps: Deps): Router {
       refundable: payment.status === 'succeeded' ? payment.amount - payment.amount_refunded : 0,
       refunded: one(req.query.refunded),
       form: { amount: '', reason: '' },
+      // Each rendering of the form is one refund: sent twice, it is still that refund.
+      refundKey: `console-${randomId(24)}`,
       ...extra,
     }, status);
   }
@@ -83,16 +87,28 @@ export function createPaymentPages(deps: Deps): Router {
     const payment = idPattern.test(id) ? await findAppPayment(deps.db, scopeOf(res).appId, id) : undefined;
     if (!payment) throw new ApiError(404, 'invalid_request_error', 'resource_missing', `No such payment: '${id}'`);
     const form = { amount: (one(req.body?.amount) ?? '').trim(), reason: (one(req.body?.reason) ?? '').trim() };
+    // The form's key is the refund's number: a form sent again (double click, a resend after a
+    // slow answer) finds its refund instead of making a second one.
+    const key = one(req.body?.refund_key);
+    const refundKey = key && refundKeyPattern.test(key) ? key : undefined;
+    // The payment's own mode: the console may be switched to the other one.
+    const scope = { appId: payment.app_id, livemode: payment.livemode };
+    const done = (refundId: string) => res.redirect(303, `${BASE}/payments/${payment.id}?refunded=${encodeURIComponent(refundId)}`);
+    const earlier = refundKey ? await findRefundByOutRefundNo(deps.db, scope, refundKey) : undefined;
+    if (earlier?.payment_id === payment.id) return done(earlier.id);
     try {
-      const input = createRefundSchema.parse({ amount: refundAmount(form.amount, payment), reason: form.reason || undefined });
-      // The payment's own mode: the console may be switched to the other one.
-      const refund = await createRefund(deps, { appId: payment.app_id, livemode: payment.livemode }, payment.id, input);
+      const input = createRefundSchema.parse({ amount: refundAmount(form.amount, payment), reason: form.reason || undefined, out_refund_no: refundKey });
+      const refund = await createRefund(deps, scope, payment.id, input);
       deps.logger.info('console refund', { payment_id: payment.id, refund_id: refund.id, user: res.locals.session.userId });
-      res.redirect(303, `${BASE}/payments/${payment.id}?refunded=${encodeURIComponent(refund.id)}`);
+      done(refund.id);
     } catch (err) {
       const apiErr = toApiError(err);
       if (apiErr.status >= 500) throw err;
-      await showPayment(req, res, { refundError: apiErr.message, form }, apiErr.status === 404 ? 404 : 400);
+      // The copy that raced the first one: the key is taken by that refund.
+      const first = apiErr.code === 'out_refund_no_taken' && refundKey ? await findRefundByOutRefundNo(deps.db, scope, refundKey) : undefined;
+      if (first?.payment_id === payment.id) return done(first.id);
+      // Nothing was made: the same form (and key) may be sent again once corrected.
+      await showPayment(req, res, { refundError: apiErr.message, form, ...(refundKey ? { refundKey } : {}) }, apiErr.status === 404 ? 404 : 400);
     }
   });
 

@@ -20,10 +20,19 @@ function canonical(value: unknown): string {
 }
 
 /**
+ * A key still 'processing' after this long belongs to a request that will not finish (the process
+ * running it died); it is never taken over, since that request may have moved money.
+ */
+export const INTERRUPTED_AFTER_MS = 5 * 60_000;
+
+/**
  * Idempotency-Key for POSTs: the first response (status and body) is stored and replayed; the same
  * key with other parameters is an idempotency_error; a request still running under the key is a 409.
- * Responses of 5xx are not stored, so a retry can go through. Stored bodies are sealed: some carry
- * a secret shown once (a webhook endpoint's whsec_).
+ * The key is held until its request has answered, whatever the client does meanwhile: a client
+ * that gave up and retries gets the 409, then the stored answer. Every answer is stored, 5xx too
+ * (as Stripe does): a 5xx may come after money moved (a refund reserved and sent, then a failure
+ * reading it back), and nothing here can tell, so a retry must not run the request again. Stored
+ * bodies are sealed: some carry a secret shown once (a webhook endpoint's whsec_).
  */
 export function idempotency(db: Knex, masterKey: Buffer): RequestHandler {
   return async (req, res, next) => {
@@ -42,9 +51,9 @@ export function idempotency(db: Knex, masterKey: Buffer): RequestHandler {
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;
       const row = await db('idempotency_keys').where(scope).first();
-      if (row && Number(row.created_ms) < now - IDEMPOTENCY_TTL_MS) {
-        // An expired key is free again: take it over if nobody else did meanwhile.
-        const n = await db('idempotency_keys').where({ ...scope, created_ms: row.created_ms })
+      if (row && row.state === 'done' && Number(row.created_ms) < now - IDEMPOTENCY_TTL_MS) {
+        // An expired answer frees its key: take it over if nobody else did meanwhile.
+        const n = await db('idempotency_keys').where({ ...scope, state: 'done', created_ms: row.created_ms })
           .update({ request_hash: requestHash, state: 'processing', response_status: null, response_body: null, created_ms: now });
         if (n !== 1) return next(inUse());
       } else if (!row) {
@@ -53,7 +62,7 @@ export function idempotency(db: Knex, masterKey: Buffer): RequestHandler {
         return next(new ApiError(400, 'idempotency_error', 'idempotency_key_reused',
           'Keys for idempotent requests can only be used with the same parameters they were first used with.', 'Idempotency-Key'));
       } else if (row.state !== 'done') {
-        return next(inUse());
+        return next(Number(row.created_ms) < now - INTERRUPTED_AFTER_MS ? interrupted() : inUse());
       } else {
         res.set('Idempotent-Replayed', 'true');
         res.status(Number(row.response_status)).type('application/json').send(unseal(masterKey, row.response_body, aadOf(scope)));
@@ -61,23 +70,24 @@ export function idempotency(db: Knex, masterKey: Buffer): RequestHandler {
       }
     }
     // The result is stored before the response leaves, so a client retrying at once gets the replay.
+    // A client that went away changes nothing here: its request runs on and its answer is kept.
+    // If storing fails the key stays 'processing' and retries get 409s: never a second run.
     const json = res.json.bind(res);
     res.json = (value: unknown) => {
-      const status = res.statusCode;
       const body = JSON.stringify(value);
-      const q = status >= 500
-        ? db('idempotency_keys').where(scope).delete()
-        : db('idempotency_keys').where(scope).update({ state: 'done', response_status: status, response_body: seal(masterKey, body, aadOf(scope)) });
-      q.then(() => json(value), () => json(value));
+      db('idempotency_keys').where({ ...scope, state: 'processing' })
+        .update({ state: 'done', response_status: res.statusCode, response_body: seal(masterKey, body, aadOf(scope)) })
+        .then(() => json(value), () => json(value));
       return res;
     };
-    res.on('close', () => {
-      // A request that ended without a JSON answer (client gone, crash) frees its key.
-      if (!res.writableEnded) db('idempotency_keys').where({ ...scope, state: 'processing' }).delete().catch(() => undefined);
-    });
     next();
   };
 }
+
+const interrupted = () =>
+  new ApiError(409, 'idempotency_error', 'idempotency_key_in_use',
+    'The request with this Idempotency-Key was interrupted before it answered, and may have taken effect. '
+    + 'Retrieve the object to see, and use a new key to try again.', 'Idempotency-Key');
 
 const inUse = () =>
   new ApiError(409, 'idempotency_error', 'idempotency_key_in_use',

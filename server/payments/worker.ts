@@ -1,17 +1,19 @@
 import type { Deps } from '../deps.ts';
-import { nowSeconds } from '../crypto.ts';
 import { attemptFromRow, paymentFromRow } from './repo.ts';
 import { refreshAttempt } from './service.ts';
 import { closeAttemptAtChannel, closePayment } from './close.ts';
 import { refundFromRow } from '../refunds/repo.ts';
 import { IDEMPOTENCY_TTL_MS } from '../http/idempotency.ts';
-import { refundRetryDelay, submitRefund } from '../refunds/service.ts';
+import { REFUND_SUBMIT_LEASE_MS, submitRefund } from '../refunds/service.ts';
 
 /** Active query of pending attempts: a lost notify still ends in succeeded (about 10 s, 30 s, 1 min, 5 min, 15 min, then hourly). */
 export const QUERY_SCHEDULE_MS = [10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000];
 const nextQueryDelay = (queriesDone: number) => QUERY_SCHEDULE_MS[Math.min(queriesDone + 1, QUERY_SCHEDULE_MS.length - 1)];
 const BATCH = 50;
 const SWEEP_EVERY_MS = 10 * 60_000;
+/** How soon an expired payment that could not be closed at its channel is tried again. */
+const CLOSE_RETRY_MS = 60_000;
+const INTERRUPTED_KEY_KEPT_MS = 30 * 24 * 3600 * 1000;
 
 export interface PaymentWorker {
   /** One pass over everything due now; returns how many items it handled. */
@@ -25,8 +27,10 @@ export interface PaymentWorker {
  * claimed by a conditional update of their due time, so several gateway processes can share
  * the work without doing an item twice at once.
  */
-export function startPaymentWorker(deps: Deps, opts: { intervalMs?: number; background?: boolean } = {}): PaymentWorker {
+export function startPaymentWorker(deps: Deps, opts: { intervalMs?: number; background?: boolean; now?: () => number } = {}): PaymentWorker {
   const intervalMs = opts.intervalMs ?? 1000;
+  // Which items are due and how long a claim lasts; tests move it forward to see a claim hold.
+  const clock = opts.now ?? Date.now;
   let running: Promise<number> | undefined;
   let lastSweep = 0;
   let stopped = false;
@@ -46,9 +50,20 @@ export function startPaymentWorker(deps: Deps, opts: { intervalMs?: number; back
 
   async function pass(): Promise<number> {
     let handled = 0;
-    const now = Date.now();
-    const expired = await deps.db('payments').where('status', 'pending').where('expires_at', '<=', nowSeconds()).limit(BATCH);
+    const now = clock();
+    const expired = await deps.db('payments')
+      .where('status', 'pending')
+      .where('expires_at', '<=', Math.floor(now / 1000))
+      .where((q) => q.whereNull('close_retry_at_ms').orWhere('close_retry_at_ms', '<=', now))
+      .limit(BATCH);
     for (const row of expired) {
+      // Claimed like the rest: one whose channel cannot be reached now waits its turn instead of
+      // coming first in every pass, ahead of the others.
+      const claimed = await deps.db('payments')
+        .where({ id: row.id, status: 'pending' })
+        .where((q) => (row.close_retry_at_ms === null ? q.whereNull('close_retry_at_ms') : q.where('close_retry_at_ms', row.close_retry_at_ms)))
+        .update({ close_retry_at_ms: now + CLOSE_RETRY_MS });
+      if (claimed !== 1) continue;
       handled++;
       await guarded('expiry', row.id, () => closePayment(deps, paymentFromRow(row)));
     }
@@ -68,14 +83,20 @@ export function startPaymentWorker(deps: Deps, opts: { intervalMs?: number; back
     const refunds = await deps.db('refunds').where('status', 'pending').where('next_query_at_ms', '<=', now).limit(BATCH);
     for (const row of refunds) {
       const refund = refundFromRow(row);
-      if (!(await claim('refunds', row, now + refundRetryDelay(refund.submit_count)))) continue;
+      const lease = now + REFUND_SUBMIT_LEASE_MS;
+      if (!(await claim('refunds', row, lease))) continue;
       handled++;
-      await guarded('refund', refund.id, () => submitRefund(deps, refund));
+      await guarded('refund', refund.id, () => submitRefund(deps, refund, lease));
     }
     if (now - lastSweep >= SWEEP_EVERY_MS) {
       lastSweep = now;
-      // Idempotent responses are replayed for 24 h; a day's grace after that, they go.
-      await deps.db('idempotency_keys').where('created_ms', '<', now - 2 * IDEMPOTENCY_TTL_MS).delete();
+      // Idempotent responses are replayed for 24 h; a day's grace after that, they go. A key still
+      // 'processing' belongs to a request that died mid-way and may have moved money: it stays
+      // (a retry gets 409) until long after any client could still be retrying it.
+      await deps.db('idempotency_keys')
+        .where('created_ms', '<', now - 2 * IDEMPOTENCY_TTL_MS)
+        .where((q) => q.where('state', 'done').orWhere('created_ms', '<', now - INTERRUPTED_KEY_KEPT_MS))
+        .delete();
     }
     return handled;
   }

@@ -31,6 +31,12 @@ export async function findRefund(db: Knex, id: string, scope?: { appId: string; 
   return r ? refundFromRow(r) : undefined;
 }
 
+/** A refund by the merchant's own refund number (unique per app and mode). */
+export async function findRefundByOutRefundNo(db: Knex, scope: { appId: string; livemode: boolean }, outRefundNo: string): Promise<RefundRow | undefined> {
+  const r = await db('refunds').where({ app_id: scope.appId, livemode: scope.livemode, out_refund_no: outRefundNo }).first();
+  return r ? refundFromRow(r) : undefined;
+}
+
 /** The public refund object of DESIGN §2. */
 export function toRefundObject(r: RefundRow) {
   return {

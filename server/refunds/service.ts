@@ -22,6 +22,12 @@ export const createRefundSchema = z
 /** Backoff for refunds the channel has not confirmed yet: it is asked again on this schedule. */
 const REFUND_RETRY_MS = [10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000];
 export const refundRetryDelay = (n: number) => REFUND_RETRY_MS[Math.min(n, REFUND_RETRY_MS.length - 1)];
+/**
+ * Whoever submits a refund (the API request, a worker) holds it this long by its next_query_at_ms:
+ * longer than a submission can take (two channel calls, a refund and a query, of 15 s at most
+ * each), so nobody else submits it meanwhile. The retry delay starts when the submission ends.
+ */
+export const REFUND_SUBMIT_LEASE_MS = 60_000;
 
 /**
  * Refunds part or all of a succeeded payment. The refunded total is reserved by a conditional
@@ -52,7 +58,8 @@ export async function createRefund(deps: Deps, auth: AuthContext, paymentId: str
     out_refund_no: input.out_refund_no ?? id,
     created: nowSeconds(),
     updated_ms: Date.now(),
-    next_query_at_ms: Date.now() + REFUND_RETRY_MS[0],
+    // Held by this request while it submits; if it dies, the worker takes over after the lease.
+    next_query_at_ms: Date.now() + REFUND_SUBMIT_LEASE_MS,
     automatic: false,
   };
   try {
@@ -68,7 +75,7 @@ export async function createRefund(deps: Deps, auth: AuthContext, paymentId: str
     if (isUniqueViolation(err)) throw invalid('out_refund_no_taken', `A refund with out_refund_no '${refund.out_refund_no}' already exists.`, 'out_refund_no');
     throw err;
   }
-  await submitRefund(deps, refundFromRow(refund));
+  await submitRefund(deps, refundFromRow(refund), refund.next_query_at_ms);
   return toRefundObject((await findRefund(deps.db, id))!);
 }
 
@@ -80,9 +87,21 @@ export async function retrieveRefund(deps: Deps, auth: AuthContext, id: string) 
 
 /**
  * Asks the channel to refund (again). Both channels treat a repeated refund number as the same
- * refund, so a retry after a timeout can never move money twice.
+ * refund, so a retry after a timeout can never move money twice; and only the holder of the
+ * refund's lease (next_query_at_ms = `lease`) submits it, so two submissions never race (a
+ * channel may refuse the one that loses, and a refusal would give the amount back).
+ * Without a final answer the refund is due again after the backoff.
  */
-export async function submitRefund(deps: Deps, refund: RefundRow): Promise<void> {
+export async function submitRefund(deps: Deps, refund: RefundRow, lease: number): Promise<void> {
+  if (!(await askChannel(deps, refund))) {
+    await deps.db('refunds')
+      .where({ id: refund.id, status: 'pending', next_query_at_ms: lease })
+      .update({ next_query_at_ms: Date.now() + refundRetryDelay(refund.submit_count) });
+  }
+}
+
+/** One submission; whether the refund got its final status. */
+async function askChannel(deps: Deps, refund: RefundRow): Promise<boolean> {
   const attempt = attemptFromRow(await deps.db('payment_attempts').where({ id: refund.attempt_id }).first());
   const payment = paymentFromRow(await deps.db('payments').where({ id: refund.payment_id }).first());
   const adapter = channelFor(attempt.provider)!;
@@ -105,10 +124,11 @@ export async function submitRefund(deps: Deps, refund: RefundRow): Promise<void>
     } else {
       // Unreachable or unverifiable: still pending; the refund worker asks again.
       deps.logger.warn('refund not confirmed by the channel yet', { refund_id: refund.id, err: err instanceof ChannelUnavailable ? err.message : err });
-      return;
+      return false;
     }
   }
   await applyRefundOutcome(deps, refund.id, result);
+  return result.status !== 'pending';
 }
 
 /** Applies a final refund status once, with its event; a failed refund gives its amount back. */

@@ -269,6 +269,27 @@ describe('console payments', () => {
     expect((await apiAs(g.app.secret_key, 'GET', `/v1/payments/${p.id}`)).body.amount_refunded).toBe(1000);
     expect((await c.get('/console/refunds')).text).toContain(`data-refund-id="${refundId}"`);
   });
+
+  it('a refund form sent twice (a double click, a resend after a slow answer) refunds once', async () => {
+    const p = await paidPayment(g.app.secret_key, 1000);
+    const c = await loggedIn('owner@test.example');
+    const page = await c.get(`/console/payments/${p.id}`);
+    const field = (name: string) => new RegExp(`name="${name}" value="([^"]+)"`).exec(page.text)![1];
+    const form = { _csrf: field('_csrf'), refund_key: field('refund_key'), amount: '3.00', reason: 'twice' };
+    const both = await Promise.all([c.post(`/console/payments/${p.id}/refunds`, form), c.post(`/console/payments/${p.id}/refunds`, form)]);
+    const again = await c.post(`/console/payments/${p.id}/refunds`, form);
+    const refunds = await g.deps.db('refunds').where({ payment_id: p.id });
+    expect(refunds).toHaveLength(1);
+    expect((await apiAs(g.app.secret_key, 'GET', `/v1/payments/${p.id}`)).body.amount_refunded).toBe(300);
+    // Each answer leads to that one refund.
+    for (const res of [...both, again]) {
+      expect(res.status).toBe(303);
+      expect(new URL(res.location!, g.url).searchParams.get('refunded')).toBe(refunds[0].id);
+    }
+    // The page after it carries a new key: the next refund is a new one.
+    const next = await c.get(again.location!);
+    expect(/name="refund_key" value="([^"]+)"/.exec(next.text)![1]).not.toBe(form.refund_key);
+  });
 });
 
 describe('console webhooks, keys and channels', () => {

@@ -39,6 +39,19 @@ beforeAll(async () => {
     });
     const text = await upstream.text();
     const mode = req.params.mode;
+    const method = new URLSearchParams(req.originalUrl.split('?')[1]).get('method');
+    if (mode.startsWith('unconfirmed-') && method === 'alipay.trade.refund') {
+      // Alipay took the refund (the simulator really made it) but says no funds moved yet.
+      const merchant = (await findMerchant(h.deps.db, h.deps.masterKey, h.raw.app_id!))!;
+      const body = JSON.parse(text).alipay_trade_refund_response;
+      return res.type('application/json').send(signResponse('alipay_trade_refund_response', { ...body, fund_change: 'N' }, merchant.alipayPrivateKey));
+    }
+    if (mode.startsWith('unconfirmed-') && method === 'alipay.trade.fastpay.refund.query') {
+      // …and its refund query is refused (a signed business failure).
+      const merchant = (await findMerchant(h.deps.db, h.deps.masterKey, h.raw.app_id!))!;
+      const subCode = mode.slice('unconfirmed-'.length);
+      return res.type('application/json').send(signResponse('alipay_trade_fastpay_refund_query_response', { code: '40004', msg: 'Business Failed', sub_code: subCode, sub_msg: 'refused' }, merchant.alipayPrivateKey));
+    }
     if (mode === 'status502') return res.status(502).send('<html>Bad Gateway</html>');
     if (mode === 'garbage') return res.type('text/html').send('<html>maintenance</html>');
     if (mode === 'unsigned') return res.type('application/json').send(text.replace(/,"sign":"[^"]*"/, ''));
@@ -160,6 +173,17 @@ describe('broken gateway answers', () => {
     const o = h.order('alipay_pc');
     await h.createAndOpen(o);
     expect(await failure(() => alipay.queryPayment(via('unsigned'), o.orderNo))).toBeInstanceOf(SignatureError);
+  });
+
+  it.each(['ACQ.TRADE_NOT_EXIST', 'ACQ.INVALID_PARAMETER'])('a refund Alipay took, whose query is then refused (%s), stays pending', async (subCode) => {
+    const o = h.order('alipay_qr');
+    await h.createAndOpen(o);
+    await alipaySandbox.act(h.deps, { appId: h.cred.appId, orderNo: o.orderNo, outcome: 'pay', notify: 'normal' });
+    const refundNo = `${o.orderNo}_r1`;
+    const result = await alipay.refund(via(`unconfirmed-${subCode}`), { orderNo: o.orderNo, refundNo, amount: 100, totalAmount: o.amount, currency: 'CNY', reason: null, notifyUrl: o.notifyUrl });
+    // Not 'failed': that would give the amount back to refund again while this one goes through.
+    expect(result).toEqual({ status: 'pending' });
+    expect(await alipay.queryRefund(h.cred, o.orderNo, refundNo)).toEqual({ status: 'succeeded' });
   });
 
   it('5xx, garbage and an unreachable gateway are ChannelUnavailable', async () => {

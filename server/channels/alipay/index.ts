@@ -119,7 +119,14 @@ export const alipay: Channel<AlipayCredentials> = {
     // 10000 with fund_change N may be a repeat of an earlier refund or one still processing
     // (Alipay: "confirm with alipay.trade.fastpay.refund.query").
     if (r.fund_change === 'Y') return { status: 'succeeded' };
-    return alipay.queryRefund(cred, req.orderNo, req.refundNo);
+    // Alipay took this refund: only a confirmed one settles it here. A query that finds nothing
+    // yet or is refused leaves it pending; "failed" would give the amount back to be refunded
+    // again while this refund may still go through.
+    const q = await alipay.queryRefund(cred, req.orderNo, req.refundNo).catch((err: unknown) => {
+      if (err instanceof ChannelRequestError) return { status: 'pending' as const };
+      throw err;
+    });
+    return q.status === 'succeeded' ? q : { status: 'pending' };
   },
 
   async queryRefund(cred, orderNo, refundNo): Promise<RefundResult> {
