@@ -27,11 +27,20 @@
 
   var times = document.querySelectorAll('time[data-expires-at]');
   var qr = document.querySelector('[data-qr-expires-at]');
+  // The format of formatCountdown in server/checkout/i18n.ts: m:ss, h:mm:ss, "{n}d h:mm:ss".
+  function countdown(left, daysTemplate) {
+    var days = Math.floor(left / 86400);
+    var h = Math.floor((left % 86400) / 3600);
+    var m = Math.floor((left % 3600) / 60);
+    var ss = String(left % 60).padStart(2, '0');
+    var clock = days || h ? h + ':' + String(m).padStart(2, '0') + ':' + ss : m + ':' + ss;
+    return days ? (daysTemplate || '{n}d').replace('{n}', String(days)) + ' ' + clock : clock;
+  }
   function tick() {
     var now = Math.floor(Date.now() / 1000);
     times.forEach(function (el) {
       var left = Math.max(0, Number(el.getAttribute('data-expires-at')) - now);
-      el.textContent = Math.floor(left / 60) + ':' + String(left % 60).padStart(2, '0');
+      el.textContent = countdown(left, el.getAttribute('data-days'));
       if (left === 0) location.reload();
     });
     // An expired QR code is renewed with a new channel order by reloading its page.

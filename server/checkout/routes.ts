@@ -11,7 +11,7 @@ import { minorUnits, startAttempt } from '../payments/service.ts';
 import { ApiError } from '../errors.ts';
 import { toApiError } from '../http/errors.ts';
 import { allowFraming } from '../http/security.ts';
-import { formatAmount, messagesFor, pickLang, type Lang } from './i18n.ts';
+import { formatAmount, formatCountdown, messagesFor, pickLang, type Lang } from './i18n.ts';
 import {
   channelsFor, checkFormToken, confirmOnReturn, environmentOf, formTokenFor, merchantReturnUrl, stateOf,
 } from './service.ts';
@@ -80,15 +80,17 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
     const langQuery = new URLSearchParams(query.slice(1));
     langQuery.set('lang', otherLang);
     res.setHeader('Cache-Control', 'no-store');
+    const t = messagesFor(lang);
+    const now = nowSeconds();
     const html = views(view, {
       appName: res.locals.appName,
       cspNonce: res.locals.cspNonce,
       lang,
-      t: messagesFor(lang),
+      t,
       otherLang,
       langQuery: `?${langQuery}`,
       amountText: payment ? formatAmount(payment.amount, payment.currency, minorUnits(payment.currency)) : '',
-      now: nowSeconds(),
+      countdownText: payment ? formatCountdown(payment.expires_at - now, t) : '',
       parentOrigin: res.locals.parentOrigin,
       query,
       payment,

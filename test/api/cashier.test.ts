@@ -39,6 +39,27 @@ describe('hosted cashier /pay/:token', () => {
     expect(zh).toContain('选择支付方式');
   });
 
+  it('zh-CN pages use full-width punctuation, and the countdown shows hours', async () => {
+    const p = await create({ expires_in: 7200 });
+    const pages = [
+      await (await fetch(`${p.checkout_url}?lang=zh-CN`, { headers: { 'user-agent': desktop } })).text(),
+      await (await fetch(`${p.checkout_url}/qr?lang=zh-CN&channel=alipay_qr`, { headers: { 'user-agent': desktop } })).text(),
+    ];
+    const closed = await create();
+    await g.api('POST', `/v1/payments/${closed.id}/close`, {});
+    pages.push(await (await fetch(`${closed.checkout_url}?lang=zh-CN`)).text());
+    pages.push(await (await fetch(`${g.url}/pay/${'A'.repeat(32)}?lang=zh-CN`)).text());
+    const cjk = '\u3000-\u303f\u3400-\u9fff\uff00-\uffef';
+    const ascii = new RegExp(`[${cjk}][,:;?!()]|[,:;?!()][${cjk}]|[${cjk}] \\(`, 'u');
+    for (const html of pages) {
+      const text = html.replace(/<(script|style)[\s\S]*?<\/\1>/g, '').replace(/<[^>]+>/g, '');
+      expect(text.split('\n').filter((line) => ascii.test(line))).toEqual([]);
+    }
+    for (const html of pages.slice(0, 2)) {
+      expect(html).toMatch(/剩余支付时间：<time[^>]*>(1:59:\d\d|2:00:00)<\/time>/);
+    }
+  });
+
   it('a fresh nonce on every response', async () => {
     const p = await create();
     const a = (await fetch(p.checkout_url)).headers.get('content-security-policy');

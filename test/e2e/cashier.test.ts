@@ -115,6 +115,24 @@ describe.skipIf(!haveChromium)('hosted cashier in Chromium', () => {
     await context.close();
   });
 
+  it('the ticking countdown shows hours and days (1:02:05, not 62:05)', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const p = await create({ expires_in: 7200 });
+    const expiresAt = Number((await g.deps.db('payments').where({ id: p.id }).first()).expires_at);
+    // The page's clock, not the server's: what the text shows then comes from the script alone.
+    await page.clock.setFixedTime((expiresAt - 3725) * 1000);
+    await page.goto(`${p.checkout_url}?lang=en`);
+    await expect.poll(() => page.textContent('time[data-expires-at]')).toBe('1:02:05');
+    await page.clock.setFixedTime((expiresAt - 90061) * 1000);
+    await page.goto(`${p.checkout_url}?lang=zh-CN`);
+    await expect.poll(() => page.textContent('time[data-expires-at]')).toBe('1天 1:01:01');
+    await page.clock.setFixedTime((expiresAt - 59) * 1000);
+    await page.goto(`${p.checkout_url}?lang=en`);
+    await expect.poll(() => page.textContent('time[data-expires-at]')).toBe('0:59');
+    await context.close();
+  });
+
   it('cannot be framed by a page on an unregistered origin', async () => {
     const p = await create();
     const evil = http.createServer((_req, res) => {
