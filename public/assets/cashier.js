@@ -59,10 +59,11 @@
   if (inapp) {
     var params = JSON.parse(inapp.textContent || '{}');
     var payButton = document.querySelector('[data-inapp-pay]');
+    var retry = document.querySelector('[data-inapp-retry]');
     var openSheet = function () {
       window.WeixinJSBridge.invoke('getBrandWCPayRequest', params, function (answer) {
         // The answer is a UI hint only; the status comes from the gateway.
-        if (answer && answer.err_msg !== 'get_brand_wcpay_request:ok' && payButton) payButton.hidden = false;
+        if (answer && answer.err_msg !== 'get_brand_wcpay_request:ok' && retry) retry.hidden = false;
       });
     };
     var ready = function () {

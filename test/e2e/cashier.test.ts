@@ -14,6 +14,15 @@ const iphone = {
   hasTouch: true,
 };
 
+/** Elements marked hidden that a style rule still shows (a `display` rule beats the attribute's default). */
+const hiddenButShown = (page: Page) =>
+  page.evaluate(() => [...document.querySelectorAll('[hidden]')].filter((el) => getComputedStyle(el).display !== 'none').map((el) => el.outerHTML));
+
+async function axe(page: Page) {
+  const result = await new AxeBuilder({ page }).analyze();
+  return result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
+
 describe.skipIf(!haveChromium)('hosted cashier in Chromium', () => {
   let g: TestGateway;
   let browser: Browser;
@@ -34,11 +43,6 @@ describe.skipIf(!haveChromium)('hosted cashier in Chromium', () => {
   const create = async (extra: Record<string, unknown> = {}) =>
     (await g.api('POST', '/v1/payments', { amount: 4200, subject: 'Oolong 乌龙茶', out_trade_no: `ui_${Date.now()}_${++seq}`, return_url: `${shop.url}/done`, ...extra })).body;
   const status = async (id: string) => (await g.api('GET', `/v1/payments/${id}`)).body.status;
-
-  async function axe(page: Page) {
-    const result = await new AxeBuilder({ page }).analyze();
-    return result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-  }
 
   it('completes a redirect channel with JavaScript turned off', async () => {
     const context = await browser.newContext({ javaScriptEnabled: false });
@@ -115,6 +119,20 @@ describe.skipIf(!haveChromium)('hosted cashier in Chromium', () => {
     await context.close();
   });
 
+  it('the hidden attribute beats every display rule of the cashier\'s styles', async () => {
+    const page = await browser.newPage();
+    const p = await create();
+    await page.goto(p.checkout_url);
+    expect(await page.evaluate(() => ['button', 'a', 'fieldset', 'p', 'section'].map((tag) => {
+      const el = document.createElement(tag);
+      el.className = tag === 'a' ? 'button' : 'channel';
+      el.hidden = true;
+      document.getElementById('main')!.append(el);
+      return `${tag}: ${getComputedStyle(el).display}`;
+    }))).toEqual(['button: none', 'a: none', 'fieldset: none', 'p: none', 'section: none']);
+    await page.close();
+  });
+
   it('the ticking countdown shows hours and days (1:02:05, not 62:05)', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
@@ -182,6 +200,10 @@ describe.skipIf(!haveChromium)('WeChat Pay on the cashier', () => {
     // The OAuth stand-in sends the payer back with a code; the in-app page then offers the sheet.
     await page.waitForSelector('[data-sandbox-action="inapp"]');
     expect(page.url()).toContain('/authorized');
+    // One way to pay: the sheet's retry button stays hidden until the sheet comes back unpaid.
+    expect(await page.locator('[data-inapp-pay]').isVisible()).toBe(false);
+    expect(await hiddenButShown(page)).toEqual([]);
+    expect(await axe(page)).toEqual([]);
     await page.click('[data-sandbox-action="inapp"]');
     await page.click('[data-sandbox-action="pay"]');
     await page.waitForURL(/\/pay\/|\/done/);
