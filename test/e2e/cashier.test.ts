@@ -16,7 +16,7 @@ const iphone = {
 
 /** Elements marked hidden that a style rule still shows (a `display` rule beats the attribute's default). */
 const hiddenButShown = (page: Page) =>
-  page.evaluate(() => [...document.querySelectorAll('[hidden]')].filter((el) => getComputedStyle(el).display !== 'none').map((el) => el.outerHTML));
+  page.evaluate(() => Array.from(document.querySelectorAll('[hidden]')).filter((el) => getComputedStyle(el).display !== 'none').map((el) => el.outerHTML));
 
 async function axe(page: Page) {
   const result = await new AxeBuilder({ page }).analyze();
