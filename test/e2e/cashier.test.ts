@@ -75,6 +75,46 @@ describe.skipIf(!haveChromium)('hosted cashier in Chromium', () => {
     await context.close();
   });
 
+  it('cancel on the Alipay page brings the payer back to the choice with a line; another channel then pays', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const p = await create();
+    await page.goto(`${p.checkout_url}?lang=en`);
+    await page.click('[data-channel="alipay_pc"]');
+    await page.click('[data-sandbox-action="cancel"]');
+    await page.waitForSelector('[data-notice="pending"]');
+    expect(new URL(page.url()).pathname).toBe(new URL(p.checkout_url).pathname);
+    expect(await page.textContent('[data-notice]')).toContain('The payment with Alipay is not complete');
+    expect(await page.locator('[data-channel]').count()).toBeGreaterThan(1);
+    expect(await axe(page)).toEqual([]);
+    // Another channel: the WeChat Pay QR code, paid from the phone.
+    await page.click('[data-channel="wechat_native"]');
+    await page.waitForSelector('.qr-code svg');
+    const phone = await context.newPage();
+    await phone.goto((await page.getAttribute('[data-sandbox-action="scan"]', 'href'))!);
+    await phone.click('[data-sandbox-action="pay"]');
+    await page.waitForURL(`${shop.url}/done**`);
+    expect((await g.api('GET', `/v1/payments/${p.id}`)).body).toMatchObject({ status: 'succeeded', channel: 'wechat_native' });
+    await context.close();
+  }, 60_000);
+
+  it('a QR code that fails on the phone turns into the choice with the reason, live', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const p = await create();
+    await page.goto(`${p.checkout_url}?lang=en`);
+    await page.click('[data-channel="alipay_qr"]');
+    await page.waitForSelector('.qr-code svg');
+    const phone = await context.newPage();
+    await phone.goto((await page.getAttribute('[data-sandbox-action="scan"]', 'href'))!);
+    await phone.click('[data-sandbox-action="fail"]');
+    await page.waitForSelector('[data-notice="failed"]');
+    expect(await page.textContent('[data-notice]')).toContain('Alipay QR code did not go through');
+    expect(await page.locator('[data-channel="alipay_qr"]').count()).toBe(1);
+    expect(await axe(page)).toEqual([]);
+    await context.close();
+  }, 60_000);
+
   it('pays with Alipay WAP on an iPhone', async () => {
     const context = await browser.newContext(iphone);
     const page = await context.newPage();
