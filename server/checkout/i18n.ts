@@ -71,7 +71,7 @@ const en: typeof zh = {
   expired_title: 'Order expired',
   expired_body: 'The time to pay this order has run out. Please place the order again at the merchant.',
   attempt_failed: 'The payment with {channel} did not go through and is closed. Please choose a payment method to try again.',
-  attempt_pending: 'The payment with {channel} is not complete. If you have paid, this page moves on by itself once it is confirmed; otherwise choose a payment method again.',
+  attempt_pending: 'The payment with {channel} is not complete. If you have paid, this page moves on once it is confirmed; otherwise choose a method again.',
   inapp_cancelled: 'You cancelled the payment. Pay again, or choose another method.',
   back_to_merchant: 'Back to the merchant',
   not_found_title: 'Order not found',
