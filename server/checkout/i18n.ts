@@ -28,8 +28,8 @@ const zh = {
   back_to_merchant: '返回商户',
   not_found_title: '找不到这笔订单',
   not_found_body: '链接可能已失效。',
-  declined: '支付渠道拒绝了这次支付：',
-  try_again: '请重试或换一种支付方式。',
+  /** "{reason}" is the channel's own message, which may be in either language. */
+  declined: '支付渠道拒绝了这次支付：{reason}。请重试或换一种支付方式。',
   test_mode: '测试模式：不会产生真实扣款',
   channel_unavailable: '该支付方式暂不可用。',
   language: 'English',
@@ -76,8 +76,7 @@ const en: typeof zh = {
   back_to_merchant: 'Back to the merchant',
   not_found_title: 'Order not found',
   not_found_body: 'The link may have expired.',
-  declined: 'The payment channel declined this payment: ',
-  try_again: 'Please try again or choose another method.',
+  declined: 'The payment channel declined this payment: {reason}. Please try again or choose another method.',
   test_mode: 'Test mode: no real money moves',
   channel_unavailable: 'This payment method is not available.',
   language: '中文',
@@ -110,6 +109,11 @@ export function pickLang(queryLang: unknown, acceptLanguage: string | undefined)
 }
 
 export const messagesFor = (lang: Lang): Messages => dictionaries[lang];
+
+/** A channel's decline in the payer's language; the channel's own closing punctuation gives way to ours. */
+export function declinedText(t: Pick<Messages, 'declined'>, reason: string): string {
+  return t.declined.replace('{reason}', reason.trim().replace(/[\s.。!！]+$/u, ''));
+}
 
 /**
  * Time left as "m:ss", "h:mm:ss" from an hour, "{n}d h:mm:ss" from a day (a payment may stay

@@ -11,7 +11,7 @@ import { minorUnits, startAttempt } from '../payments/service.ts';
 import { ApiError } from '../errors.ts';
 import { errorBody, toApiError } from '../http/errors.ts';
 import { allowFraming } from '../http/security.ts';
-import { formatAmount, formatCountdown, messagesFor, pickLang, type Lang } from './i18n.ts';
+import { declinedText, formatAmount, formatCountdown, messagesFor, pickLang, type Lang } from './i18n.ts';
 import {
   attemptNotice, attemptStateOf, channelsFor, checkFormToken, confirmOnReturn, environmentOf, findAttempt, formTokenFor,
   merchantReturnUrl, stateOf, watchAttempt,
@@ -239,14 +239,17 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
     try {
       const { attempt: row, result } = await startAttempt(deps, payment, channel, { clientIp: req.ip, openid });
       if (!result.ok) {
-        renderCashier(req, res, payment, `${t.declined}${result.decline.message}. ${t.try_again}`, 402);
+        renderCashier(req, res, payment, declinedText(t, result.decline.message), 402);
         return undefined;
       }
       return { row, action: result.action };
     } catch (err) {
       const apiErr = toApiError(err);
+      // The API's messages are English and for the merchant ("alipay is not configured for this
+      // app in live mode"): the payer gets the cashier's own line, the merchant the log.
       if (apiErr.status >= 500) deps.logger.error('cashier could not start a payment', { payment_id: payment.id, err });
-      renderCashier(req, res, payment, apiErr.status >= 500 ? t.channel_unavailable : apiErr.message, apiErr.status >= 500 ? 502 : 400);
+      else deps.logger.warn('cashier could not start a payment', { payment_id: payment.id, code: apiErr.code, message: apiErr.message });
+      renderCashier(req, res, payment, t.channel_unavailable, apiErr.status >= 500 ? 502 : 400);
       return undefined;
     }
   }

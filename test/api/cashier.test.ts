@@ -136,6 +136,25 @@ describe('hosted cashier /pay/:token', () => {
     expect((await g.api('GET', `/v1/payments/${p.id}`)).body.status).toBe('succeeded');
   });
 
+  it('a channel the app has not set up tells the payer in their language, never the API\'s English for merchants', async () => {
+    const res = await fetch(`${g.url}/v1/payments`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${g.app.live_secret_key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ amount: 100, subject: 'Live tea', out_trade_no: `live_${Date.now()}` }),
+    });
+    const p = await res.json();
+    const token = formTokenOf(await (await fetch(p.checkout_url, { headers: { 'user-agent': desktop } })).text())!;
+    const page = await fetch(`${p.checkout_url}/channel?lang=zh-CN`, {
+      method: 'POST', redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': desktop },
+      body: new URLSearchParams({ form_token: token, channel: 'alipay_pc' }),
+    });
+    expect(page.status).toBe(400);
+    const html = await page.text();
+    expect(html).toContain('该支付方式暂不可用。');
+    expect(html).not.toContain('not configured');
+  });
+
   it('the status endpoint reports the state for polling', async () => {
     const p = await create();
     const s = await (await fetch(`${p.checkout_url}/status`)).json();

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import ejs from 'ejs';
 import { describe, expect, it } from 'vitest';
-import { formatCountdown, messagesFor } from '../../server/checkout/i18n.ts';
+import { declinedText, formatCountdown, messagesFor } from '../../server/checkout/i18n.ts';
 
 const CJK = '\\u3000-\\u303f\\u3400-\\u9fff\\uff00-\\uffef';
 /**
@@ -75,5 +75,12 @@ describe('countdown', () => {
   it('never goes below zero and ignores fractions', () => {
     expect(formatCountdown(-5, en)).toBe('0:00');
     expect(formatCountdown(61.9, en)).toBe('1:01');
+  });
+});
+
+describe('a channel\'s decline', () => {
+  it('sits in the sentence with the payer\'s punctuation, not the channel\'s', () => {
+    expect(declinedText(messagesFor('zh-CN'), '余额不足。')).toBe('支付渠道拒绝了这次支付：余额不足。请重试或换一种支付方式。');
+    expect(declinedText(messagesFor('en'), 'Insufficient balance.')).toBe('The payment channel declined this payment: Insufficient balance. Please try again or choose another method.');
   });
 });
