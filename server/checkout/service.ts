@@ -98,11 +98,15 @@ export function attemptStateOf(a: AttemptRow): AttemptState {
  * While a payer watches an attempt (a QR code, or the cashier after coming back unconfirmed), the
  * payment worker asks its channel every few seconds instead of on its slowing schedule: WeChat
  * sends no notify for a failed payment, and a lost notify should not leave the payer waiting.
+ * After ten minutes a tab left open is asked every 30 s, so it cannot hammer the channel.
  */
 export const WATCHED_QUERY_MS = 5000;
+const WATCHED_LATE_QUERY_MS = 30_000;
+const WATCHED_FAST_FOR_S = 600;
 
 export function watchAttempt(deps: Deps, attempt: AttemptRow): Promise<void> {
-  return expediteAttemptQuery(deps.db, attempt.id, Date.now() + WATCHED_QUERY_MS);
+  const late = nowSeconds() - attempt.created > WATCHED_FAST_FOR_S;
+  return expediteAttemptQuery(deps.db, attempt.id, Date.now() + (late ? WATCHED_LATE_QUERY_MS : WATCHED_QUERY_MS));
 }
 
 /** The line the cashier shows a payer whose attempt did not end in a payment. */

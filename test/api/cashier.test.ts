@@ -484,6 +484,18 @@ describe('a QR code that failed sends the payer back to the choice', () => {
     }
   });
 
+  it('a tab left open on an old code is asked about every 30 s, not every 5 s', async () => {
+    const p = await create();
+    await qrPage(p, 'alipay_qr');
+    const attempt = await attemptOf(p);
+    await g.deps.db('payment_attempts').where({ id: attempt.id }).update({ created: Math.floor(Date.now() / 1000) - 601, next_query_at_ms: Date.now() + 3_600_000 });
+    const before = Date.now();
+    await status(p, attempt.id);
+    const due = Number((await attemptOf(p)).next_query_at_ms);
+    expect(due).toBeGreaterThanOrEqual(before + 30_000);
+    expect(due).toBeLessThanOrEqual(Date.now() + 30_000);
+  });
+
   it('a cancel on the phone leaves the code payable: the QR page stays', async () => {
     const p = await create();
     const qr = await qrPage(p, 'alipay_qr');
