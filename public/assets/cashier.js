@@ -27,11 +27,20 @@
 
   var times = document.querySelectorAll('time[data-expires-at]');
   var qr = document.querySelector('[data-qr-expires-at]');
+  // The format of formatCountdown in server/checkout/i18n.ts: m:ss, h:mm:ss, "{n}d h:mm:ss".
+  function countdown(left, daysTemplate) {
+    var days = Math.floor(left / 86400);
+    var h = Math.floor((left % 86400) / 3600);
+    var m = Math.floor((left % 3600) / 60);
+    var ss = String(left % 60).padStart(2, '0');
+    var clock = days || h ? h + ':' + String(m).padStart(2, '0') + ':' + ss : m + ':' + ss;
+    return days ? (daysTemplate || '{n}d').replace('{n}', String(days)) + ' ' + clock : clock;
+  }
   function tick() {
     var now = Math.floor(Date.now() / 1000);
     times.forEach(function (el) {
       var left = Math.max(0, Number(el.getAttribute('data-expires-at')) - now);
-      el.textContent = Math.floor(left / 60) + ':' + String(left % 60).padStart(2, '0');
+      el.textContent = countdown(left, el.getAttribute('data-days'));
       if (left === 0) location.reload();
     });
     // An expired QR code is renewed with a new channel order by reloading its page.
@@ -50,10 +59,22 @@
   if (inapp) {
     var params = JSON.parse(inapp.textContent || '{}');
     var payButton = document.querySelector('[data-inapp-pay]');
+    var retry = document.querySelector('[data-inapp-retry]');
+    var section = document.querySelector('[data-inapp]');
     var openSheet = function () {
       window.WeixinJSBridge.invoke('getBrandWCPayRequest', params, function (answer) {
         // The answer is a UI hint only; the status comes from the gateway.
-        if (answer && answer.err_msg !== 'get_brand_wcpay_request:ok' && payButton) payButton.hidden = false;
+        var said = answer && answer.err_msg;
+        if (said === 'get_brand_wcpay_request:ok') return;
+        if (said === 'get_brand_wcpay_request:cancel') {
+          // The order is still payable: the sheet can open again, or the payer chooses another way.
+          var line = document.querySelector('[data-status]');
+          if (line) line.textContent = section.getAttribute('data-cancelled-text');
+          if (retry) retry.hidden = false;
+          return;
+        }
+        // A failed sheet: the return page asks WeChat, then goes on or offers the choice again.
+        location.href = section.getAttribute('data-confirm-url');
       });
     };
     var ready = function () {
@@ -72,9 +93,17 @@
   var statusUrl = watched.getAttribute('data-status-url');
   var eventsUrl = watched.getAttribute('data-events-url');
   var resultUrl = watched.getAttribute('data-result-url') || location.href;
+  // Where a page waiting on one attempt goes once that attempt ended unpaid: the channel choice.
+  var choiceUrl = watched.getAttribute('data-choice-url');
   var finished = false;
   function onStatus(s) {
-    if (finished || !s || s.status === 'open') return;
+    if (finished || !s) return;
+    if (s.status === 'open') {
+      if (s.attempt_status !== 'failed' || !choiceUrl) return;
+      finished = true;
+      location.replace(choiceUrl);
+      return;
+    }
     finished = true;
     if (s.status === 'succeeded') {
       tell({ type: 'success', status: 'succeeded', returnUrl: s.return_url || undefined });
@@ -98,7 +127,7 @@
     var source = new EventSource(eventsUrl);
     source.addEventListener('status', function (e) {
       var s = JSON.parse(e.data);
-      if (s.status !== 'open') source.close();
+      if (s.status !== 'open' || (s.attempt_status && s.attempt_status !== 'pending')) source.close();
       onStatus(s);
     });
     source.onerror = function () {

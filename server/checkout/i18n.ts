@@ -6,31 +6,41 @@ const zh = {
   pay_to: '付款给',
   amount: '金额',
   subject: '商品',
+  subject_label: '商品：',
   expires_in: '剩余支付时间',
+  expires_in_label: '剩余支付时间：',
+  /** A countdown of a day or more: "{n}" is the number of days. */
+  days: '{n}天',
   choose: '选择支付方式',
   pay_now: '立即支付',
   no_channels: '当前环境没有可用的支付方式。',
   paid_title: '支付成功',
   paid_body: '这笔订单已经支付成功。',
   closed_title: '订单已关闭',
-  closed_body: '这笔订单已关闭,无法继续支付。',
+  closed_body: '这笔订单已关闭，无法继续支付。',
   expired_title: '订单已过期',
-  expired_body: '这笔订单已超过支付时间,请回到商户重新下单。',
-  pending_title: '正在确认支付结果',
-  pending_body: '我们还没有收到支付渠道的确认。页面会自动刷新。',
+  expired_body: '这笔订单已超过支付时间，请回到商户重新下单。',
+  /** Back at the cashier from an attempt that ended unpaid ("{channel}" is its name). */
+  attempt_failed: '{channel}：付款未成功，这次付款已关闭。请重新选择支付方式。',
+  /** Back at the cashier from an attempt the channel has not confirmed (cancelled, or paid and not yet confirmed). */
+  attempt_pending: '{channel}：付款尚未完成。如果您已付款，确认后本页会自动跳转；也可以重新选择支付方式。',
+  inapp_cancelled: '您已取消付款。可以再次付款，或选择其他支付方式。',
   back_to_merchant: '返回商户',
   not_found_title: '找不到这笔订单',
   not_found_body: '链接可能已失效。',
-  declined: '支付渠道拒绝了这次支付:',
-  try_again: '请重试或换一种支付方式。',
-  test_mode: '测试模式:不会产生真实扣款',
+  /** "{reason}" is the channel's own message, which may be in either language. */
+  declined: '支付渠道拒绝了这次支付：{reason}。请重试或换一种支付方式。',
+  test_mode: '测试模式：不会产生真实扣款',
   channel_unavailable: '该支付方式暂不可用。',
   language: 'English',
   open_in_browser_title: '使用支付宝付款',
-  open_in_browser: '微信内无法使用支付宝。请点击右上角「···」,选择「在浏览器打开」后继续付款。',
+  open_in_browser: '微信内无法使用支付宝。请点击右上角「···」，选择「在浏览器打开」后继续付款。',
   scan_hint: '请使用手机扫描二维码完成付款',
-  qr_renewing: '二维码已过期,正在刷新…',
+  qr_renewing: '二维码已过期，正在刷新…',
   waiting: '等待付款…',
+  qr_code: '付款二维码',
+  sandbox_scan: '沙箱：模拟手机扫码',
+  sandbox_pay: '立即支付（沙箱）',
   alipay_pc: '支付宝',
   alipay_wap: '支付宝',
   alipay_qr: '支付宝扫码',
@@ -47,7 +57,10 @@ const en: typeof zh = {
   pay_to: 'Pay to',
   amount: 'Amount',
   subject: 'Item',
+  subject_label: 'Item: ',
   expires_in: 'Time left to pay',
+  expires_in_label: 'Time left to pay: ',
+  days: '{n}d',
   choose: 'Choose a payment method',
   pay_now: 'Pay now',
   no_channels: 'No payment method works here.',
@@ -57,13 +70,13 @@ const en: typeof zh = {
   closed_body: 'This order is closed and can no longer be paid.',
   expired_title: 'Order expired',
   expired_body: 'The time to pay this order has run out. Please place the order again at the merchant.',
-  pending_title: 'Confirming your payment',
-  pending_body: 'The payment channel has not confirmed yet. This page refreshes by itself.',
+  attempt_failed: 'The payment with {channel} did not go through and is closed. Please choose a payment method to try again.',
+  attempt_pending: 'The payment with {channel} is not complete. If you have paid, this page moves on once it is confirmed; otherwise choose a method again.',
+  inapp_cancelled: 'You cancelled the payment. Pay again, or choose another method.',
   back_to_merchant: 'Back to the merchant',
   not_found_title: 'Order not found',
   not_found_body: 'The link may have expired.',
-  declined: 'The payment channel declined this payment: ',
-  try_again: 'Please try again or choose another method.',
+  declined: 'The payment channel declined this payment: {reason}. Please try again or choose another method.',
   test_mode: 'Test mode: no real money moves',
   channel_unavailable: 'This payment method is not available.',
   language: '中文',
@@ -72,6 +85,9 @@ const en: typeof zh = {
   scan_hint: 'Scan the QR code with your phone to pay',
   qr_renewing: 'The QR code expired; getting a new one…',
   waiting: 'Waiting for payment…',
+  qr_code: 'Payment QR code',
+  sandbox_scan: 'Sandbox: scan with a phone',
+  sandbox_pay: 'Pay now (sandbox)',
   alipay_pc: 'Alipay',
   alipay_wap: 'Alipay',
   alipay_qr: 'Alipay QR code',
@@ -93,6 +109,26 @@ export function pickLang(queryLang: unknown, acceptLanguage: string | undefined)
 }
 
 export const messagesFor = (lang: Lang): Messages => dictionaries[lang];
+
+/** A channel's decline in the payer's language; the channel's own closing punctuation gives way to ours. */
+export function declinedText(t: Pick<Messages, 'declined'>, reason: string): string {
+  return t.declined.replace('{reason}', reason.trim().replace(/[\s.。!！]+$/u, ''));
+}
+
+/**
+ * Time left as "m:ss", "h:mm:ss" from an hour, "{n}d h:mm:ss" from a day (a payment may stay
+ * open 15 days). public/assets/cashier.js ticks the same format; test/unit/i18n.test.ts and the
+ * browser test hold both to it.
+ */
+export function formatCountdown(seconds: number, t: Pick<Messages, 'days'>): string {
+  const left = Math.max(0, Math.floor(seconds));
+  const days = Math.floor(left / 86400);
+  const h = Math.floor((left % 86400) / 3600);
+  const m = Math.floor((left % 3600) / 60);
+  const ss = String(left % 60).padStart(2, '0');
+  const clock = days || h ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
+  return days ? `${t.days.replace('{n}', String(days))} ${clock}` : clock;
+}
 
 /** "¥1,234.56" from fen; only display code formats money. */
 export function formatAmount(amount: number, currency: string, exponent: number): string {

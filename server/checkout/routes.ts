@@ -9,11 +9,12 @@ import { getApp, type AppRow } from '../apps/service.ts';
 import { findPaymentByToken, listAttempts, type AttemptRow, type PaymentRow } from '../payments/repo.ts';
 import { minorUnits, startAttempt } from '../payments/service.ts';
 import { ApiError } from '../errors.ts';
-import { toApiError } from '../http/errors.ts';
+import { errorBody, toApiError } from '../http/errors.ts';
 import { allowFraming } from '../http/security.ts';
-import { formatAmount, messagesFor, pickLang, type Lang } from './i18n.ts';
+import { declinedText, formatAmount, formatCountdown, messagesFor, pickLang, type Lang } from './i18n.ts';
 import {
-  channelsFor, checkFormToken, confirmOnReturn, environmentOf, formTokenFor, merchantReturnUrl, stateOf,
+  attemptNotice, attemptStateOf, channelsFor, checkFormToken, confirmOnReturn, environmentOf, findAttempt, formTokenFor,
+  merchantReturnUrl, stateOf, watchAttempt,
 } from './service.ts';
 import { statusBody, streamStatus } from './status.ts';
 import { createPaymentPageCache } from './page-cache.ts';
@@ -59,18 +60,33 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
     return req.query.embed === '1' && typeof origin === 'string' && app?.allowedOrigins.includes(origin) ? origin : undefined;
   }
 
-  /** The query string that travels with every cashier link: language and embedding. */
-  function carried(req: Request, res: Response): string {
-    if (req.query.lang === undefined && !res.locals.parentOrigin) return '';
+  /** The query string that travels with every cashier link: language and embedding (plus `extra`). */
+  function carried(req: Request, res: Response, extra: Record<string, string | undefined> = {}): string {
+    const more = Object.entries(extra).filter((e): e is [string, string] => e[1] !== undefined);
+    if (req.query.lang === undefined && !res.locals.parentOrigin && !more.length) return '';
     const q = new URLSearchParams();
     if (req.query.lang === 'en' || req.query.lang === 'zh-CN') q.set('lang', req.query.lang);
     if (res.locals.parentOrigin) {
       q.set('embed', '1');
       q.set('parent_origin', res.locals.parentOrigin);
     }
+    for (const [k, v] of more) q.set(k, v);
     const s = q.toString();
     return s ? `?${s}` : '';
   }
+
+  /** The channel choice, telling the payer how `attempt` went when one is named. */
+  const choiceUrl = (req: Request, res: Response, payment: PaymentRow, attempt?: AttemptRow) =>
+    `/pay/${payment.checkout_token}${carried(req, res, { attempt: attempt?.id })}`;
+
+  /**
+   * What a page waiting on `attempt` needs: status URLs that report the attempt too (and keep it
+   * queried while watched), and where to go once it ended unpaid.
+   */
+  const watching = (req: Request, res: Response, payment: PaymentRow, attempt: AttemptRow) => ({
+    watchQuery: `?attempt=${attempt.id}`,
+    choiceUrl: choiceUrl(req, res, payment, attempt),
+  });
 
   function render(req: Request, res: Response, view: CashierView, locals: Record<string, unknown>) {
     const lang: Lang = pickLang(req.query.lang, req.get('accept-language'));
@@ -80,15 +96,17 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
     const langQuery = new URLSearchParams(query.slice(1));
     langQuery.set('lang', otherLang);
     res.setHeader('Cache-Control', 'no-store');
+    const t = messagesFor(lang);
+    const now = nowSeconds();
     const html = views(view, {
       appName: res.locals.appName,
       cspNonce: res.locals.cspNonce,
       lang,
-      t: messagesFor(lang),
+      t,
       otherLang,
       langQuery: `?${langQuery}`,
       amountText: payment ? formatAmount(payment.amount, payment.currency, minorUnits(payment.currency)) : '',
-      now: nowSeconds(),
+      countdownText: payment ? formatCountdown(payment.expires_at - now, t) : '',
       parentOrigin: res.locals.parentOrigin,
       query,
       payment,
@@ -107,9 +125,12 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
     return true;
   }
 
-  function renderCashier(req: Request, res: Response, payment: PaymentRow, error?: string, status = 200) {
+  /** The channel choice; after an attempt that ended unpaid (`came back from`), with a line saying how it went. */
+  function renderCashier(req: Request, res: Response, payment: PaymentRow, error?: string, status = 200, cameBackFrom?: AttemptRow) {
     const env = environmentOf(req.get('user-agent'));
     if (status !== 200) res.status(status);
+    const t = messagesFor(pickLang(req.query.lang, req.get('accept-language')));
+    const notice = cameBackFrom && attemptNotice(cameBackFrom, t);
     render(req, res, 'cashier', {
       payment,
       env,
@@ -117,13 +138,18 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
       qrChannels: QR_CHANNELS,
       formToken: formTokenFor(deps.config.masterKeyBytes, payment.checkout_token),
       error,
+      notice,
+      // Not confirmed yet: the page keeps watching, so a late success still moves on and a failure shows.
+      ...(notice?.kind === 'pending' ? watching(req, res, payment, cameBackFrom!) : { watchQuery: '', choiceUrl: '' }),
     });
   }
 
   r.get('/:token', async (req, res) => {
     const payment = await load(req, res, true);
     if (!payment || showState(req, res, payment)) return;
-    renderCashier(req, res, payment);
+    // ?attempt= names the attempt the payer came back from (a page of ours sends them here with it).
+    const cameBackFrom = req.query.attempt === undefined ? undefined : await findAttempt(deps, payment, req.query.attempt);
+    renderCashier(req, res, payment, undefined, 200, cameBackFrom);
   });
 
   r.post('/:token/channel', limit, express.urlencoded({ extended: false, limit: '8kb' }), async (req, res) => {
@@ -195,12 +221,15 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
     const placed = await attempt(req, res, payment, channel, openid);
     if (!placed || placed.action.type !== 'jsapi') return;
     const sandbox = payment.livemode ? undefined : sandboxFor(adapter.provider);
-    const resultUrl = `${deps.config.publicUrl}/pay/${payment.checkout_token}${carried(req, res)}`;
+    // Whatever the sheet answers, the return page asks WeChat and then goes on or offers the choice again.
+    const confirmUrl = `/pay/${payment.checkout_token}/return${carried(req, res, { out_trade_no: placed.row.channel_order_no })}`;
     render(req, res, 'cashier-inapp', {
       payment,
       channel,
       params: placed.action.params,
-      sandboxUrl: sandbox?.inAppPayUrl?.(deps.config.publicUrl, placed.action.params, resultUrl),
+      confirmUrl,
+      sandboxUrl: sandbox?.inAppPayUrl?.(deps.config.publicUrl, placed.action.params, `${deps.config.publicUrl}${confirmUrl}`),
+      ...watching(req, res, payment, placed.row),
     });
   });
 
@@ -210,14 +239,17 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
     try {
       const { attempt: row, result } = await startAttempt(deps, payment, channel, { clientIp: req.ip, openid });
       if (!result.ok) {
-        renderCashier(req, res, payment, `${t.declined}${result.decline.message}. ${t.try_again}`, 402);
+        renderCashier(req, res, payment, declinedText(t, result.decline.message), 402);
         return undefined;
       }
       return { row, action: result.action };
     } catch (err) {
       const apiErr = toApiError(err);
+      // The API's messages are English and for the merchant ("alipay is not configured for this
+      // app in live mode"): the payer gets the cashier's own line, the merchant the log.
       if (apiErr.status >= 500) deps.logger.error('cashier could not start a payment', { payment_id: payment.id, err });
-      renderCashier(req, res, payment, apiErr.status >= 500 ? t.channel_unavailable : apiErr.message, apiErr.status >= 500 ? 502 : 400);
+      else deps.logger.warn('cashier could not start a payment', { payment_id: payment.id, code: apiErr.code, message: apiErr.message });
+      renderCashier(req, res, payment, t.channel_unavailable, apiErr.status >= 500 ? 502 : 400);
       return undefined;
     }
   }
@@ -229,6 +261,9 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
     if (!QR_CHANNELS.has(channel) || !channelsFor(payment, environmentOf(req.get('user-agent'))).includes(channel)) {
       return renderCashier(req, res, payment, messagesFor(pickLang(req.query.lang, req.get('accept-language'))).channel_unavailable, 400);
     }
+    // The no-script refresh names the QR's attempt: once it failed, the payer goes back to the choice.
+    const named = req.query.attempt === undefined ? undefined : await findAttempt(deps, payment, req.query.attempt);
+    if (named && attemptStateOf(named) === 'failed') return res.redirect(303, choiceUrl(req, res, payment, named));
     let row = await liveQrAttempt(payment, channel);
     if (!row) {
       const placed = await attempt(req, res, payment, channel);
@@ -239,7 +274,15 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
     const svg = await QRCode.toString(codeUrl, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' });
     const qrExpiresAt = Math.min(payment.expires_at, row.created + QR_TTL_S);
     const sandbox = payment.livemode ? undefined : sandboxFor(providerOf(channel));
-    render(req, res, 'cashier-qr', { payment, svg, channel, qrExpiresAt, scanUrl: sandbox ? sandbox.scanUrl?.(deps.config.publicUrl, codeUrl) ?? codeUrl : undefined });
+    render(req, res, 'cashier-qr', {
+      payment,
+      svg,
+      channel,
+      qrExpiresAt,
+      scanUrl: sandbox ? sandbox.scanUrl?.(deps.config.publicUrl, codeUrl) ?? codeUrl : undefined,
+      refreshUrl: `/pay/${payment.checkout_token}/qr${carried(req, res, { channel, attempt: row.id })}`,
+      ...watching(req, res, payment, row),
+    });
   });
 
   /** The newest still-payable QR order of this channel; older expired ones are handed to the worker to close. */
@@ -259,11 +302,14 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
     if (!payment) return;
     // The return's parameters only pick which of this payment's own attempts to ask the channel about.
     const orderNo = typeof req.query.out_trade_no === 'string' ? req.query.out_trade_no : undefined;
-    await confirmOnReturn(deps, payment, orderNo);
+    const attempt = await confirmOnReturn(deps, payment, orderNo);
     const fresh = (await findPaymentByToken(deps.db, payment.checkout_token))!;
     const target = merchantReturnUrl(fresh);
     if (fresh.status === 'succeeded' && target) return res.redirect(303, target);
-    render(req, res, 'result', { kind: fresh.status === 'succeeded' ? 'succeeded' : fresh.status === 'closed' ? 'closed' : 'pending', payment: fresh, returnUrl: target });
+    if (showState(req, res, fresh)) return;
+    // Not paid: failed, cancelled (the channel still says WAIT_BUYER_PAY, NOTPAY or no such trade)
+    // or not confirmed yet. The payer never waits here: back to the choice, told how it went.
+    res.redirect(303, choiceUrl(req, res, fresh, attempt));
   });
 
   async function byToken(req: Request): Promise<PaymentRow> {
@@ -273,13 +319,36 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
     return payment;
   }
 
-  r.get('/:token/status', async (req, res) => {
-    res.set('Cache-Control', 'no-store').json(statusBody(await byToken(req)));
-  });
+  /** The attempt a waiting page watches (?attempt=); one not of this checkout is a 400 naming the parameter. */
+  async function watchedAttempt(req: Request, payment: PaymentRow): Promise<AttemptRow | undefined> {
+    if (req.query.attempt === undefined) return undefined;
+    const attempt = await findAttempt(deps, payment, req.query.attempt);
+    if (!attempt) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'attempt must name an attempt of this checkout.', 'attempt');
+    return attempt;
+  }
 
-  r.get('/:token/events', async (req, res) => {
-    streamStatus(deps, req, res, await byToken(req));
-  });
+  /** The status endpoints are read by scripts: their errors are the API's error object, not a page. */
+  const jsonErrors = (handler: RequestHandler): RequestHandler => async (req, res, next) => {
+    try {
+      await handler(req, res, next);
+    } catch (err) {
+      const apiErr = toApiError(err);
+      if (apiErr.status >= 500 || res.headersSent) return next(err);
+      res.status(apiErr.status).set('Cache-Control', 'no-store').json(errorBody(apiErr, String(res.locals.requestId ?? '')));
+    }
+  };
+
+  r.get('/:token/status', jsonErrors(async (req, res) => {
+    const payment = await byToken(req);
+    const attempt = await watchedAttempt(req, payment);
+    if (attempt) await watchAttempt(deps, attempt);
+    res.set('Cache-Control', 'no-store').json(statusBody(payment, attempt));
+  }));
+
+  r.get('/:token/events', jsonErrors(async (req, res) => {
+    const payment = await byToken(req);
+    streamStatus(deps, req, res, payment, await watchedAttempt(req, payment));
+  }));
 
   return r;
 }

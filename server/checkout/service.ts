@@ -3,9 +3,9 @@ import type { Deps } from '../deps.ts';
 import { timingSafeEqualStr, nowSeconds } from '../crypto.ts';
 import type { ChannelCode } from '../channels/types.ts';
 import { isImplemented } from '../channels/registry.ts';
-import type { PaymentRow } from '../payments/repo.ts';
-import { listAttempts } from '../payments/repo.ts';
+import { expediteAttemptQuery, listAttempts, type AttemptRow, type PaymentRow } from '../payments/repo.ts';
 import { refreshAttempt } from '../payments/service.ts';
+import type { Messages } from './i18n.ts';
 
 export type Environment = 'desktop' | 'mobile' | 'wechat' | 'alipay';
 
@@ -63,18 +63,58 @@ export function stateOf(p: PaymentRow): CashierState {
 
 /**
  * The browser is back from the channel: that is never proof of payment, so when the payment is
- * still pending the channel is asked (DESIGN §1).
+ * still pending the channel is asked (DESIGN §1) about the attempt the return names, or the
+ * newest one. Returns that attempt as it now stands, so the cashier can tell the payer.
  */
-export async function confirmOnReturn(deps: Deps, payment: PaymentRow, orderNo?: string): Promise<void> {
-  if (payment.status !== 'pending') return;
-  const attempts = (await listAttempts(deps.db, payment.id)).filter((a) => a.status === 'pending');
-  const target = (orderNo && attempts.find((a) => a.channel_order_no === orderNo)) || attempts[attempts.length - 1];
-  if (!target) return;
+export async function confirmOnReturn(deps: Deps, payment: PaymentRow, orderNo?: string): Promise<AttemptRow | undefined> {
+  const attempts = await listAttempts(deps.db, payment.id);
+  const target = (orderNo && attempts.find((a) => a.channel_order_no === orderNo)) || attempts.at(-1);
+  if (!target || target.status !== 'pending' || payment.status !== 'pending') return target;
   try {
     await refreshAttempt(deps, target);
   } catch (err) {
     deps.logger.warn('query on return failed', { payment_id: payment.id, err });
   }
+  return findAttempt(deps, payment, target.id);
+}
+
+const attemptIdPattern = /^att_[A-Za-z0-9]{1,64}$/;
+
+/** The attempt of this payment that `id` names (a cashier URL's ?attempt=), or undefined. */
+export async function findAttempt(deps: Deps, payment: PaymentRow, id: unknown): Promise<AttemptRow | undefined> {
+  if (typeof id !== 'string' || !attemptIdPattern.test(id)) return undefined;
+  return (await listAttempts(deps.db, payment.id)).find((a) => a.id === id);
+}
+
+/** How an attempt stands for the payer: still open at the channel, paid, or over without payment. */
+export type AttemptState = 'pending' | 'succeeded' | 'failed';
+
+export function attemptStateOf(a: AttemptRow): AttemptState {
+  // 'closing' and 'closed' attempts can no longer be paid, whatever closed them.
+  return a.status === 'pending' ? 'pending' : a.status === 'succeeded' ? 'succeeded' : 'failed';
+}
+
+/**
+ * While a payer watches an attempt (a QR code, or the cashier after coming back unconfirmed), the
+ * payment worker asks its channel every few seconds instead of on its slowing schedule: WeChat
+ * sends no notify for a failed payment, and a lost notify should not leave the payer waiting.
+ * After ten minutes a tab left open is asked every 30 s, so it cannot hammer the channel.
+ */
+export const WATCHED_QUERY_MS = 5000;
+const WATCHED_LATE_QUERY_MS = 30_000;
+const WATCHED_FAST_FOR_S = 600;
+
+export function watchAttempt(deps: Deps, attempt: AttemptRow): Promise<void> {
+  const late = nowSeconds() - attempt.created > WATCHED_FAST_FOR_S;
+  return expediteAttemptQuery(deps.db, attempt.id, Date.now() + (late ? WATCHED_LATE_QUERY_MS : WATCHED_QUERY_MS));
+}
+
+/** The line the cashier shows a payer whose attempt did not end in a payment. */
+export function attemptNotice(attempt: AttemptRow, t: Messages): { kind: 'failed' | 'pending'; text: string } | undefined {
+  const state = attemptStateOf(attempt);
+  if (state === 'succeeded') return undefined;
+  const text = (state === 'failed' ? t.attempt_failed : t.attempt_pending).replace('{channel}', t[attempt.channel]);
+  return { kind: state, text };
 }
 
 /** The merchant's return_url with the payment id added (display only: the merchant confirms via webhook or API). */

@@ -13,9 +13,9 @@ const VIEWS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../
  * every render (here an include is a call to the partial's compiled function).
  */
 const LOCALS = [
-  'lang', 't', 'otherLang', 'langQuery', 'amountText', 'now', 'parentOrigin', 'query', 'payment', 'appName', 'cspNonce',
+  'lang', 't', 'otherLang', 'langQuery', 'amountText', 'countdownText', 'parentOrigin', 'query', 'payment', 'appName', 'cspNonce',
   'env', 'channels', 'qrChannels', 'formToken', 'error', 'kind', 'returnUrl', 'svg', 'channel', 'qrExpiresAt', 'scanUrl',
-  'params', 'sandboxUrl', 'action', 'title',
+  'params', 'sandboxUrl', 'action', 'title', 'notice', 'watchQuery', 'choiceUrl', 'refreshUrl', 'confirmUrl',
 ];
 
 export type CashierView = 'cashier' | 'cashier-qr' | 'cashier-inapp' | 'cashier-form' | 'result';

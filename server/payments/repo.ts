@@ -87,6 +87,11 @@ export async function listAttempts(db: Knex, paymentId: string): Promise<Attempt
   return rows.map(attemptFromRow);
 }
 
+/** Brings a pending attempt's next active query forward to `dueMs` (never later than it already is). */
+export async function expediteAttemptQuery(db: Knex, attemptId: string, dueMs: number): Promise<void> {
+  await db('payment_attempts').where({ id: attemptId, status: 'pending' }).where('next_query_at_ms', '>', dueMs).update({ next_query_at_ms: dueMs });
+}
+
 /** Postgres 23505 or SQLite's UNIQUE / PRIMARY KEY constraint failure. */
 export function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: string; message?: string };

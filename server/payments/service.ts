@@ -157,7 +157,9 @@ export async function startAttempt(
     expiresAt: payment.expires_at,
     notifyUrl: `${base}/notify/${provider}/${payment.app_id}`,
     returnUrl: `${base}/pay/${payment.checkout_token}/return`,
-    quitUrl: `${base}/pay/${payment.checkout_token}`,
+    // A payer who quits Alipay's mobile cashier comes back through the return page too: it asks
+    // Alipay, then offers the channel choice again with a line saying how the attempt went.
+    quitUrl: `${base}/pay/${payment.checkout_token}/return`,
     clientIp: ctx.clientIp ?? payment.client_ip,
     openid: ctx.openid,
   });

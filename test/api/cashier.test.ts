@@ -39,6 +39,27 @@ describe('hosted cashier /pay/:token', () => {
     expect(zh).toContain('选择支付方式');
   });
 
+  it('zh-CN pages use full-width punctuation, and the countdown shows hours', async () => {
+    const p = await create({ expires_in: 7200 });
+    const pages = [
+      await (await fetch(`${p.checkout_url}?lang=zh-CN`, { headers: { 'user-agent': desktop } })).text(),
+      await (await fetch(`${p.checkout_url}/qr?lang=zh-CN&channel=alipay_qr`, { headers: { 'user-agent': desktop } })).text(),
+    ];
+    const closed = await create();
+    await g.api('POST', `/v1/payments/${closed.id}/close`, {});
+    pages.push(await (await fetch(`${closed.checkout_url}?lang=zh-CN`)).text());
+    pages.push(await (await fetch(`${g.url}/pay/${'A'.repeat(32)}?lang=zh-CN`)).text());
+    const cjk = '\u3000-\u303f\u3400-\u9fff\uff00-\uffef';
+    const ascii = new RegExp(`[${cjk}][,:;?!()]|[,:;?!()][${cjk}]|[${cjk}] \\(`, 'u');
+    for (const html of pages) {
+      const text = html.replace(/<(script|style)[\s\S]*?<\/\1>/g, '').replace(/<[^>]+>/g, '');
+      expect(text.split('\n').filter((line) => ascii.test(line))).toEqual([]);
+    }
+    for (const html of pages.slice(0, 2)) {
+      expect(html).toMatch(/剩余支付时间：<time[^>]*>(1:59:\d\d|2:00:00)<\/time>/);
+    }
+  });
+
   it('a fresh nonce on every response', async () => {
     const p = await create();
     const a = (await fetch(p.checkout_url)).headers.get('content-security-policy');
@@ -112,6 +133,25 @@ describe('hosted cashier /pay/:token', () => {
     expect(to.searchParams.get('x')).toBe('1');
     expect(to.searchParams.get('payment_id')).toBe(p.id);
     expect((await g.api('GET', `/v1/payments/${p.id}`)).body.status).toBe('succeeded');
+  });
+
+  it('a channel the app has not set up tells the payer in their language, never the API\'s English for merchants', async () => {
+    const res = await fetch(`${g.url}/v1/payments`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${g.app.live_secret_key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ amount: 100, subject: 'Live tea', out_trade_no: `live_${Date.now()}` }),
+    });
+    const p = await res.json();
+    const token = formTokenOf(await (await fetch(p.checkout_url, { headers: { 'user-agent': desktop } })).text())!;
+    const page = await fetch(`${p.checkout_url}/channel?lang=zh-CN`, {
+      method: 'POST', redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': desktop },
+      body: new URLSearchParams({ form_token: token, channel: 'alipay_pc' }),
+    });
+    expect(page.status).toBe(400);
+    const html = await page.text();
+    expect(html).toContain('该支付方式暂不可用。');
+    expect(html).not.toContain('not configured');
   });
 
   it('the status endpoint reports the state for polling', async () => {

@@ -14,6 +14,15 @@ const iphone = {
   hasTouch: true,
 };
 
+/** Elements marked hidden that a style rule still shows (a `display` rule beats the attribute's default). */
+const hiddenButShown = (page: Page) =>
+  page.evaluate(() => Array.from(document.querySelectorAll('[hidden]')).filter((el) => getComputedStyle(el).display !== 'none').map((el) => el.outerHTML));
+
+async function axe(page: Page) {
+  const result = await new AxeBuilder({ page }).analyze();
+  return result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
+
 describe.skipIf(!haveChromium)('hosted cashier in Chromium', () => {
   let g: TestGateway;
   let browser: Browser;
@@ -34,11 +43,6 @@ describe.skipIf(!haveChromium)('hosted cashier in Chromium', () => {
   const create = async (extra: Record<string, unknown> = {}) =>
     (await g.api('POST', '/v1/payments', { amount: 4200, subject: 'Oolong 乌龙茶', out_trade_no: `ui_${Date.now()}_${++seq}`, return_url: `${shop.url}/done`, ...extra })).body;
   const status = async (id: string) => (await g.api('GET', `/v1/payments/${id}`)).body.status;
-
-  async function axe(page: Page) {
-    const result = await new AxeBuilder({ page }).analyze();
-    return result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-  }
 
   it('completes a redirect channel with JavaScript turned off', async () => {
     const context = await browser.newContext({ javaScriptEnabled: false });
@@ -70,6 +74,46 @@ describe.skipIf(!haveChromium)('hosted cashier in Chromium', () => {
     expect(await status(p.id)).toBe('succeeded');
     await context.close();
   });
+
+  it('cancel on the Alipay page brings the payer back to the choice with a line; another channel then pays', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const p = await create();
+    await page.goto(`${p.checkout_url}?lang=en`);
+    await page.click('[data-channel="alipay_pc"]');
+    await page.click('[data-sandbox-action="cancel"]');
+    await page.waitForSelector('[data-notice="pending"]');
+    expect(new URL(page.url()).pathname).toBe(new URL(p.checkout_url).pathname);
+    expect(await page.textContent('[data-notice]')).toContain('The payment with Alipay is not complete');
+    expect(await page.locator('[data-channel]').count()).toBeGreaterThan(1);
+    expect(await axe(page)).toEqual([]);
+    // Another channel: the WeChat Pay QR code, paid from the phone.
+    await page.click('[data-channel="wechat_native"]');
+    await page.waitForSelector('.qr-code svg');
+    const phone = await context.newPage();
+    await phone.goto((await page.getAttribute('[data-sandbox-action="scan"]', 'href'))!);
+    await phone.click('[data-sandbox-action="pay"]');
+    await page.waitForURL(`${shop.url}/done**`);
+    expect((await g.api('GET', `/v1/payments/${p.id}`)).body).toMatchObject({ status: 'succeeded', channel: 'wechat_native' });
+    await context.close();
+  }, 60_000);
+
+  it('a QR code that fails on the phone turns into the choice with the reason, live', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const p = await create();
+    await page.goto(`${p.checkout_url}?lang=en`);
+    await page.click('[data-channel="alipay_qr"]');
+    await page.waitForSelector('.qr-code svg');
+    const phone = await context.newPage();
+    await phone.goto((await page.getAttribute('[data-sandbox-action="scan"]', 'href'))!);
+    await phone.click('[data-sandbox-action="fail"]');
+    await page.waitForSelector('[data-notice="failed"]');
+    expect(await page.textContent('[data-notice]')).toContain('Alipay QR code did not go through');
+    expect(await page.locator('[data-channel="alipay_qr"]').count()).toBe(1);
+    expect(await axe(page)).toEqual([]);
+    await context.close();
+  }, 60_000);
 
   it('pays with Alipay WAP on an iPhone', async () => {
     const context = await browser.newContext(iphone);
@@ -112,6 +156,38 @@ describe.skipIf(!haveChromium)('hosted cashier in Chromium', () => {
       expect(await page.getAttribute('[data-result]', 'data-result')).toBe(kind);
       expect(await axe(page)).toEqual([]);
     }
+    await context.close();
+  });
+
+  it('the hidden attribute beats every display rule of the cashier\'s styles', async () => {
+    const page = await browser.newPage();
+    const p = await create();
+    await page.goto(p.checkout_url);
+    expect(await page.evaluate(() => ['button', 'a', 'fieldset', 'p', 'section'].map((tag) => {
+      const el = document.createElement(tag);
+      el.className = tag === 'a' ? 'button' : 'channel';
+      el.hidden = true;
+      document.getElementById('main')!.append(el);
+      return `${tag}: ${getComputedStyle(el).display}`;
+    }))).toEqual(['button: none', 'a: none', 'fieldset: none', 'p: none', 'section: none']);
+    await page.close();
+  });
+
+  it('the ticking countdown shows hours and days (1:02:05, not 62:05)', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const p = await create({ expires_in: 7200 });
+    const expiresAt = Number((await g.deps.db('payments').where({ id: p.id }).first()).expires_at);
+    // The page's clock, not the server's: what the text shows then comes from the script alone.
+    await page.clock.setFixedTime((expiresAt - 3725) * 1000);
+    await page.goto(`${p.checkout_url}?lang=en`);
+    await expect.poll(() => page.textContent('time[data-expires-at]')).toBe('1:02:05');
+    await page.clock.setFixedTime((expiresAt - 90061) * 1000);
+    await page.goto(`${p.checkout_url}?lang=zh-CN`);
+    await expect.poll(() => page.textContent('time[data-expires-at]')).toBe('1天 1:01:01');
+    await page.clock.setFixedTime((expiresAt - 59) * 1000);
+    await page.goto(`${p.checkout_url}?lang=en`);
+    await expect.poll(() => page.textContent('time[data-expires-at]')).toBe('0:59');
     await context.close();
   });
 
@@ -164,6 +240,10 @@ describe.skipIf(!haveChromium)('WeChat Pay on the cashier', () => {
     // The OAuth stand-in sends the payer back with a code; the in-app page then offers the sheet.
     await page.waitForSelector('[data-sandbox-action="inapp"]');
     expect(page.url()).toContain('/authorized');
+    // One way to pay: the sheet's retry button stays hidden until the sheet comes back unpaid.
+    expect(await page.locator('[data-inapp-pay]').isVisible()).toBe(false);
+    expect(await hiddenButShown(page)).toEqual([]);
+    expect(await axe(page)).toEqual([]);
     await page.click('[data-sandbox-action="inapp"]');
     await page.click('[data-sandbox-action="pay"]');
     await page.waitForURL(/\/pay\/|\/done/);

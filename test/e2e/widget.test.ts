@@ -198,6 +198,36 @@ ${opts.extra ?? ''}
     await page.close();
   });
 
+  // The QR view is the tallest cashier page: all of it, down to "choose another method", must be
+  // inside the frame without scrolling, in the desktop modal and at phone sizes.
+  const sizes = [[1280, 720, 'en-US'], [1024, 640, 'zh-CN'], [320, 568, 'en-US'], [320, 568, 'zh-CN'], [375, 667, 'zh-CN'], [390, 844, 'en-US']] as const;
+  for (const [width, height, locale] of sizes) {
+    const viewport = { width, height };
+    it(`the QR view fits the modal's frame at ${width}×${height} (${locale}), "choose another method" included`, async () => {
+      const payment = await createPayment();
+      const page = await browser.newPage({ viewport, locale });
+      await page.goto(merchantPage(`qr-${width}-${height}-${locale}`, { url: payment.checkout_url, mode: 'modal' }));
+      await page.click('#pay');
+      const cashierFrame = page.frameLocator('#pay iframe');
+      await cashierFrame.locator('[data-channel="wechat_native"]').click();
+      await cashierFrame.locator('.qr-code svg').waitFor();
+      const frameBox = (await page.locator('#pay iframe').boundingBox())!;
+      for (const selector of ['.qr-code svg', '.amount', '[data-sandbox-action="scan"]', `a[href^="/pay/"]:not([data-sandbox-action])`]) {
+        const box = (await cashierFrame.locator(selector).last().boundingBox())!;
+        expect(box.y, selector).toBeGreaterThanOrEqual(frameBox.y);
+        expect(box.y + box.height, selector).toBeLessThanOrEqual(frameBox.y + frameBox.height);
+        expect(box.x + box.width, selector).toBeLessThanOrEqual(frameBox.x + frameBox.width);
+      }
+      // Still a code a phone scans from a screen.
+      expect((await cashierFrame.locator('.qr-code svg').boundingBox())!.width).toBeGreaterThanOrEqual(128);
+      // Nothing to scroll to: the page is no taller than the frame.
+      const frame = (await (await page.locator('#pay iframe').elementHandle())!.contentFrame())!;
+      expect(await frame.evaluate(() => document.documentElement.scrollHeight - innerHeight)).toBeLessThanOrEqual(0);
+      expect(await frame.evaluate(() => document.documentElement.scrollWidth - innerWidth)).toBeLessThanOrEqual(0);
+      await page.close();
+    }, 60_000);
+  }
+
   it('traps focus in the modal and fills a 320 px wide screen', async () => {
     const page = await browser.newPage({ viewport: { width: 320, height: 640 } });
     await page.goto(merchantPage('narrow', { url: `${cashier.url}/stub`, mode: 'modal' }));
