@@ -2,6 +2,9 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 import { newId, nowSeconds, randomId, sha256Hex } from '../crypto.ts';
 import { parseJson } from '../db.ts';
+import { originSchema } from './origins.ts';
+
+export { originSchema };
 
 export interface CreatedApp {
   app_id: string;
@@ -10,16 +13,6 @@ export interface CreatedApp {
   live_secret_key: string;
   allowed_origins: string[];
 }
-
-/** An origin as browsers send it: scheme://host[:port], nothing more. */
-export const originSchema = z
-  .string()
-  .url()
-  .refine((v) => {
-    const u = new URL(v);
-    return (u.protocol === 'https:' || u.protocol === 'http:') && u.origin === v.replace(/\/$/, '');
-  }, 'must be an origin such as https://shop.example.com')
-  .transform((v) => new URL(v).origin);
 
 /** Creates an app with a test and a live secret key; only their hashes are stored. */
 export async function createApp(db: Knex, input: { name: string; origins?: string[] }): Promise<CreatedApp> {

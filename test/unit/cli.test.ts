@@ -58,6 +58,21 @@ describe('checkstand command', () => {
     }
   });
 
+  it('app create --origin names a bad value and says what an origin looks like, creating nothing', async () => {
+    // One process start: the other shapes are parseOrigin's unit test.
+    const err = await cli(['app', 'create', '--name', 'Bad origin', '--origin', 'https://ok.example', '--origin', 'not a url', '--json']).catch((e) => e);
+    expect(err.code).toBe(2);
+    expect(err.stderr).toContain('--origin "not a url" is not an origin');
+    expect(err.stderr).toContain('such as https://shop.example.com');
+    expect(err.stderr).not.toMatch(/Invalid URL|TypeError/);
+    const db = createDb(env.DATABASE_URL);
+    try {
+      expect(await db('apps').where({ name: 'Bad origin' })).toHaveLength(0);
+    } finally {
+      await db.destroy();
+    }
+  });
+
   it('refuses to start on invalid configuration with a one-line reason', async () => {
     const err = await cli(['serve'], { PORT: 'abc' }).catch((e) => e);
     expect(err.code).toBe(2);
