@@ -6,6 +6,7 @@ import { randomId } from './crypto.ts';
 import { apiKeyAuth } from './http/auth.ts';
 import { idempotency } from './http/idempotency.ts';
 import { jsonBody } from './http/json-body.ts';
+import { refuseNulText } from './http/text-input.ts';
 import { apiRateLimit, cashierRateLimit } from './http/rate-limit.ts';
 import { apiErrorHandler, apiNotFound } from './http/errors.ts';
 import { CHANNEL_FORM_TARGETS, securityHeaders } from './http/security.ts';
@@ -52,6 +53,7 @@ export function createApp(deps: Deps): express.Express {
   api.use(jsonBody(100 * 1024));
   api.use(apiKeyAuth(deps.db));
   api.use(apiRateLimit(deps.config.apiRateLimit));
+  api.use(refuseNulText);
   api.use(idempotency(deps.db, deps.config.masterKeyBytes));
   api.use('/payments', createPaymentRoutes(deps));
   api.use('/refunds', createRefundRoutes(deps).refunds);

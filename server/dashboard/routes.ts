@@ -2,6 +2,7 @@ import express, { Router, type ErrorRequestHandler, type RequestHandler } from '
 import type { Deps } from '../deps.ts';
 import { ApiError } from '../errors.ts';
 import { toApiError } from '../http/errors.ts';
+import { refuseNulText } from '../http/text-input.ts';
 import { getApp } from '../apps/service.ts';
 import { dummyPasswordHash } from './password.ts';
 import { SESSION_COOKIE, clearHostCookie, loadSession, readCookie, setSessionMode } from './sessions.ts';
@@ -35,6 +36,7 @@ export function createConsoleRoutes(deps: Deps): Router {
   });
   // Channel credentials (several PEM keys) are the largest form; 64 kB is ample.
   r.use(express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 50 }));
+  r.use(refuseNulText);
   r.use(createLoginRoutes(deps));
   r.use(requireSession(deps));
   r.use(layoutLocals(deps));

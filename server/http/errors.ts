@@ -37,6 +37,8 @@ export function toApiError(err: unknown): ApiError {
   if (e && typeof e.type === 'string' && (e.status ?? e.statusCode ?? 500) < 500) {
     return new ApiError(e.status ?? 400, 'invalid_request_error', 'bad_request', e.message ?? 'Bad request.');
   }
+  // The router's own refusal of a path segment like %E0%A4%A (it sets status 400 on the URIError).
+  if (err instanceof URIError && e.status === 400) return new ApiError(400, 'invalid_request_error', 'url_invalid', 'The URL has a malformed percent-escape.');
   if (err instanceof ChannelConfigError) return new ApiError(400, 'channel_error', 'channel_not_configured', err.message);
   if (err instanceof ChannelUnavailable) return new ApiError(502, 'channel_error', 'channel_unavailable', 'The payment channel could not be reached. Try again.');
   if (err instanceof SignatureError) return new ApiError(502, 'channel_error', 'channel_signature_invalid', 'The payment channel answered with a signature that does not verify.');
