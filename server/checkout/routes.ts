@@ -194,7 +194,7 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
     }
     const placed = await attempt(req, res, payment, channel, openid);
     if (!placed || placed.action.type !== 'jsapi') return;
-    const sandbox = payment.livemode ? undefined : sandboxFor(adapter.provider);
+    const sandbox = payment.livemode ? undefined : sandboxFor(deps.config, adapter.provider);
     const resultUrl = `${deps.config.publicUrl}/pay/${payment.checkout_token}${carried(req, res)}`;
     render(req, res, 'cashier-inapp', {
       payment,
@@ -238,7 +238,7 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
     const codeUrl = row.action?.type === 'qr' ? row.action.codeUrl : '';
     const svg = await QRCode.toString(codeUrl, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' });
     const qrExpiresAt = Math.min(payment.expires_at, row.created + QR_TTL_S);
-    const sandbox = payment.livemode ? undefined : sandboxFor(providerOf(channel));
+    const sandbox = payment.livemode ? undefined : sandboxFor(deps.config, providerOf(channel));
     render(req, res, 'cashier-qr', { payment, svg, channel, qrExpiresAt, scanUrl: sandbox ? sandbox.scanUrl?.(deps.config.publicUrl, codeUrl) ?? codeUrl : undefined });
   });
 

@@ -46,7 +46,7 @@ export function createSettingsPages(deps: Deps): Router {
       provider: p,
       name: channelFor(p)?.displayName ?? NAMES[p],
       available: Boolean(channelFor(p)),
-      simulator: Boolean(sandboxFor(p)),
+      simulator: Boolean(sandboxFor(deps.config, p)),
       test: configs.find((c) => c.provider === p && !c.livemode),
       live: configs.find((c) => c.provider === p && c.livemode),
     }));

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { AuthContext, Deps } from '../deps.ts';
 import { CHANNEL_CODES, providerOf } from '../channels/types.ts';
-import { channelFor, sandboxFor } from '../channels/registry.ts';
+import { SANDBOX_OFF, channelFor, hasSimulator, sandboxFor } from '../channels/registry.ts';
 import { getCredentials } from '../apps/channel-configs.ts';
 import type { NotifyMode } from '../sandbox/types.ts';
 import { invalid, notFound } from '../errors.ts';
@@ -40,7 +40,10 @@ export async function simulatePayment(
     throw invalid('parameter_invalid', `This payment was created for channel ${payment.channel}.`, 'channel');
   }
   const provider = providerOf(channel);
-  const sandbox = sandboxFor(provider);
+  if (hasSimulator(provider) && !deps.config.sandbox) {
+    throw invalid('sandbox_disabled', `Test payments cannot be simulated: ${SANDBOX_OFF}. Pay them on the channel's own sandbox.`);
+  }
+  const sandbox = sandboxFor(deps.config, provider);
   if (!sandbox) throw invalid('channel_unavailable', `Channel ${channel} has no simulator yet.`, 'channel');
   const sandboxDeps = { db: deps.db, publicUrl: deps.config.publicUrl, masterKey: deps.config.masterKeyBytes, logger: deps.logger };
   const cred = await getCredentials(deps, payment.app_id, provider, payment.livemode);
