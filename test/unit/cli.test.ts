@@ -93,4 +93,12 @@ describe('configuration', () => {
     expect(() => loadConfig({ ...base, TRUST_PROXY: '$(rm -rf)' })).toThrow(/TRUST_PROXY/);
     expect(() => loadConfig({ ...base, CHECKSTAND_MASTER_KEY: 'short' })).toThrow(/CHECKSTAND_MASTER_KEY/);
   });
+
+  it('mounts the simulators unless CHECKSTAND_SANDBOX is false, and refuses junk naming it', async () => {
+    const { loadConfig } = await import('../../server/config.ts');
+    const base = { CHECKSTAND_DATA_DIR: dir, CHECKSTAND_MASTER_KEY: 'a'.repeat(64) };
+    expect(loadConfig(base).sandbox).toBe(true);
+    expect(loadConfig({ ...base, CHECKSTAND_SANDBOX: 'false' }).sandbox).toBe(false);
+    expect(() => loadConfig({ ...base, CHECKSTAND_SANDBOX: 'off' })).toThrow(/^CHECKSTAND_SANDBOX: /);
+  });
 });
