@@ -73,11 +73,15 @@ export function createApp(deps: Deps): express.Express {
   app.use(createWidgetRoutes());
 
   const html = express.Router();
-  const sandboxDeps = { db: deps.db, publicUrl: deps.config.publicUrl, masterKey: deps.config.masterKeyBytes, logger: deps.logger };
-  // The simulators stand in for the channels' own pages, whose forms end at any merchant's return_url.
-  html.use('/sandbox', securityHeaders(["'self'", 'https:', 'http:']));
-  html.use('/sandbox/alipay', createAlipaySandboxRouter(sandboxDeps));
-  html.use('/sandbox/wechatpay', createWechatpaySandboxRouter(sandboxDeps));
+  if (deps.config.sandbox) {
+    const sandboxDeps = { db: deps.db, publicUrl: deps.config.publicUrl, masterKey: deps.config.masterKeyBytes, logger: deps.logger };
+    // The payer pages' forms lead back to this gateway's cashier only (sandbox/gateway-urls.ts), but
+    // form-action also governs the redirects after it: the cashier's return goes on to the
+    // merchant's return_url, on any origin.
+    html.use('/sandbox', securityHeaders(["'self'", 'https:', 'http:']));
+    html.use('/sandbox/alipay', createAlipaySandboxRouter(sandboxDeps));
+    html.use('/sandbox/wechatpay', createWechatpaySandboxRouter(sandboxDeps));
+  }
   html.use(pageHeaders);
   html.use('/console', createConsoleRoutes(deps));
   html.get('/', (_req, res) => {

@@ -40,6 +40,13 @@ const schema = z.object({
     .regex(/^(false|true|\d{1,2}|[\w.:/,\s-]+)$/, 'must be false, true, a hop count, or addresses/CIDRs')
     .default('false')
     .transform((v): boolean | number | string[] => (v === 'false' ? false : v === 'true' ? true : /^\d+$/.test(v) ? Number(v) : v.split(',').map((x) => x.trim()).filter(Boolean))),
+  /**
+   * CHECKSTAND_SANDBOX: mount the channel simulators at /sandbox. Test-mode payments of apps
+   * without test credentials of their own need them (merchants test with test keys against the
+   * production gateway, as with Stripe); with false those payments and the simulate helper get
+   * a clear error instead.
+   */
+  sandbox: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   /** CHECKSTAND_DEMO: create the demo app on an empty database. */
   demo: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
 });
@@ -59,6 +66,7 @@ const envNames: Record<string, string> = {
   apiRateLimit: 'CHECKSTAND_API_RATE_LIMIT',
   cashierRateLimit: 'CHECKSTAND_CASHIER_RATE_LIMIT',
   trustProxy: 'TRUST_PROXY',
+  sandbox: 'CHECKSTAND_SANDBOX',
   demo: 'CHECKSTAND_DEMO',
 };
 

@@ -20,11 +20,15 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-/** Creates the demo app on an empty database and writes its keys to data/demo-app.json. */
+/**
+ * Creates the demo app on an empty database and writes its key to data/demo-app.json. It is a
+ * test-mode app only: a live key would sit in a plain file for an app nobody set up for real
+ * money (live payments belong to an app made with `checkstand app create`).
+ */
 async function ensureDemoApp(deps: Deps): Promise<CreatedApp | undefined> {
   const count = await deps.db('apps').count<{ n: number }[]>({ n: '*' });
   if (Number(count[0].n) > 0) return undefined;
-  const demo = await createMerchantApp(deps.db, { name: 'Demo Shop', origins: ['http://localhost:4000', 'http://127.0.0.1:4000'] });
+  const demo = await createMerchantApp(deps.db, { name: 'Demo Shop', origins: ['http://localhost:4000', 'http://127.0.0.1:4000'], live: false });
   fs.mkdirSync(deps.config.dataDir, { recursive: true });
   fs.writeFileSync(path.join(deps.config.dataDir, 'demo-app.json'), JSON.stringify(demo, null, 2) + '\n', { mode: 0o600 });
   return demo;
@@ -68,18 +72,18 @@ export async function startGateway(baseConfig: Config = loadConfig(), logger: Lo
   return { deps, server, url: deps.config.publicUrl, demo, stop };
 }
 
-export function printBanner(g: Gateway): void {
-  const out = (s = '') => process.stdout.write(s + '\n');
+/** What `checkstand serve` prints at start; `write` is the standard output unless a test listens. */
+export function printBanner(g: Gateway, write: (text: string) => void = (t) => void process.stdout.write(t)): void {
+  const out = (s = '') => write(s + '\n');
   out(`Checkstand is listening on ${g.url}  (database: ${g.deps.config.databaseUrl.replace(/\/\/[^@]*@/, '//…@')})`);
   if (!g.demo) {
     out('Demo app keys: see data/demo-app.json (created on the first start).');
     return;
   }
   out();
-  out('A demo app was created (test mode uses the built-in channel simulators):');
-  out(`  app_id           ${g.demo.app_id}`);
-  out(`  secret_key       ${g.demo.secret_key}`);
-  out(`  live_secret_key  ${g.demo.live_secret_key}   (shown once; also in data/demo-app.json)`);
+  out('A demo app was created; it has test mode only (payments go to the built-in channel simulators):');
+  out(`  app_id      ${g.demo.app_id}`);
+  out(`  secret_key  ${g.demo.secret_key}   (also in data/demo-app.json)`);
   out();
   out('Try it:');
   out(`  curl -s ${g.url}/v1/payments -H "Authorization: Bearer ${g.demo.secret_key}" \\`);
@@ -87,4 +91,5 @@ export function printBanner(g: Gateway): void {
   out('  then open the checkout_url it returns in a browser and pay with Alipay or WeChat Pay.');
   out();
   out(`Console: ${g.url}/console  (first: npx checkstand user create --email you@example.com --app ${g.demo.app_id})`);
+  out('For live payments, create your own app: npx checkstand app create --name "Your shop" --origin https://your-shop.example');
 }

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { seal, unseal, nowSeconds } from '../crypto.ts';
 import { ChannelConfigError } from '../errors.ts';
-import { channelFor, sandboxFor } from '../channels/registry.ts';
+import { SANDBOX_OFF, channelFor, hasSimulator, sandboxFor } from '../channels/registry.ts';
 import type { Provider } from '../channels/types.ts';
 import type { Deps } from '../deps.ts';
 
@@ -48,10 +48,15 @@ export async function getCredentials(deps: Deps, appId: string, provider: Provid
   if (hit && Date.now() - hit.at < CACHE_MS) return hit.cred;
   const channel = channelFor(provider);
   if (!channel) throw new ChannelConfigError(`channel ${provider} is not available in this build`);
-  let row = await deps.db('channel_configs').where({ app_id: appId, provider, livemode }).first('config_sealed');
+  let row = await deps.db('channel_configs').where({ app_id: appId, provider, livemode }).first('config_sealed', 'generated');
+  // Simulator keys point at /sandbox, which is not mounted: say so now rather than call a 404 (or
+  // an address this host cannot reach) and report the channel as down.
+  if (row && isGenerated(row) && !deps.config.sandbox) throw new ChannelConfigError(noSimulator(provider));
   if (!row) {
-    const sandbox = !livemode ? sandboxFor(provider) : undefined;
-    if (!sandbox) throw new ChannelConfigError(`${provider} is not configured for this app in ${livemode ? 'live' : 'test'} mode`);
+    const sandbox = !livemode ? sandboxFor(deps.config, provider) : undefined;
+    if (!sandbox) {
+      throw new ChannelConfigError(!livemode && hasSimulator(provider) ? noSimulator(provider) : `${provider} is not configured for this app in ${livemode ? 'live' : 'test'} mode`);
+    }
     const raw = await sandbox.provision({ db: deps.db, publicUrl: deps.config.publicUrl, masterKey: deps.config.masterKeyBytes, logger: deps.logger });
     const now = nowSeconds();
     const sealed = seal(deps.config.masterKeyBytes, JSON.stringify(raw), key);
@@ -67,11 +72,20 @@ export async function getCredentials(deps: Deps, appId: string, provider: Provid
   return cred;
 }
 
-/** Every stored config of an app for one provider, with its mode (a notify names no mode). */
+const isGenerated = (row: { generated?: unknown }) => row.generated === true || row.generated === 1;
+
+const noSimulator = (provider: Provider) =>
+  `${provider} has no test-mode credentials of this app's own, and ${SANDBOX_OFF}: store the channel's sandbox credentials (checkstand channel set --mode test, or the console's channels page)`;
+
+/**
+ * Every usable config of an app for one provider, with its mode (a notify names no mode).
+ * Simulator keys are left out while the simulators are off: no notify can come from them.
+ */
 export async function getAllCredentials(deps: Deps, appId: string, provider: Provider): Promise<Array<{ livemode: boolean; cred: unknown }>> {
-  const rows = await deps.db('channel_configs').where({ app_id: appId, provider }).select('livemode');
+  const rows = await deps.db('channel_configs').where({ app_id: appId, provider }).select('livemode', 'generated');
   const out: Array<{ livemode: boolean; cred: unknown }> = [];
   for (const r of rows) {
+    if (isGenerated(r) && !deps.config.sandbox) continue;
     const livemode = r.livemode === true || r.livemode === 1;
     out.push({ livemode, cred: await getCredentials(deps, appId, provider, livemode) });
   }

@@ -2,41 +2,37 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 import { newId, nowSeconds, randomId, sha256Hex } from '../crypto.ts';
 import { parseJson } from '../db.ts';
+import { originSchema } from './origins.ts';
+
+export { originSchema };
 
 export interface CreatedApp {
   app_id: string;
   name: string;
   secret_key: string;
-  live_secret_key: string;
+  /** Absent for an app made without live mode (the demo app). */
+  live_secret_key?: string;
   allowed_origins: string[];
 }
 
-/** An origin as browsers send it: scheme://host[:port], nothing more. */
-export const originSchema = z
-  .string()
-  .url()
-  .refine((v) => {
-    const u = new URL(v);
-    return (u.protocol === 'https:' || u.protocol === 'http:') && u.origin === v.replace(/\/$/, '');
-  }, 'must be an origin such as https://shop.example.com')
-  .transform((v) => new URL(v).origin);
-
-/** Creates an app with a test and a live secret key; only their hashes are stored. */
-export async function createApp(db: Knex, input: { name: string; origins?: string[] }): Promise<CreatedApp> {
+/**
+ * Creates an app with a test and (unless `live` is false) a live secret key; only their hashes
+ * are stored, so the keys exist only in this answer.
+ */
+export async function createApp(db: Knex, input: { name: string; origins?: string[]; live?: boolean }): Promise<CreatedApp> {
   const name = z.string().trim().min(1).max(200).parse(input.name);
   const origins = z.array(originSchema).parse(input.origins ?? []);
   const id = newId('app');
   const created = nowSeconds();
   const testKey = `sk_test_${randomId(32)}`;
-  const liveKey = `sk_live_${randomId(32)}`;
+  const liveKey = input.live === false ? undefined : `sk_live_${randomId(32)}`;
+  const keyRow = (key: string, livemode: boolean) =>
+    ({ id: newId('key'), app_id: id, livemode, key_hash: sha256Hex(key), key_hint: key.slice(0, 12) + '…' + key.slice(-4), created });
   await db.transaction(async (trx) => {
     await trx('apps').insert({ id, name, allowed_origins: JSON.stringify(origins), created });
-    await trx('api_keys').insert([
-      { id: newId('key'), app_id: id, livemode: false, key_hash: sha256Hex(testKey), key_hint: testKey.slice(0, 12) + '…' + testKey.slice(-4), created },
-      { id: newId('key'), app_id: id, livemode: true, key_hash: sha256Hex(liveKey), key_hint: liveKey.slice(0, 12) + '…' + liveKey.slice(-4), created },
-    ]);
+    await trx('api_keys').insert([keyRow(testKey, false), ...(liveKey ? [keyRow(liveKey, true)] : [])]);
   });
-  return { app_id: id, name, secret_key: testKey, live_secret_key: liveKey, allowed_origins: origins };
+  return { app_id: id, name, secret_key: testKey, ...(liveKey ? { live_secret_key: liveKey } : {}), allowed_origins: origins };
 }
 
 export interface AppRow {

@@ -14,9 +14,18 @@ export function channelFor(provider: Provider): Channel<any> | undefined {
   return channels[provider];
 }
 
-export function sandboxFor(provider: Provider): SandboxProvider | undefined {
-  return sandboxes[provider];
+/** The channel's simulator, when it has one and this gateway mounts the simulators (CHECKSTAND_SANDBOX). */
+export function sandboxFor(config: { sandbox: boolean }, provider: Provider): SandboxProvider | undefined {
+  return config.sandbox ? sandboxes[provider] : undefined;
 }
+
+/** Whether the channel has a simulator in this build, mounted or not. */
+export function hasSimulator(provider: Provider): boolean {
+  return Boolean(sandboxes[provider]);
+}
+
+/** Why a test-mode step that needs a simulator cannot run on this gateway. */
+export const SANDBOX_OFF = 'this gateway runs without its channel simulators (CHECKSTAND_SANDBOX=false)';
 
 /** Channel codes whose adapter exists. */
 export function implementedCodes(): ChannelCode[] {

@@ -220,7 +220,7 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
     }
     const placed = await attempt(req, res, payment, channel, openid);
     if (!placed || placed.action.type !== 'jsapi') return;
-    const sandbox = payment.livemode ? undefined : sandboxFor(adapter.provider);
+    const sandbox = payment.livemode ? undefined : sandboxFor(deps.config, adapter.provider);
     // Whatever the sheet answers, the return page asks WeChat and then goes on or offers the choice again.
     const confirmUrl = `/pay/${payment.checkout_token}/return${carried(req, res, { out_trade_no: placed.row.channel_order_no })}`;
     render(req, res, 'cashier-inapp', {
@@ -273,7 +273,7 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
     const codeUrl = row.action?.type === 'qr' ? row.action.codeUrl : '';
     const svg = await QRCode.toString(codeUrl, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' });
     const qrExpiresAt = Math.min(payment.expires_at, row.created + QR_TTL_S);
-    const sandbox = payment.livemode ? undefined : sandboxFor(providerOf(channel));
+    const sandbox = payment.livemode ? undefined : sandboxFor(deps.config, providerOf(channel));
     render(req, res, 'cashier-qr', {
       payment,
       svg,

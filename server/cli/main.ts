@@ -5,6 +5,7 @@ import { createDb, migrate } from '../db.ts';
 import { createLogger } from '../log.ts';
 import { createLocalBus } from '../bus.ts';
 import { createApp } from '../apps/service.ts';
+import { parseOrigin } from '../apps/origins.ts';
 import { setChannelConfig } from '../apps/channel-configs.ts';
 import { createEndpoint } from '../webhooks/service.ts';
 import { isProvider } from '../channels/registry.ts';
@@ -55,6 +56,10 @@ async function run(argv: string[]): Promise<void> {
         options: { name: { type: 'string' }, 'webhook-url': { type: 'string' }, origin: { type: 'string', multiple: true }, json: { type: 'boolean' } },
       });
       if (!values.name) throw new UsageError('--name is required');
+      for (const origin of values.origin ?? []) {
+        const parsed = parseOrigin(origin);
+        if (!parsed.ok) throw new UsageError(`--origin ${JSON.stringify(origin)} is not an origin: ${parsed.reason}`);
+      }
       const app = await createApp(db, { name: values.name, origins: values.origin });
       let webhook_secret: string | undefined;
       if (values['webhook-url']) {

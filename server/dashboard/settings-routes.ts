@@ -1,7 +1,7 @@
 import { Router, type Response } from 'express';
 import type { Deps } from '../deps.ts';
 import { ChannelConfigError } from '../errors.ts';
-import { originSchema } from '../apps/service.ts';
+import { parseOrigin } from '../apps/origins.ts';
 import { setChannelConfig } from '../apps/channel-configs.ts';
 import { channelFor, isProvider, sandboxFor } from '../channels/registry.ts';
 import type { Provider } from '../channels/types.ts';
@@ -27,15 +27,15 @@ export function createSettingsPages(deps: Deps): Router {
 
   r.post('/keys/origins', async (req, res) => {
     const text = one(req.body?.origins) ?? '';
-    const lines = [...new Set(text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean))];
     const origins: string[] = [];
-    for (const line of lines) {
-      const parsed = originSchema.safeParse(line);
-      if (!parsed.success) return showKeys(res, { originsError: `"${line.slice(0, 100)}" is not an origin such as https://shop.example.com (scheme and host, no path).`, originsText: text }, 400);
-      origins.push(parsed.data);
+    for (const [i, raw] of text.split(/\r?\n/).entries()) {
+      if (!raw.trim()) continue;
+      const parsed = parseOrigin(raw);
+      if (!parsed.ok) return showKeys(res, { originsError: `Line ${i + 1}: "${raw.trim().slice(0, 100)}" is not an origin: ${parsed.reason}.`, originsText: text }, 400);
+      if (!origins.includes(parsed.origin)) origins.push(parsed.origin);
     }
     if (origins.length > MAX_ORIGINS) return showKeys(res, { originsError: `At most ${MAX_ORIGINS} origins.`, originsText: text }, 400);
-    await updateAppOrigins(deps.db, sessionOf(res).appId, [...new Set(origins)]);
+    await updateAppOrigins(deps.db, sessionOf(res).appId, origins);
     deps.logger.info('console origins updated', { app_id: sessionOf(res).appId, user: sessionOf(res).userId });
     res.redirect(303, `${BASE}/keys?saved=1`);
   });
@@ -46,7 +46,7 @@ export function createSettingsPages(deps: Deps): Router {
       provider: p,
       name: channelFor(p)?.displayName ?? NAMES[p],
       available: Boolean(channelFor(p)),
-      simulator: Boolean(sandboxFor(p)),
+      simulator: Boolean(sandboxFor(deps.config, p)),
       test: configs.find((c) => c.provider === p && !c.livemode),
       live: configs.find((c) => c.provider === p && c.livemode),
     }));

@@ -59,7 +59,7 @@ export function createTestHelperRoutes(deps: Deps): Router {
   r.post('/payments/:id/simulate', async (req, res, next) => {
     if (authOf(res).livemode) return next();
     const input = paramsOf(simulateSchema, bodyOf(req));
-    res.json(await simulatePayment(deps, authOf(res), req.params.id, input));
+    res.json(await simulatePayment(deps, authOf(res), req.params.id, input, { ip: req.ip }));
   });
   return r;
 }

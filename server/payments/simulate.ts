@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { AuthContext, Deps } from '../deps.ts';
 import { CHANNEL_CODES, providerOf } from '../channels/types.ts';
-import { channelFor, sandboxFor } from '../channels/registry.ts';
+import { SANDBOX_OFF, channelFor, hasSimulator, sandboxFor } from '../channels/registry.ts';
 import { getCredentials } from '../apps/channel-configs.ts';
 import type { NotifyMode } from '../sandbox/types.ts';
 import { invalid, notFound } from '../errors.ts';
@@ -19,12 +19,19 @@ export const simulateSchema = z
   })
   .strict();
 
+/** A customer's address when the API caller's is unknown: TEST-NET-1 (RFC 5737), never routed. */
+const DOCUMENTATION_IP = '192.0.2.1';
+
 /**
  * Acts as the customer and the channel, like Stripe's test helpers: places a real order at the
  * channel simulator over HTTP, then pays (or fails, or cancels) it on the simulator's payer
- * endpoint, which sends the channel's real signed notify to /notify.
+ * endpoint, which sends the channel's real signed notify to /notify. As the customer it brings
+ * what a customer's browser would: an IP address (WeChat H5 needs one; the payment's client_ip
+ * if it has one, else the API caller's) and the simulator payer's openid (JSAPI).
  */
-export async function simulatePayment(deps: Deps, auth: AuthContext, id: string, input: z.infer<typeof simulateSchema>): Promise<PaymentObject> {
+export async function simulatePayment(
+  deps: Deps, auth: AuthContext, id: string, input: z.infer<typeof simulateSchema>, caller: { ip?: string } = {},
+): Promise<PaymentObject> {
   const payment = await findPayment(deps.db, auth, id);
   if (!payment) throw notFound('payment', id);
   const channel = input.channel ?? payment.channel;
@@ -33,14 +40,18 @@ export async function simulatePayment(deps: Deps, auth: AuthContext, id: string,
     throw invalid('parameter_invalid', `This payment was created for channel ${payment.channel}.`, 'channel');
   }
   const provider = providerOf(channel);
-  const sandbox = sandboxFor(provider);
+  if (hasSimulator(provider) && !deps.config.sandbox) {
+    throw invalid('sandbox_disabled', `Test payments cannot be simulated: ${SANDBOX_OFF}. Pay them on the channel's own sandbox.`);
+  }
+  const sandbox = sandboxFor(deps.config, provider);
   if (!sandbox) throw invalid('channel_unavailable', `Channel ${channel} has no simulator yet.`, 'channel');
   const sandboxDeps = { db: deps.db, publicUrl: deps.config.publicUrl, masterKey: deps.config.masterKeyBytes, logger: deps.logger };
   const cred = await getCredentials(deps, payment.app_id, provider, payment.livemode);
   const channelAppId = channelFor(provider)!.appIdOf(cred);
   // In-app channels need the payer's id at the channel; the simulator's payer stands in.
   const openid = channel === 'wechat_jsapi' ? sandbox.payerId?.(sandboxDeps, channelAppId) : undefined;
-  const { attempt, result } = await startAttempt(deps, payment, channel, { openid });
+  const clientIp = payment.client_ip ?? caller.ip ?? DOCUMENTATION_IP;
+  const { attempt, result } = await startAttempt(deps, payment, channel, { clientIp, openid });
   if (!result.ok) return retrievePayment(deps, auth, id);
   await sandbox.act(
     sandboxDeps,

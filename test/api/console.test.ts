@@ -343,6 +343,34 @@ describe('console webhooks, keys and channels', () => {
     expect(JSON.parse(app.allowed_origins)).toEqual(['https://shop.example', 'http://127.0.0.1:4000']);
   });
 
+  it('refuses an origin that is not a URL as a form error naming the line, and changes nothing', async () => {
+    const c = await loggedIn('owner@test.example');
+    const token = await c.tokenFrom('/console/keys');
+    const before = (await g.deps.db('apps').where({ id: g.app.app_id }).first()).allowed_origins;
+    for (const bad of ['not a url', 'http://[::1', 'null', 'https://', 'https:/shop.example']) {
+      const res = await c.post('/console/keys/origins', { _csrf: token, origins: `https://shop.example\n\n${bad}\n` });
+      expect(res.status).toBe(400);
+      const error = /data-error>([^<]*)</.exec(res.text)?.[1] ?? '';
+      expect(error).toContain(`Line 3: &#34;${bad}&#34; is not an origin`);
+      expect(error).toContain('such as https://shop.example.com');
+      // The textarea keeps what was typed, so the line can be fixed.
+      expect(res.text).toContain(`${bad}\n</textarea>`);
+    }
+    expect((await g.deps.db('apps').where({ id: g.app.app_id }).first()).allowed_origins).toBe(before);
+  });
+
+  it('answers text with a NUL character and malformed escapes with a 400 page, changing nothing', async () => {
+    const p = await paidPayment(g.app.secret_key, 1000);
+    const c = await loggedIn('owner@test.example');
+    const token = await c.tokenFrom(`/console/payments/${p.id}`);
+    const refund = await c.post(`/console/payments/${p.id}/refunds`, { _csrf: token, amount: '1.00', reason: 'box\u0000' });
+    expect(refund.status).toBe(400);
+    expect(refund.text).toContain('reason');
+    expect(await g.deps.db('refunds').where({ payment_id: p.id })).toHaveLength(0);
+    expect((await c.get('/console/payments?q=%00')).status).toBe(400);
+    for (const path of ['/console/payments/%E0%A4%A', '/console/webhooks/%E0%A4%A']) expect((await c.get(path)).status).toBe(400);
+  });
+
   it('stores channel credentials write-only: key material never appears on any page', async () => {
     const c = await loggedIn('owner@test.example');
     const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });

@@ -122,16 +122,27 @@ describe('POST /v1/test_helpers/payments/:id/simulate', () => {
   const create = async (extra: Record<string, unknown> = {}) =>
     (await g.api('POST', '/v1/payments', { amount: 300, subject: 'Sim', out_trade_no: `s_${Date.now()}_${++seq}`, ...extra })).body;
 
-  for (const channel of ['alipay_pc', 'alipay_wap', 'alipay_qr']) {
+  // Every code the README lists, with nothing but {channel, outcome, notify}: the helper stands in
+  // for the customer, so it brings what a customer brings (WeChat H5's IP, JSAPI's openid).
+  for (const channel of ['alipay_pc', 'alipay_wap', 'alipay_qr', 'wechat_native', 'wechat_h5', 'wechat_jsapi']) {
     it(`pays ${channel} through the simulator and the real notify path`, async () => {
       const p = await create();
-      const res = await g.api('POST', `/v1/test_helpers/payments/${p.id}/simulate`, { channel, outcome: 'pay' });
+      const res = await g.api('POST', `/v1/test_helpers/payments/${p.id}/simulate`, { channel, outcome: 'pay', notify: 'normal' });
       expect(res.status).toBe(200);
       expect(res.body).toMatchObject({ id: p.id, status: 'succeeded', channel });
       expect(res.body.channel_trade_no).toMatch(/^\d+$/);
       expect((await state(p.id)).events).toEqual(['payment.succeeded']);
     });
   }
+
+  it('a payment created with client_ip keeps it for WeChat H5', async () => {
+    const p = await create({ client_ip: '203.0.113.9' });
+    const res = await g.api('POST', `/v1/test_helpers/payments/${p.id}/simulate`, { channel: 'wechat_h5', outcome: 'pay', notify: 'normal' });
+    expect(res.body.status).toBe('succeeded');
+    const attempt = await g.deps.db('payment_attempts').where({ payment_id: p.id }).first();
+    const order = await g.deps.db('sandbox_orders').where({ provider: 'wechatpay', out_trade_no: attempt.channel_order_no }).first();
+    expect(JSON.parse(order.data).payerClientIp).toBe('203.0.113.9');
+  });
 
   it('a duplicated notify still makes one event', async () => {
     const p = await create();

@@ -81,7 +81,7 @@ describe('notifies', () => {
     const forged = new URLSearchParams(real);
     forged.set('total_amount', '0.01');
     expect(await failure(() => alipay.parseNotification(h.cred, msg(forged.toString())))).toBeInstanceOf(SignatureError);
-    const res = await fetch(`${h.base}/notify/alipay`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: forged.toString() });
+    const res = await fetch(`${h.base}/notify/alipay/gateway`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: forged.toString() });
     expect(res.status).toBe(400);
     expect(await res.text()).not.toBe('success');
     // The untouched notify still verifies.
@@ -112,11 +112,11 @@ describe('notifies', () => {
 describe('notify retries', () => {
   it('a notify not answered `success` is retried later on a timer (same notify_id); act() still resolves', async () => {
     let refusedNotifyId = '';
-    h.app.post('/notify/refusing', express.urlencoded({ extended: false }), (req, res) => {
+    h.app.post('/notify/alipay/refusing', express.urlencoded({ extended: false }), (req, res) => {
       refusedNotifyId = req.body.notify_id;
       res.type('text/plain').send('SUCCESS '); // not exactly `success`
     });
-    const o = { ...h.order('alipay_qr'), notifyUrl: `${h.base}/notify/refusing` };
+    const o = { ...h.order('alipay_qr'), notifyUrl: `${h.base}/notify/alipay/refusing` };
     await h.createAndOpen(o);
     const before = scheduledNotifyCount();
     await alipaySandbox.act(h.deps, { appId: h.cred.appId, orderNo: o.orderNo, outcome: 'pay', notify: 'normal' });

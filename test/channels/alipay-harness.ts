@@ -36,7 +36,8 @@ export async function startAlipayHarness(): Promise<AlipayHarness> {
   const refusedNotifies: unknown[] = [];
 
   app.use('/sandbox/alipay', createAlipaySandboxRouter(deps));
-  app.post('/notify/alipay', express.raw({ type: () => true }), async (req, res) => {
+  // The gateway's URL shapes: the simulator sends notifies and payers nowhere else (sandbox/gateway-urls.ts).
+  app.post('/notify/alipay/gateway', express.raw({ type: () => true }), async (req, res) => {
     const body: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     notifyBodies.push(body);
     let ack = alipay.acknowledge(false);
@@ -48,7 +49,7 @@ export async function startAlipayHarness(): Promise<AlipayHarness> {
     }
     res.status(ack.status).type(ack.contentType).send(ack.body);
   });
-  app.get('/return/:orderNo', (_req, res) => {
+  app.get('/pay/:token/return', (_req, res) => {
     res.type('text/plain').send('back at the gateway');
   });
 
@@ -60,7 +61,7 @@ export async function startAlipayHarness(): Promise<AlipayHarness> {
       const orderNo = `att_${channel.replace('alipay_', '')}_${Date.now()}_${++seq}`;
       return {
         channel, orderNo, amount, currency: 'CNY', subject: `Sandbox test ${seq}`, description: 'integration test',
-        expiresAt: Math.floor(Date.now() / 1000) + 900, notifyUrl: `${base}/notify/alipay`, returnUrl: `${base}/return/${orderNo}`,
+        expiresAt: Math.floor(Date.now() / 1000) + 900, notifyUrl: `${base}/notify/alipay/gateway`, returnUrl: `${base}/pay/${orderNo.replace(/[^A-Za-z0-9]/g, '')}/return`,
         quitUrl: `${base}/pay/quit`,
       };
     },

@@ -68,10 +68,11 @@ export async function startWechatpayHarness(): Promise<WechatpayHarness> {
     }
     res.status(ack.status).type(ack.contentType).send(ack.body);
   });
-  app.get('/return/:orderNo', (_req, res) => {
+  // The gateway's URL shapes: the simulator sends notifies and payers nowhere else (sandbox/gateway-urls.ts).
+  app.get('/pay/:token/return', (_req, res) => {
     res.type('text/plain').send('back at the gateway');
   });
-  app.get('/oauth/back', (_req, res) => {
+  app.get('/pay/:token/authorized', (_req, res) => {
     res.type('text/plain').send('oauth done');
   });
 
@@ -79,7 +80,7 @@ export async function startWechatpayHarness(): Promise<WechatpayHarness> {
     const raw = (await wechatpaySandbox.provision(deps, opts)) as Record<string, any>;
     const cred = wechatpay.parseCredentials(raw);
     // The JSAPI payer's openid, the way the cashier gets it: snsapi_base OAuth through the stand-ins.
-    const authorize = await fetch(oauthAuthorizeUrl(cred, `${base}/oauth/back`, 'st1'), { redirect: 'manual' });
+    const authorize = await fetch(oauthAuthorizeUrl(cred, `${base}/pay/harness/authorized`, 'st1'), { redirect: 'manual' });
     const code = new URL(authorize.headers.get('location')!).searchParams.get('code')!;
     const m: Merchant = { raw, cred, openid: await exchangeOAuthCode(cred, code) };
     merchants.set(raw.mchid, m);
@@ -94,7 +95,7 @@ export async function startWechatpayHarness(): Promise<WechatpayHarness> {
       const orderNo = `att_${channel.replace('wechat_', '')}_${Date.now()}_${++seq}`;
       return {
         channel, orderNo, amount, currency: 'CNY', subject: `Sandbox test ${seq} 测试商品`, description: 'integration test',
-        expiresAt: Math.floor(Date.now() / 1000) + 900, notifyUrl: `${base}/notify/wechatpay/${m.raw.mchid}`, returnUrl: `${base}/return/${orderNo}`,
+        expiresAt: Math.floor(Date.now() / 1000) + 900, notifyUrl: `${base}/notify/wechatpay/${m.raw.mchid}`, returnUrl: `${base}/pay/${orderNo.replace(/[^A-Za-z0-9]/g, '')}/return`,
         clientIp: '::ffff:203.0.113.7', openid: channel === 'wechat_jsapi' ? m.openid : undefined,
       };
     },

@@ -35,8 +35,8 @@ describe('provision', () => {
   it('the OAuth stand-ins hand out the sandbox payer\'s stable openid for the appid', async () => {
     expect(h.openid).toBe(sandboxPayerOpenid(h.deps, h.cred.appid));
     expect(h.openid).toMatch(/^o[A-Za-z0-9_-]{27}$/);
-    const url = oauthAuthorizeUrl(h.cred, `${h.base}/oauth/back?x=1`, 'abc');
-    expect(url).toBe(`${h.raw.base_url}/connect/oauth2/authorize?appid=${h.cred.appid}&redirect_uri=${encodeURIComponent(`${h.base}/oauth/back?x=1`)}&response_type=code&scope=snsapi_base&state=abc#wechat_redirect`);
+    const url = oauthAuthorizeUrl(h.cred, `${h.base}/pay/oauthtest/authorized?x=1`, 'abc');
+    expect(url).toBe(`${h.raw.base_url}/connect/oauth2/authorize?appid=${h.cred.appid}&redirect_uri=${encodeURIComponent(`${h.base}/pay/oauthtest/authorized?x=1`)}&response_type=code&scope=snsapi_base&state=abc#wechat_redirect`);
     const res = await fetch(url, { redirect: 'manual' });
     expect(res.status).toBe(302);
     const back = new URL(res.headers.get('location')!);

@@ -22,7 +22,7 @@ export interface TestGateway extends Gateway {
  * Starts a whole gateway in-process on port 0 against a fresh database: a temporary SQLite file,
  * or a fresh PostgreSQL schema dropped afterwards, so runs never see each other.
  */
-export async function startTestGateway(opts: { workers?: boolean; logLines?: string[]; sameDatabaseAs?: TestGateway; apiRateLimit?: number } = {}): Promise<TestGateway> {
+export async function startTestGateway(opts: { workers?: boolean; logLines?: string[]; sameDatabaseAs?: TestGateway; apiRateLimit?: number; demo?: boolean; sandbox?: boolean } = {}): Promise<TestGateway> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'checkstand-test-'));
   const peer = opts.sameDatabaseAs?.deps.config;
   const schema = peer ? peer.databaseSchema : pgUrl ? `t_${crypto.randomBytes(6).toString('hex')}` : undefined;
@@ -34,7 +34,8 @@ export async function startTestGateway(opts: { workers?: boolean; logLines?: str
     dataDir: dir,
     logLevel: 'debug',
     workers: opts.workers === false ? 'false' : 'true',
-    demo: 'false',
+    demo: opts.demo ? 'true' : 'false',
+    sandbox: opts.sandbox === false ? 'false' : 'true',
     // Tests fire bursts far above any merchant's rate; the limiter has a test of its own.
     apiRateLimit: opts.apiRateLimit ?? 0,
     cashierRateLimit: 1_000_000,

@@ -58,6 +58,21 @@ describe('checkstand command', () => {
     }
   });
 
+  it('app create --origin names a bad value and says what an origin looks like, creating nothing', async () => {
+    // One process start: the other shapes are parseOrigin's unit test.
+    const err = await cli(['app', 'create', '--name', 'Bad origin', '--origin', 'https://ok.example', '--origin', 'not a url', '--json']).catch((e) => e);
+    expect(err.code).toBe(2);
+    expect(err.stderr).toContain('--origin "not a url" is not an origin');
+    expect(err.stderr).toContain('such as https://shop.example.com');
+    expect(err.stderr).not.toMatch(/Invalid URL|TypeError/);
+    const db = createDb(env.DATABASE_URL);
+    try {
+      expect(await db('apps').where({ name: 'Bad origin' })).toHaveLength(0);
+    } finally {
+      await db.destroy();
+    }
+  });
+
   it('refuses to start on invalid configuration with a one-line reason', async () => {
     const err = await cli(['serve'], { PORT: 'abc' }).catch((e) => e);
     expect(err.code).toBe(2);
@@ -77,5 +92,13 @@ describe('configuration', () => {
     expect(loadConfig({ ...base, TRUST_PROXY: 'loopback, 10.0.0.0/8' }).trustProxy).toEqual(['loopback', '10.0.0.0/8']);
     expect(() => loadConfig({ ...base, TRUST_PROXY: '$(rm -rf)' })).toThrow(/TRUST_PROXY/);
     expect(() => loadConfig({ ...base, CHECKSTAND_MASTER_KEY: 'short' })).toThrow(/CHECKSTAND_MASTER_KEY/);
+  });
+
+  it('mounts the simulators unless CHECKSTAND_SANDBOX is false, and refuses junk naming it', async () => {
+    const { loadConfig } = await import('../../server/config.ts');
+    const base = { CHECKSTAND_DATA_DIR: dir, CHECKSTAND_MASTER_KEY: 'a'.repeat(64) };
+    expect(loadConfig(base).sandbox).toBe(true);
+    expect(loadConfig({ ...base, CHECKSTAND_SANDBOX: 'false' }).sandbox).toBe(false);
+    expect(() => loadConfig({ ...base, CHECKSTAND_SANDBOX: 'off' })).toThrow(/^CHECKSTAND_SANDBOX: /);
   });
 });

@@ -9,6 +9,7 @@ import { requestSignContent, verifyRequest } from '../../channels/alipay/sign.ts
 import { beijingTime, fenToYuan, parseBeijingTime, yuanToFen } from '../../channels/alipay/transform.ts';
 import { findMerchant, findOrder, findRefund, insertOrder, recordRefund, transitionOrder, type SandboxMerchant, type SandboxOrder } from './store.ts';
 import { newNotifyId, sendNotify, tradeNotifyParams } from './notify.ts';
+import { GATEWAY_URL_RULE, isCashierUrl, isNotifyUrl } from '../gateway-urls.ts';
 
 export type GatewayAnswer = { code: string; msg: string; sub_code?: string; sub_msg?: string; [field: string]: unknown };
 
@@ -114,14 +115,20 @@ export async function openOrder(deps: SandboxDeps, merchant: SandboxMerchant, me
     return bad('time_expire: yyyy-MM-dd HH:mm:ss, or timeout_express like 90m');
   }
   if (expiresAt !== undefined && expiresAt <= now()) return bad('time_expire is already past');
+  // Only the gateway's own URLs: the simulator's one merchant is this gateway (see gateway-urls.ts).
+  const notifyUrl = params.notify_url || undefined;
+  const returnUrl = params.return_url || undefined;
+  const quitUrl = text(biz.quit_url);
+  if (notifyUrl !== undefined && !isNotifyUrl(deps.publicUrl, notifyUrl, 'alipay')) return bad(`notify_url ${GATEWAY_URL_RULE.notify('alipay')}`);
+  if (returnUrl !== undefined && !isCashierUrl(deps.publicUrl, returnUrl, 'back')) return bad(`return_url ${GATEWAY_URL_RULE.back}`);
+  if (quitUrl !== undefined && !isCashierUrl(deps.publicUrl, quitUrl, 'back')) return bad(`quit_url ${GATEWAY_URL_RULE.back}`);
 
   const existing = await loadOrder(deps, merchant.appId, { outTradeNo });
   if (existing) return reuse(existing, amount);
   const order: SandboxOrder = {
     appId: merchant.appId, outTradeNo, tradeNo: alipayNumber(), status: 'WAIT_BUYER_PAY', amount, amountRefunded: 0,
     data: {
-      method, subject, body: text(biz.body), productCode, notifyUrl: params.notify_url || undefined, returnUrl: params.return_url || undefined,
-      quitUrl: text(biz.quit_url), expiresAt, gmtCreate: now(), scanned: method !== 'alipay.trade.precreate',
+      method, subject, body: text(biz.body), productCode, notifyUrl, returnUrl, quitUrl, expiresAt, gmtCreate: now(), scanned: method !== 'alipay.trade.precreate',
     },
   };
   if (await insertOrder(deps.db, order)) return { ok: true, order };

@@ -11,6 +11,7 @@ import { timingSafeEqualStr } from '../../crypto.ts';
 import { findMerchantByAppid } from './store.ts';
 import { hex, nowSeconds, sandboxOpenid } from './wire.ts';
 import { renderResult } from './pages.ts';
+import { GATEWAY_URL_RULE, isCashierUrl } from '../gateway-urls.ts';
 
 const CODE_TTL_S = 300;
 /** Codes already exchanged (single use), with their expiry; in memory, pruned as they expire. */
@@ -53,13 +54,14 @@ export function createOAuthRouter(deps: SandboxDeps): express.Router {
     if (scope !== 'snsapi_base' && scope !== 'snsapi_userinfo') return fail('10005', 'scope 参数错误 · scope must be snsapi_base or snsapi_userinfo');
     const state = q.get('state') ?? '';
     if (!/^[A-Za-z0-9]{0,128}$/.test(state)) return fail('10003', 'state 参数错误 · state is at most 128 letters or digits');
-    let target: URL;
-    try {
-      target = new URL(q.get('redirect_uri') ?? '');
-      if (target.protocol !== 'https:' && target.protocol !== 'http:') throw new TypeError('scheme');
-    } catch {
-      return fail('10003', 'redirect_uri 参数错误 · redirect_uri must be an absolute http(s) URL');
+    // WeChat redirects only into the Official Account's registered 网页授权域名 (else 10003
+    // "redirect_uri 域名与后台配置不一致"); the simulator's one registered page is the cashier's
+    // OAuth landing. The code then reaches nobody else: it is single use and bound to the appid.
+    const redirectUri = q.get('redirect_uri') ?? '';
+    if (!isCashierUrl(deps.publicUrl, redirectUri, 'authorized')) {
+      return fail('10003', `redirect_uri 域名与后台配置不一致 · redirect_uri ${GATEWAY_URL_RULE.authorized}`);
     }
+    const target = new URL(redirectUri);
     target.searchParams.set('code', issueCode(deps.masterKey, merchant.appid));
     target.searchParams.set('state', state);
     res.redirect(302, target.toString());

@@ -16,6 +16,7 @@ import {
   codeUrlOf, newPrepayId, newRefundId, nowSeconds, paramError, refundOf, sandboxOpenid, transactionOf, v3Error, type V3Error,
 } from './wire.ts';
 import { randomId } from '../../crypto.ts';
+import { GATEWAY_URL_RULE, isNotifyUrl } from '../gateway-urls.ts';
 
 export type Answer = { status: number; body?: Record<string, unknown> };
 const answer = (status: number, body?: Record<string, unknown>): Answer => ({ status, body });
@@ -35,17 +36,16 @@ function text(obj: Json, field: string, path: string, opts: { max: number; min?:
   return v;
 }
 
-function notifyUrlOf(obj: Json, path: string, optional: boolean): string | undefined | V3Error {
-  const v = text(obj, 'notify_url', path, { max: 256, optional, rule: 'an absolute http(s) URL without query parameters' });
+/**
+ * notify_url as WeChat takes it (an absolute URL without query, 不能携带参数), and, since the
+ * simulator's one merchant is this gateway, only the gateway's own /notify/wechatpay/… URL: the
+ * simulator POSTs there and must not be a way to make the gateway POST anywhere else.
+ */
+function notifyUrlOf(deps: SandboxDeps, obj: Json, path: string, optional: boolean): string | undefined | V3Error {
+  const rule = `an absolute http(s) URL without query parameters (不能携带参数) that ${GATEWAY_URL_RULE.notify('wechatpay')}`;
+  const v = text(obj, 'notify_url', path, { max: 256, optional, rule });
   if (v === undefined || isError(v)) return v;
-  try {
-    const u = new URL(v);
-    // WeChat wants https and no query; the sandbox also takes http, for local gateways.
-    if ((u.protocol === 'https:' || u.protocol === 'http:') && !u.search) return v;
-  } catch {
-    // falls through
-  }
-  return paramError('body', path, 'an absolute http(s) URL without query parameters (不能携带参数)');
+  return isNotifyUrl(deps.publicUrl, v, 'wechatpay') ? v : paramError('body', path, rule);
 }
 
 const OUT_TRADE_NO = /^[A-Za-z0-9_\-|*]{6,32}$/;
@@ -90,7 +90,7 @@ function payTerms(deps: SandboxDeps, merchant: SandboxMerchant, tradeType: Trade
   if (isError(outTradeNo)) return outTradeNo;
   const attach = text(b, 'attach', 'attach', { max: 128, optional: true });
   if (isError(attach)) return attach;
-  const notifyUrl = notifyUrlOf(b, 'notify_url', false);
+  const notifyUrl = notifyUrlOf(deps, b, 'notify_url', false);
   if (isError(notifyUrl)) return notifyUrl;
   const expireText = text(b, 'time_expire', 'time_expire', { max: 64, optional: true, rule: 'RFC 3339, e.g. 2026-03-01T10:00:00+08:00' });
   if (isError(expireText)) return expireText;
@@ -189,7 +189,7 @@ export async function refundOrder(deps: SandboxDeps, merchant: SandboxMerchant, 
   if (isError(outRefundNo)) return fromError(outRefundNo);
   const reason = text(b, 'reason', 'reason', { max: 80, optional: true });
   if (isError(reason)) return fromError(reason);
-  const notifyUrl = notifyUrlOf(b, 'notify_url', true);
+  const notifyUrl = notifyUrlOf(deps, b, 'notify_url', true);
   if (isError(notifyUrl)) return fromError(notifyUrl);
   if (!isObject(b.amount)) return fromError(paramError('body', 'amount', '必填 (required): {refund, total, currency}'));
   const { refund: amount, total, currency } = b.amount;

@@ -9,6 +9,7 @@ import { verifyJsapiPaySign } from '../../channels/wechatpay/sign.ts';
 import { rfc3339Beijing } from '../../channels/wechatpay/transform.ts';
 import { findMerchant, findMerchantByAppid, findOrderByToken, transitionOrder, type SandboxMerchant, type SandboxOrder } from './store.ts';
 import { newNotifyId, notifyModeOf, sendNotify, transactionNotify } from './notify.ts';
+import { GATEWAY_URL_RULE, isCashierUrl } from '../gateway-urls.ts';
 import { newTransactionId, nowSeconds, sandboxOpenid, tokenOfCodeUrl, tokenOfPrepayId, yuanText } from './wire.ts';
 
 type Mode = 'scan' | 'h5' | 'jsapi';
@@ -34,7 +35,7 @@ export function createPayerRouter(deps: SandboxDeps): express.Router {
       return renderResult(res, 404, 'error', { code: 'INVALID_REQUEST', message: '支付链接已失效 · This payment link is not valid' });
     }
     const redirectUrl = typeof req.query.redirect_url === 'string' ? req.query.redirect_url : undefined;
-    if (redirectUrl !== undefined && !onMerchantDomain(order, redirectUrl)) return renderResult(res, 400, 'error', { code: 'INVALID_REDIRECT', message: DOMAIN_MESSAGE });
+    if (redirectUrl !== undefined && !onMerchantDomain(deps, redirectUrl)) return renderResult(res, 400, 'error', { code: 'INVALID_REDIRECT', message: DOMAIN_MESSAGE });
     renderPayPage(req, res, order, { redirectUrl });
   });
 
@@ -52,7 +53,7 @@ export function createPayerRouter(deps: SandboxDeps): express.Router {
       return renderResult(res, 400, 'error', { code: 'INVALID_REQUEST', message: 'prepay_id 无效 · prepay_id is not valid' });
     }
     const returnUrl = p.return_url || undefined;
-    if (returnUrl !== undefined && !onMerchantDomain(order, returnUrl)) return renderResult(res, 400, 'error', { code: 'INVALID_REDIRECT', message: DOMAIN_MESSAGE });
+    if (returnUrl !== undefined && !onMerchantDomain(deps, returnUrl)) return renderResult(res, 400, 'error', { code: 'INVALID_REDIRECT', message: DOMAIN_MESSAGE });
     renderPayPage(req, res, order, { returnUrl });
   };
   router.get('/jsapi', jsapi);
@@ -71,7 +72,7 @@ export function createPayerRouter(deps: SandboxDeps): express.Router {
     if (!order || !merchant) return refuse(404, 'ORDER_NOT_EXIST', '订单不存在 · No such order at the simulator');
     if (action !== 'pay' && action !== 'fail' && action !== 'cancel') return refuse(400, 'INVALID_ACTION', 'action must be pay, fail or cancel');
     const back = field('redirect_url') || field('return_url') || undefined;
-    if (back !== undefined && !onMerchantDomain(order, back)) return refuse(400, 'INVALID_REDIRECT', DOMAIN_MESSAGE);
+    if (back !== undefined && !onMerchantDomain(deps, back)) return refuse(400, 'INVALID_REDIRECT', DOMAIN_MESSAGE);
     const mode = MODE_OF[order.data.tradeType];
     // The JSAPI page tells the merchant's page the outcome as WeixinJSBridge does: res.err_msg.
     const jsapiBack = (outcome: 'ok' | 'fail' | 'cancel') => `${back}${back!.includes('?') ? '&' : '?'}err_msg=${encodeURIComponent(`get_brand_wcpay_request:${outcome}`)}`;
@@ -100,20 +101,13 @@ export function createPayerRouter(deps: SandboxDeps): express.Router {
   return router;
 }
 
-const DOMAIN_MESSAGE = '商家参数格式有误，请联系商家解决 · The return address is not on the merchant\'s domain';
+const DOMAIN_MESSAGE = `商家参数格式有误，请联系商家解决 · The return address is not on the merchant's domain: it ${GATEWAY_URL_RULE.back}`;
 
 /**
- * WeChat only sends the payer back to the merchant's configured H5 / JSAPI domain; the simulator
- * takes the origin of the order's notify_url as that domain (the gateway serves both).
+ * WeChat only sends the payer back to the merchant's configured H5 / JSAPI domain; the simulator's
+ * one merchant is this gateway, whose payers go back to its cashier (see gateway-urls.ts).
  */
-function onMerchantDomain(order: SandboxOrder, url: string): boolean {
-  try {
-    const u = new URL(url);
-    return (u.protocol === 'https:' || u.protocol === 'http:') && u.origin === new URL(order.data.notifyUrl).origin;
-  } catch {
-    return false;
-  }
-}
+const onMerchantDomain = (deps: SandboxDeps, url: string): boolean => isCashierUrl(deps.publicUrl, url, 'back');
 
 function paramsOf(req: Request): Record<string, string | undefined> {
   const source = req.method === 'POST' && req.body && typeof req.body === 'object' ? (req.body as Record<string, unknown>) : (req.query as Record<string, unknown>);
