@@ -4,6 +4,7 @@
 // (no workers) and each figure is the median of 5 requests over loopback after one warm-up.
 // The 31-day CSV is timed whole, with the process's RSS growth while it streams.
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
@@ -132,19 +133,23 @@ try {
   let peak = before;
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
   const t = performance.now();
-  const res = await consoleRequest('GET', `/console/reconciliation/transactions.csv?from=${daysBack(31)}&to=${today}`);
+  // Its own connection (no keep-alive): a pooled socket the server has just timed out resets.
+  const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    http.get(`${gateway.url}/console/reconciliation/transactions.csv?from=${daysBack(31)}&to=${today}`, {
+      agent: false,
+      headers: { cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') },
+    }, resolve).on('error', reject);
+  });
+  if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
   let lines = 0;
   let bytes = 0;
-  const reader = res.body!.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    bytes += value.length;
-    for (const b of value) if (b === 10) lines++;
+  for await (const chunk of res as AsyncIterable<Buffer>) {
+    bytes += chunk.length;
+    for (const b of chunk) if (b === 10) lines++;
   }
   clearInterval(sampler);
   const ms = performance.now() - t;
-  console.log(`CSV, 31 days: ${lines - 1} rows, ${(bytes / 1e6).toFixed(1)} MB in ${(ms / 1000).toFixed(1)} s; RSS +${((peak - before) / 1e6).toFixed(0)} MB at peak, content-length ${res.headers.get('content-length') ?? 'none'}`);
+  console.log(`CSV, 31 days: ${lines - 1} rows, ${(bytes / 1e6).toFixed(1)} MB in ${(ms / 1000).toFixed(1)} s; RSS +${((peak - before) / 1e6).toFixed(0)} MB at peak, content-length ${res.headers['content-length'] ?? 'none'}`);
 } catch (err) {
   console.log(`CSV, 31 days: failed: ${String((err as Error).cause ?? err)}`);
 }

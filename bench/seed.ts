@@ -216,6 +216,8 @@ function* generate(apps: SeedApp[], objectIdColumn: boolean, batch = 5000): Gene
         attempt_id: winner.id,
         app_id: app.app_id,
         livemode,
+        channel: winner.channel,
+        currency,
         amount: refundAmount,
         status,
         reason: rand() < 0.5 ? 'customer asked' : null,
@@ -231,7 +233,7 @@ function* generate(apps: SeedApp[], objectIdColumn: boolean, batch = 5000): Gene
       if (status !== 'failed') p.amount_refunded = refundAmount;
       laterRefunds.push(refund);
       if (status !== 'pending') {
-        const { attempt_id: _a, app_id: _b, next_query_at_ms: _c, updated_ms: _d, automatic: _e, submit_count: _f, channel_refund_no: _g, ...shown } = refund;
+        const { attempt_id: _a, app_id: _b, next_query_at_ms: _c, updated_ms: _d, automatic: _e, submit_count: _f, channel_refund_no: _g, channel: _h, currency: _i, ...shown } = refund;
         laterEvents.push(eventRow(app, livemode, `refund.${status}`, { ...shown, object: 'refund' }, at, objectIdColumn));
       }
     }

@@ -48,7 +48,7 @@ async function seed(app: CreatedApp, n: number, refunds: number, opts: { livemod
     });
     if (i < refunds && status === 'succeeded') {
       refundRows.push({
-        id: `re_${opts.prefix}${String(i).padStart(7, '0')}`, payment_id: id, attempt_id: `att_${opts.prefix}${i}`, app_id: app.app_id, livemode,
+        id: `re_${opts.prefix}${String(i).padStart(7, '0')}`, payment_id: id, attempt_id: `att_${opts.prefix}${i}`, app_id: app.app_id, livemode, channel, currency,
         amount: 10 + (i % 90), status: i % 41 === 0 ? 'failed' : 'succeeded', out_refund_no: `R${opts.prefix}${i}`, automatic: i % 53 === 0,
         // Refunds come in bursts too, a day after the payments start.
         created: opts.refundAt ? opts.refundAt(i) : range.start + 86_400 + Math.floor(i / 25), updated_ms: Date.now(),
