@@ -4,6 +4,7 @@ import * as consoleSessions from './003_console.ts';
 import * as deliveryIndex from './004_delivery_index.ts';
 import * as idempotencyExpiry from './005_idempotency_expiry.ts';
 import * as attemptsByPayment from './006_attempts_by_payment.ts';
+import * as productionReads from './007_production_reads.ts';
 import * as paymentCloseRetry from './008_payment_close_retry.ts';
 
 /** Every migration in order; knex reads them through a migration source, not the file system. */
@@ -14,5 +15,6 @@ export const migrations = [
   { name: '004_delivery_index', ...deliveryIndex },
   { name: '005_idempotency_expiry', ...idempotencyExpiry },
   { name: '006_attempts_by_payment', ...attemptsByPayment },
+  { name: '007_production_reads', ...productionReads },
   { name: '008_payment_close_retry', ...paymentCloseRetry },
 ];

@@ -8,7 +8,7 @@ import { paymentFromRow, type PaymentRow } from '../payments/repo.ts';
 import { findRefundByOutRefundNo, refundFromRow } from '../refunds/repo.ts';
 import { randomId } from '../crypto.ts';
 import { createRefund, createRefundSchema } from '../refunds/service.ts';
-import { attemptsOf, eventsOf, findAppPayment, paymentsByIds, paymentsQuery, refundsOf, refundsQuery } from './repo.ts';
+import { attemptsOf, eventsOf, findAppPayment, lastFailures, paymentIdsMatching, paymentsByIds, paymentsQuery, refundsOf, refundsQuery } from './repo.ts';
 import { decimal, parseDecimal } from './format.ts';
 import { BASE, one, renderPage, scopeOf } from './page.ts';
 
@@ -49,10 +49,14 @@ export function createPaymentPages(deps: Deps): Router {
       q: one(req.query.q)?.trim().slice(0, 100) || undefined,
     };
     const cursor = cursorOf(req);
-    const page = await paginate(() => paymentsQuery(deps.db, scopeOf(res), filters), { limit: PAGE_SIZE, ...cursor, url: '' }, paymentFromRow);
+    const scope = scopeOf(res);
+    const ids = filters.q ? await paymentIdsMatching(deps.db, scope, filters.q) : undefined;
+    const page = await paginate(() => paymentsQuery(deps.db, scope, { ...filters, ids }), { limit: PAGE_SIZE, ...cursor, url: '' }, paymentFromRow);
+    const unpaid = page.data.filter((p) => p.status !== 'succeeded').map((p) => p.id);
     renderPage(res, 'payments', {
       title: 'Payments',
       payments: page.data,
+      failures: await lastFailures(deps.db, unpaid),
       filters,
       pager: pager(page.data, page.has_more, cursor),
       statuses: PAYMENT_STATUSES,
@@ -64,7 +68,8 @@ export function createPaymentPages(deps: Deps): Router {
     const id = String(req.params.id);
     const payment = idPattern.test(id) ? await findAppPayment(deps.db, scopeOf(res).appId, id) : undefined;
     if (!payment) throw new ApiError(404, 'invalid_request_error', 'resource_missing', `No such payment: '${id}'`);
-    const [attempts, refunds, events] = await Promise.all([attemptsOf(deps.db, payment.id), refundsOf(deps.db, payment.id), eventsOf(deps.db, payment)]);
+    const [attempts, refunds] = await Promise.all([attemptsOf(deps.db, payment.id), refundsOf(deps.db, payment.id)]);
+    const events = await eventsOf(deps.db, payment, refunds.map((x) => x.id));
     renderPage(res, 'payment', {
       title: `Payment ${payment.out_trade_no}`,
       payment,

@@ -37,24 +37,26 @@ export async function paymentTotals(db: Knex, scope: Scope, range: Range): Promi
 /**
  * Succeeded refunds, split by whether the gateway started them itself: an automatic refund
  * returns a duplicate payment that never counted as revenue, so it does not lower the net.
+ * A refund carries its channel and currency, so this reads one index and no other table.
  */
 export async function refundTotals(db: Knex, scope: Scope, range: Range): Promise<Array<TotalRow & { automatic: boolean }>> {
-  const rows = await succeededRefunds(db, scope, range)
-    .groupBy('a.channel', 'p.currency', 'r.automatic')
-    .select('a.channel as channel', 'p.currency as currency', 'r.automatic as automatic')
+  const rows = await db('refunds')
+    .where({ app_id: scope.appId, livemode: scope.livemode, status: 'succeeded' })
+    .where('created', '>=', range.start)
+    .where('created', '<', range.end)
+    .groupBy('channel', 'currency', 'automatic')
+    .select('channel', 'currency', 'automatic')
     .count({ count: '*' })
-    .sum({ sum: 'r.amount' });
+    .sum({ sum: 'amount' });
   return rows.map((r: any) => ({ ...totalFromRow(r), automatic: bool(r.automatic) }));
 }
 
-/** The range's succeeded refunds as r, with the attempt that took the money (a) and its payment (p). */
-function succeededRefunds(db: Knex, scope: Scope, range: Range): Knex.QueryBuilder {
+/** Succeeded refunds as r, with the attempt that took the money (a) and its payment (p). */
+function succeededRefunds(db: Knex, scope: Scope): Knex.QueryBuilder {
   return db('refunds as r')
     .join('payment_attempts as a', 'a.id', 'r.attempt_id')
     .join('payments as p', 'p.id', 'r.payment_id')
-    .where({ 'r.app_id': scope.appId, 'r.livemode': scope.livemode, 'r.status': 'succeeded' })
-    .where('r.created', '>=', range.start)
-    .where('r.created', '<', range.end);
+    .where({ 'r.app_id': scope.appId, 'r.livemode': scope.livemode, 'r.status': 'succeeded' });
 }
 
 function totalFromRow(r: any): TotalRow {
@@ -76,33 +78,49 @@ export interface Transaction {
   reason: string | null;
 }
 
-/** The range's succeeded payments and refunds, oldest first (the CSV download). */
-export async function transactions(db: Knex, scope: Scope, range: Range, limit: number): Promise<Transaction[]> {
-  const payments = await db('payments as p')
+/** Where a read of transactions stopped: the (time, id) of the last row it returned. */
+export interface Position {
+  time: number;
+  id: string;
+}
+
+/**
+ * The range's succeeded payments after `after`, oldest first by (paid_at, id), at most `limit`.
+ * A keyset page: each one is an index range that starts where the last ended, however deep.
+ */
+export async function paymentsPage(db: Knex, scope: Scope, range: Range, after: Position | undefined, limit: number): Promise<Transaction[]> {
+  const q = db('payments as p')
     .leftJoin('payment_attempts as a', (j) => j.on('a.payment_id', 'p.id').andOnVal('a.status', '=', 'succeeded').andOn('a.channel_trade_no', 'p.channel_trade_no'))
     .where({ 'p.app_id': scope.appId, 'p.livemode': scope.livemode, 'p.status': 'succeeded' })
-    .where('p.paid_at', '>=', range.start)
-    .where('p.paid_at', '<', range.end)
+    .where('p.paid_at', '<', range.end);
+  // Only one lower bound: given both, a planner may start the index range at the range's start every time.
+  if (after) q.whereRaw('(p.paid_at, p.id) > (?, ?)', [after.time, after.id]);
+  else q.where('p.paid_at', '>=', range.start);
+  const rows = await q
     .orderBy([{ column: 'p.paid_at' }, { column: 'p.id' }])
     .limit(limit)
     .select('p.id', 'p.paid_at', 'p.channel', 'p.out_trade_no', 'p.channel_trade_no', 'p.amount', 'p.currency', 'a.channel_order_no');
-  const refunds = await succeededRefunds(db, scope, range)
+  return rows.map((p: any): Transaction => ({
+    type: 'payment', id: p.id, time: Number(p.paid_at), channel: p.channel, payment_id: p.id, out_trade_no: p.out_trade_no,
+    channel_order_no: p.channel_order_no ?? null, channel_trade_no: p.channel_trade_no ?? null, amount: Number(p.amount), currency: p.currency,
+    automatic: false, reason: null,
+  }));
+}
+
+/** The range's succeeded refunds after `after`, oldest first by (created, id), at most `limit`. */
+export async function refundsPage(db: Knex, scope: Scope, range: Range, after: Position | undefined, limit: number): Promise<Transaction[]> {
+  const q = succeededRefunds(db, scope).where('r.created', '<', range.end);
+  if (after) q.whereRaw('(r.created, r.id) > (?, ?)', [after.time, after.id]);
+  else q.where('r.created', '>=', range.start);
+  const rows = await q
     .orderBy([{ column: 'r.created' }, { column: 'r.id' }])
     .limit(limit)
-    .select('r.id', 'r.created', 'r.payment_id', 'r.amount', 'r.automatic', 'r.reason', 'r.channel_refund_no', 'a.channel', 'a.channel_order_no', 'p.out_trade_no', 'p.currency');
-  const out: Transaction[] = [
-    ...payments.map((p: any): Transaction => ({
-      type: 'payment', id: p.id, time: Number(p.paid_at), channel: p.channel, payment_id: p.id, out_trade_no: p.out_trade_no,
-      channel_order_no: p.channel_order_no ?? null, channel_trade_no: p.channel_trade_no ?? null, amount: Number(p.amount), currency: p.currency,
-      automatic: false, reason: null,
-    })),
-    ...refunds.map((r: any): Transaction => ({
-      type: 'refund', id: r.id, time: Number(r.created), channel: r.channel, payment_id: r.payment_id, out_trade_no: r.out_trade_no,
-      channel_order_no: r.channel_order_no, channel_trade_no: r.channel_refund_no ?? null, amount: Number(r.amount), currency: r.currency,
-      automatic: bool(r.automatic), reason: r.reason ?? null,
-    })),
-  ];
-  return out.sort((a, b) => a.time - b.time || a.id.localeCompare(b.id));
+    .select('r.id', 'r.created', 'r.payment_id', 'r.amount', 'r.automatic', 'r.reason', 'r.channel_refund_no', 'r.channel', 'a.channel_order_no', 'p.out_trade_no', 'r.currency');
+  return rows.map((r: any): Transaction => ({
+    type: 'refund', id: r.id, time: Number(r.created), channel: r.channel, payment_id: r.payment_id, out_trade_no: r.out_trade_no,
+    channel_order_no: r.channel_order_no, channel_trade_no: r.channel_refund_no ?? null, amount: Number(r.amount), currency: r.currency,
+    automatic: bool(r.automatic), reason: r.reason ?? null,
+  }));
 }
 
 export interface CheckCandidate {

@@ -5,8 +5,8 @@ import { ChannelConfigError, ChannelRequestError, ChannelUnavailable, SignatureE
 import type { Scope } from './repo.ts';
 import { beijingTime, decimal } from './format.ts';
 import {
-  paymentTotals, pendingCandidates, refundTotals, succeededCandidates, transactions,
-  type CheckCandidate, type Range,
+  paymentTotals, paymentsPage, pendingCandidates, refundTotals, refundsPage, succeededCandidates,
+  type CheckCandidate, type Position, type Range, type Transaction,
 } from './reconciliation-repo.ts';
 
 /** Cross-channel reconciliation: per-channel totals, a check against the channels, the CSV. */
@@ -131,8 +131,8 @@ function describeFault(err: unknown): string {
   return 'the check failed';
 }
 
-/** At most this many rows of each kind go into one CSV; the range is capped too (see routes). */
-export const CSV_ROW_LIMIT = 100_000;
+/** Rows read per query while the CSV streams: enough to keep queries few, small enough to keep memory flat. */
+export const CSV_BATCH = 2000;
 
 const csvColumns = [
   'type', 'id', 'time_beijing', 'channel', 'payment_id', 'out_trade_no', 'channel_order_no', 'channel_trade_no',
@@ -149,18 +149,55 @@ export function csvCell(value: string | number | boolean | null): string {
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-export async function transactionsCsv(deps: Deps, scope: Scope, range: Range): Promise<string> {
-  const rows = await transactions(deps.db, scope, range, CSV_ROW_LIMIT);
-  const lines = [csvColumns.join(',')];
-  for (const t of rows) {
-    const signed = t.type === 'refund' ? -t.amount : t.amount;
-    lines.push(
-      [
-        t.type, t.id, beijingTime(t.time), t.channel, t.payment_id, t.out_trade_no, t.channel_order_no, t.channel_trade_no,
-        decimal(signed, t.currency), signed, t.currency, t.automatic, t.reason,
-      ].map(csvCell).join(','),
-    );
+/**
+ * Every succeeded payment and refund of the range, oldest first by (time, id): the two keyset
+ * reads are merged as they go, each refilled a batch at a time when it runs dry. Nothing is held
+ * but the current batches, and no query stays open between them (on SQLite one connection serves
+ * the whole gateway; knex's better-sqlite3 stream() would read every row into memory anyway).
+ */
+export async function* transactions(deps: Deps, scope: Scope, range: Range, batch = CSV_BATCH): AsyncGenerator<Transaction> {
+  const sources = [
+    (after: Position | undefined) => paymentsPage(deps.db, scope, range, after, batch),
+    (after: Position | undefined) => refundsPage(deps.db, scope, range, after, batch),
+  ].map((read) => ({ read, rows: [] as Transaction[], at: 0, after: undefined as Position | undefined, done: false }));
+  const head = async (s: (typeof sources)[number]) => {
+    if (s.at === s.rows.length && !s.done) {
+      s.rows = await s.read(s.after);
+      s.at = 0;
+      s.done = s.rows.length < batch;
+      const last = s.rows[s.rows.length - 1];
+      if (last) s.after = { time: last.time, id: last.id };
+    }
+    return s.at < s.rows.length ? s.rows[s.at] : undefined;
+  };
+  for (;;) {
+    const [p, r] = [await head(sources[0]), await head(sources[1])];
+    if (!p && !r) return;
+    const takePayment = p && (!r || p.time < r.time || (p.time === r.time && p.id < r.id));
+    const s = takePayment ? sources[0] : sources[1];
+    yield s.rows[s.at++];
   }
+}
+
+/**
+ * The CSV, as chunks of lines to stream. The first chunk carries the header and the first rows,
+ * so a failing first query surfaces before the response has started.
+ */
+export async function* transactionsCsv(deps: Deps, scope: Scope, range: Range): AsyncGenerator<string> {
   // Excel opens UTF-8 CSV correctly only with a byte-order mark (subjects and reasons are often Chinese).
-  return '\uFEFF' + lines.join('\r\n') + '\r\n';
+  let chunk = '\uFEFF' + csvColumns.join(',') + '\r\n';
+  let lines = 0;
+  for await (const t of transactions(deps, scope, range)) {
+    const signed = t.type === 'refund' ? -t.amount : t.amount;
+    chunk += [
+      t.type, t.id, beijingTime(t.time), t.channel, t.payment_id, t.out_trade_no, t.channel_order_no, t.channel_trade_no,
+      decimal(signed, t.currency), signed, t.currency, t.automatic, t.reason,
+    ].map(csvCell).join(',') + '\r\n';
+    if (++lines === 500) {
+      yield chunk;
+      chunk = '';
+      lines = 0;
+    }
+  }
+  yield chunk;
 }

@@ -16,8 +16,8 @@ const PROVIDERS = ['alipay', 'wechatpay', 'unionpay', 'paypal'];
 export interface PaymentFilters {
   status?: string;
   channel?: string;
-  /** out_trade_no, payment id, the channel's trade number or our order number at the channel. */
-  q?: string;
+  /** Only these payments: the ones a search term names (paymentIdsMatching). */
+  ids?: string[];
 }
 
 /** The app's payments in one mode, filtered; paginate() adds the cursor and the order. */
@@ -25,17 +25,52 @@ export function paymentsQuery(db: Knex, scope: Scope, f: PaymentFilters): Knex.Q
   const query = db('payments').where({ app_id: scope.appId, livemode: scope.livemode });
   if (f.status) query.where('status', f.status);
   if (f.channel) query.where('channel', f.channel);
-  const q = f.q;
-  if (q) {
-    // Exact matches only, each one an index lookup: the attempts hold every channel number a
-    // payment ever had (the winner's trade number is copied onto the payment).
-    const attempts = db('payment_attempts')
-      .select('payment_id')
-      .where({ app_id: scope.appId, livemode: scope.livemode })
-      .where((w) => w.where('channel_trade_no', q).orWhere((w2) => w2.whereIn('provider', PROVIDERS).where('channel_order_no', q)));
-    query.where((w) => w.where('out_trade_no', q).orWhere('id', q).orWhereIn('id', attempts));
-  }
+  if (f.ids) query.whereIn('id', f.ids);
   return query;
+}
+
+/**
+ * The payments a search term names exactly: its out_trade_no, its id, a channel's trade number or
+ * our order number at a channel (the attempts hold every one a payment ever had). A UNION of four
+ * index lookups: as one WHERE with ORs and a subquery, both planners read every payment.
+ */
+export async function paymentIdsMatching(db: Knex, scope: Scope, q: string): Promise<string[]> {
+  const own = { app_id: scope.appId, livemode: scope.livemode };
+  const rows = await db('payments').select('id').where({ ...own, out_trade_no: q })
+    .union([
+      db('payments').select('id').where({ ...own, id: q }),
+      db('payment_attempts').select('payment_id as id').where({ ...own, channel_trade_no: q }),
+      db('payment_attempts').select('payment_id as id').whereIn('provider', PROVIDERS).where({ ...own, channel_order_no: q }),
+    ]);
+  return rows.map((r: { id: string }) => r.id);
+}
+
+export interface LastFailure {
+  channel: string;
+  code: string | null;
+  message: string | null;
+}
+
+/**
+ * For each listed payment whose latest attempt failed, that failure: a payment the customer tried
+ * and failed to pay must not look like one nobody touched. One index lookup per listed payment
+ * (attempts by payment_id), so it costs the same at any table size.
+ */
+export async function lastFailures(db: Knex, paymentIds: string[]): Promise<Map<string, LastFailure>> {
+  if (paymentIds.length === 0) return new Map();
+  const rows = await db('payment_attempts')
+    .whereIn('payment_id', paymentIds)
+    .select('payment_id', 'id', 'status', 'channel', 'failure_code', 'failure_message', 'created');
+  const latest = new Map<string, any>();
+  for (const r of rows) {
+    const seen = latest.get(r.payment_id);
+    if (!seen || Number(r.created) > Number(seen.created) || (Number(r.created) === Number(seen.created) && r.id > seen.id)) latest.set(r.payment_id, r);
+  }
+  const out = new Map<string, LastFailure>();
+  for (const [paymentId, r] of latest) {
+    if (r.status === 'failed') out.set(paymentId, { channel: r.channel, code: r.failure_code ?? null, message: r.failure_message ?? null });
+  }
+  return out;
 }
 
 /** A payment of the app in either mode (the detail page shows its own mode). */
@@ -53,19 +88,15 @@ export async function refundsOf(db: Knex, paymentId: string): Promise<RefundRow[
   return rows.map(refundFromRow);
 }
 
-/**
- * Events that carry this payment or one of its refunds. Events have no payment column, so this
- * matches the id inside the stored JSON, starting at the payment's creation (the index's range)
- * and bounded, which keeps it cheap for the recent payments people look at.
- */
-export async function eventsOf(db: Knex, p: PaymentRow, limit = 100): Promise<EventObject[]> {
+/** Events about this payment or one of its refunds (events.object_id), oldest first, bounded. */
+export async function eventsOf(db: Knex, p: PaymentRow, refundIds: string[], limit = 100): Promise<EventObject[]> {
   const rows = await db('events')
-    .where({ app_id: p.app_id, livemode: p.livemode })
-    .where('created', '>=', p.created)
-    .where('data', 'like', `%${p.id}%`)
+    .whereIn('object_id', [p.id, ...refundIds])
     .orderBy([{ column: 'created' }, { column: 'id' }])
     .limit(limit);
-  return rows.map(eventFromRow);
+  // Ids are unique across apps, so this only guards; in SQL, app_id would draw SQLite's planner
+  // (no statistics) to the app's event index and a walk of every event since the payment.
+  return rows.filter((r: any) => r.app_id === p.app_id).map(eventFromRow);
 }
 
 export function refundsQuery(db: Knex, scope: Scope, f: { status?: string }): Knex.QueryBuilder {
@@ -76,8 +107,10 @@ export function refundsQuery(db: Knex, scope: Scope, f: { status?: string }): Kn
 
 export async function paymentsByIds(db: Knex, appId: string, ids: string[]): Promise<Map<string, PaymentRow>> {
   if (ids.length === 0) return new Map();
-  const rows = await db('payments').where({ app_id: appId }).whereIn('id', [...new Set(ids)]);
-  return new Map(rows.map((r: any) => [r.id, paymentFromRow(r)]));
+  // By primary key alone, the app checked here: with app_id in the WHERE, SQLite's planner took the
+  // app's index and read every payment of the app.
+  const rows = await db('payments').whereIn('id', [...new Set(ids)]);
+  return new Map(rows.filter((r: any) => r.app_id === appId).map((r: any) => [r.id, paymentFromRow(r)]));
 }
 
 export interface EndpointAlert {

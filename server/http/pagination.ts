@@ -32,11 +32,10 @@ export async function paginate<T>(
   if (cursorId) {
     const cursor = await scoped().where('id', cursorId).first('created', 'id');
     if (!cursor) throw invalid('resource_missing', `No such object: '${cursorId}'`, opts.starting_after ? 'starting_after' : 'ending_before');
-    if (opts.starting_after) {
-      q = q.where((w) => w.where('created', '<', cursor.created).orWhere((w2) => w2.where('created', cursor.created).andWhere('id', '<', cursor.id)));
-    } else {
-      q = q.where((w) => w.where('created', '>', cursor.created).orWhere((w2) => w2.where('created', cursor.created).andWhere('id', '>', cursor.id)));
-    }
+    // A row-value comparison, which SQLite and PostgreSQL both turn into one index range on
+    // (…, created, id); the equivalent `created < ? OR (created = ? AND id < ?)` was a filter
+    // over every row from the newest on, however deep the page.
+    q = q.whereRaw(`(created, id) ${opts.starting_after ? '<' : '>'} (?, ?)`, [cursor.created, cursor.id]);
   }
   const ascending = Boolean(opts.ending_before && !opts.starting_after);
   const rows = await q.orderBy([{ column: 'created', order: ascending ? 'asc' : 'desc' }, { column: 'id', order: ascending ? 'asc' : 'desc' }]).limit(opts.limit + 1);

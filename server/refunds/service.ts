@@ -52,6 +52,9 @@ export async function createRefund(deps: Deps, auth: AuthContext, paymentId: str
     attempt_id: attempt.id,
     app_id: payment.app_id,
     livemode: payment.livemode,
+    // Fixed facts of the refund, kept on it for reconciliation's totals (migration 007).
+    channel: attempt.channel,
+    currency: payment.currency,
     amount,
     status: 'pending',
     reason: input.reason ?? null,
@@ -176,6 +179,8 @@ export async function queueAutomaticRefund(trx: Knex.Transaction, payment: Payme
     attempt_id: attempt.id,
     app_id: payment.app_id,
     livemode: payment.livemode,
+    channel: attempt.channel,
+    currency: payment.currency,
     amount: payment.amount,
     status: 'pending',
     reason: 'duplicate_payment',

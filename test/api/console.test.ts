@@ -5,54 +5,9 @@ import { createApp, type CreatedApp } from '../../server/apps/service.ts';
 import { createConsoleUser } from '../../server/dashboard/users.ts';
 import { sha256Hex } from '../../server/crypto.ts';
 import { beijingDate } from '../../server/dashboard/format.ts';
-
-/** A browser stand-in: keeps cookies, sends Origin like a browser does, reads form tokens from pages. */
-class ConsoleClient {
-  cookies = new Map<string, string>();
-  lastSetCookies: string[] = [];
-  constructor(readonly base: string) {}
-
-  async request(method: string, path: string, opts: { form?: Record<string, string | string[]>; headers?: Record<string, string> } = {}) {
-    const headers: Record<string, string> = { ...opts.headers };
-    if (this.cookies.size) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-    let body: string | undefined;
-    if (opts.form) {
-      const params = new URLSearchParams();
-      for (const [k, v] of Object.entries(opts.form)) for (const one of Array.isArray(v) ? v : [v]) params.append(k, one);
-      body = params.toString();
-      headers['content-type'] = 'application/x-www-form-urlencoded';
-      if (!('origin' in headers)) headers.origin = new URL(this.base).origin;
-    }
-    const res = await fetch(this.base + path, { method, headers, body, redirect: 'manual' });
-    this.lastSetCookies = res.headers.getSetCookie();
-    for (const c of this.lastSetCookies) {
-      const [pair, ...attrs] = c.split(';');
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq);
-      const value = pair.slice(eq + 1);
-      if (attrs.some((a) => a.trim() === 'Max-Age=0') || value === '') this.cookies.delete(name);
-      else this.cookies.set(name, value);
-    }
-    return { status: res.status, text: await res.text(), location: res.headers.get('location'), headers: res.headers };
-  }
-  get(path: string) {
-    return this.request('GET', path);
-  }
-  post(path: string, form: Record<string, string | string[]>, headers?: Record<string, string>) {
-    return this.request('POST', path, { form, headers });
-  }
-  /** The form token of a console page. */
-  async tokenFrom(path: string): Promise<string> {
-    const page = await this.get(path);
-    const m = /name="_csrf" value="([^"]+)"/.exec(page.text);
-    if (!m) throw new Error(`no form token on ${path} (status ${page.status})`);
-    return m[1];
-  }
-  async login(email: string, password: string) {
-    const token = await this.tokenFrom('/console/login');
-    return this.post('/console/login', { _csrf: token, email, password });
-  }
-}
+import { ConsoleClient } from '../support/console.ts';
+import { startAttempt } from '../../server/payments/service.ts';
+import { findPaymentById } from '../../server/payments/repo.ts';
 
 let g: TestGateway;
 let other: CreatedApp;
@@ -243,6 +198,38 @@ describe('console payments', () => {
     const second = await c.get(`/console/payments${older.replace(/&amp;/g, '&')}`);
     expect([...shown(first.text), ...shown(second.text)].sort()).toEqual([...ids].sort());
     expect((await c.get('/console/payments?starting_after=pay_unknown')).status).toBe(400);
+  });
+
+  it('shows the last failure of a payment whose tries failed, and refunded and partially refunded ones', async () => {
+    const app = await createApp(g.deps.db, { name: 'States Shop' });
+    await createConsoleUser(g.deps.db, { email: 'states@test.example', appId: app.app_id, password: PASSWORD });
+    const create = async (amount: number) => (await apiAs(app.secret_key, 'POST', '/v1/payments', { amount, subject: 'p', out_trade_no: `st_${++seq}` })).body;
+    const untouched = await create(100);
+    const failed = await create(200);
+    expect((await apiAs(app.secret_key, 'POST', `/v1/test_helpers/payments/${failed.id}/simulate`, { channel: 'alipay_pc', outcome: 'fail' })).status).toBe(200);
+    const attempt = await g.deps.db('payment_attempts').where({ payment_id: failed.id }).first();
+    expect(attempt.status).toBe('failed');
+    const full = await paidPayment(app.secret_key, 300);
+    const partial = await paidPayment(app.secret_key, 400);
+    expect((await apiAs(app.secret_key, 'POST', `/v1/payments/${full.id}/refunds`, {})).body.status).toBe('succeeded');
+    expect((await apiAs(app.secret_key, 'POST', `/v1/payments/${partial.id}/refunds`, { amount: 150 })).body.status).toBe('succeeded');
+
+    const c = await loggedIn('states@test.example');
+    const list = (await c.get('/console/payments')).text;
+    const row = (id: string) => new RegExp(`<tr data-payment-id="${id}">([\\s\\S]*?)</tr>`).exec(list)![1];
+    expect(row(failed.id)).toContain('data-last-failure');
+    expect(row(failed.id)).toContain('alipay_pc');
+    expect(row(failed.id)).toContain(attempt.failure_message ?? attempt.failure_code);
+    expect(row(full.id)).toContain('data-refund-state="refunded"');
+    expect(row(partial.id)).toContain('data-refund-state="partially_refunded"');
+    expect(row(untouched.id)).not.toContain('data-last-failure');
+    expect(row(untouched.id)).not.toContain('data-refund-state');
+    expect(row(full.id)).not.toContain('data-last-failure');
+    expect(row(failed.id)).not.toContain('data-refund-state');
+    // A new try after the failure (the customer picks a channel on the cashier again): in progress, not failed.
+    await startAttempt(g.deps, (await findPaymentById(g.deps.db, failed.id))!, 'alipay_pc', {});
+    const again = (await c.get('/console/payments')).text;
+    expect(new RegExp(`<tr data-payment-id="${failed.id}">([\\s\\S]*?)</tr>`).exec(again)![1]).not.toContain('data-last-failure');
   });
 
   it('refunds from the payment page', async () => {
