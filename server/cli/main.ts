@@ -12,7 +12,6 @@ import { createConsoleUser } from '../dashboard/users.ts';
 import { checkPasswordStrength } from '../dashboard/password.ts';
 import { readPassword } from './prompt.ts';
 import { printBanner, startGateway } from '../index.ts';
-import { startDemoShop } from '../../examples/shop/server.ts';
 import { ZodError } from 'zod';
 
 const usage = `Usage: checkstand <command>
@@ -110,8 +109,9 @@ async function serve(runtime: Runtime): Promise<void> {
   printBanner(gateway);
   if (runtime.fromSources) process.stdout.write(`\nRunning the TypeScript sources through tsx (${runtime.fromSources}): \`npm run build\` compiles them.\n`);
   // The demo shop (another origin, embedding the widget) runs beside the gateway on the embedded defaults.
+  // Loaded only when it runs: no other command needs the shop or its webhook verifier.
   const { shop, reason } = gateway.deps.config.demo
-    ? await startDemoShop({ gatewayUrl: gateway.url, dataDir: gateway.deps.config.dataDir })
+    ? await (await import('../../examples/shop/server.ts')).startDemoShop({ gatewayUrl: gateway.url, dataDir: gateway.deps.config.dataDir })
     : { shop: undefined, reason: 'CHECKSTAND_DEMO is false' };
   process.stdout.write(shop ? `\nDemo shop (embeds the widget, verifies webhooks): ${shop.url}\n` : `\nDemo shop not started: ${reason}\n`);
   const shutdown = (signal: string) => {
