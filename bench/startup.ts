@@ -4,8 +4,7 @@
 // /proc/<pid>/stat at the moment the 200 arrives, so the figure is the process's own, threads
 // included. The demo app and shop are off: the shop binds port 4000 and starts after the gateway
 // answers anyway.
-import { spawn } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -92,17 +91,26 @@ async function startOnce(args: string[]): Promise<Sample> {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+/** What node itself spends starting on this machine (a busy machine inflates every figure alike). */
+function nodeAloneMs(): number {
+  const out = execFileSync(process.execPath, ['-e', 'const u = process.cpuUsage(); process.stdout.write(String((u.user + u.system) / 1000))'], { encoding: 'utf8' });
+  return Number(out);
+}
+
 // Alternating rounds, so a busy moment on a shared machine weighs on both the same.
 const compiled: Sample[] = [];
 const tsx: Sample[] = [];
+const bare: number[] = [];
 for (let i = 0; i < ROUNDS; i++) {
   compiled.push(await startOnce(COMPILED_ARGS));
   tsx.push(await startOnce(TSX_ARGS));
+  bare.push(nodeAloneMs());
 }
 const line = (name: string, s: Sample[]) =>
   `${name.padEnd(28)} CPU ${String(median(s.map((x) => x.cpuMs)).toFixed(0)).padStart(5)} ms   wall ${median(s.map((x) => x.wallMs)).toFixed(0).padStart(5)} ms   RSS ${median(s.map((x) => x.rssMb)).toFixed(0).padStart(4)} MB`;
 console.log(`startup to the first 200 on an empty SQLite database, median of ${ROUNDS} alternating rounds`);
 console.log(line('compiled (checkstand serve)', compiled));
 console.log(line('sources through tsx', tsx));
+console.log(`${'node -e (no code at all)'.padEnd(28)} CPU ${median(bare).toFixed(0).padStart(5)} ms   load average ${os.loadavg()[0].toFixed(1)} on ${os.availableParallelism()} CPUs`);
 const cpu = median(compiled.map((x) => x.cpuMs));
 console.log(`compiled start: ${cpu.toFixed(0)} ms of CPU (goal ≤ ${GOAL_CPU_MS} ms)${cpu > GOAL_CPU_MS ? '  OVER THE GOAL' : ''}`);
