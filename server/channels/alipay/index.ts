@@ -179,8 +179,8 @@ function keyOrConfigError(load: () => KeyObject, field: string, expected: string
 }
 
 const sdks = new WeakMap<AlipayCredentials, AlipaySdk>();
-// Loaded on the first Alipay call, not at startup: the SDK and its HTTP client are ~40% of the
-// modules a gateway process would load, and a process that never calls Alipay needs none of them.
+// Loaded on the first Alipay call, not at start: the SDK and its HTTP client are some 300 modules,
+// two fifths of the CPU a gateway process spent loading code, and no request before it needs them.
 let sdkModule: Promise<typeof import('alipay-sdk')> | undefined;
 
 /** The official SDK for these credentials (cached per parsed credential object). */
