@@ -1,5 +1,4 @@
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import express, { type ErrorRequestHandler } from 'express';
 import type { Deps } from './deps.ts';
 import { randomId } from './crypto.ts';
@@ -20,8 +19,9 @@ import { createEventRoutes } from './events/routes.ts';
 import { createAlipaySandboxRouter } from './sandbox/alipay/index.ts';
 import { createConsoleRoutes } from './dashboard/routes.ts';
 import { createWechatpaySandboxRouter } from './sandbox/wechatpay/index.ts';
+import { ROOT } from './root.ts';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export { ROOT };
 
 /** Builds the Express app; never listens (tests run it in-process, index.ts starts it). */
 export function createApp(deps: Deps): express.Express {

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import pg from 'pg';
+import type { Client } from 'pg';
 import type { StatusBus } from './deps.ts';
 import type { Logger } from './log.ts';
 
@@ -57,9 +57,10 @@ export function createLocalBus(): ClosableBus {
  */
 export async function createPgBus(databaseUrl: string, schema: string | undefined, logger: Logger): Promise<ClosableBus> {
   const channel = `checkstand_${(schema ?? 'public').replace(/[^a-z0-9_]/g, '')}`.slice(0, 63);
+  const { default: pg } = await import('pg');
   const d = createDispatcher();
   const publisher = new pg.Pool({ connectionString: databaseUrl, max: 2 });
-  let listener: pg.Client | undefined;
+  let listener: Client | undefined;
   let closed = false;
 
   async function listen(): Promise<void> {

@@ -1,13 +1,20 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import knexFactory, { type Knex } from 'knex';
-import pg from 'pg';
 import { migrations } from '../migrations/index.ts';
 
 export type Db = Knex;
 
-// int8 (amounts in fen, unix times in ms) as numbers: every value we store is below 2^53.
-pg.types.setTypeParser(20, (v: string) => Number.parseInt(v, 10));
+// pg is loaded only for a PostgreSQL database (knex requires its driver the same way): on
+// SQLite it would be a sixth of the process's start-up CPU for nothing.
+const require = createRequire(import.meta.url);
+
+/** int8 (amounts in fen, unix times in ms) as numbers: every value we store is below 2^53. */
+function parseInt8AsNumber(): void {
+  const pg = require('pg') as typeof import('pg');
+  pg.types.setTypeParser(20, (v: string) => Number.parseInt(v, 10));
+}
 
 export interface DbOptions {
   /** PostgreSQL only: schema to use (migrate() creates it), so test runs never see each other. */
@@ -46,6 +53,7 @@ export function createDb(databaseUrl: string, options: DbOptions = {}): Knex {
     sqliteConnections.set(db, () => connection);
     return db;
   }
+  parseInt8AsNumber();
   const schema = options.schema;
   return knexFactory({
     client: 'pg',

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import express, { type Request, type Response } from 'express';
 import { Webhook } from 'standardwebhooks';
+import { ROOT } from '../../server/root.ts';
 import { STATUS_TEXT, messagePage, orderPage, productsPage, type Order, type Product, type WidgetScript } from './pages.ts';
 
 export interface ShopOptions {
@@ -42,7 +43,8 @@ export const PRODUCTS: Product[] = [
   { id: 'sample', name: 'Tasting sample', amount: 1 },
 ];
 
-const here = path.dirname(fileURLToPath(import.meta.url));
+// From the checkout's root, so the sources and the compiled copy in dist/ serve the same files.
+const here = path.join(ROOT, 'examples/shop');
 
 /** Calls the gateway's API with the shop's secret key; a POST always carries an Idempotency-Key. */
 async function gatewayApi(opts: ShopOptions, method: string, p: string, body?: unknown, idempotencyKey?: string): Promise<any> {
@@ -263,7 +265,7 @@ export async function startDemoShop(opts: { gatewayUrl: string; dataDir: string;
 // SHOP_PORT (4000), SHOP_WEBHOOK_SECRET (else the shop registers its endpoint).
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const gatewayUrl = process.env.GATEWAY_URL ?? 'http://localhost:3000';
-  const dataDir = path.resolve(here, '../../data');
+  const dataDir = path.join(ROOT, 'data');
   try {
     const secretKey = process.env.SHOP_SECRET_KEY ?? JSON.parse(fs.readFileSync(path.join(dataDir, 'demo-app.json'), 'utf8')).secret_key;
     const shop = await startShop({ gatewayUrl, secretKey, port: Number(process.env.SHOP_PORT ?? 4000), webhookSecret: process.env.SHOP_WEBHOOK_SECRET });

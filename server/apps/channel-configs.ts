@@ -37,35 +37,40 @@ export async function setChannelConfig(
 
 const cache = new Map<string, { cred: unknown; at: number }>();
 const CACHE_MS = 30_000;
+/** Cold loads in progress, per database: callers that miss the cache together share one. */
+const loading = new WeakMap<Knex, Map<string, Promise<unknown>>>();
 
 /**
  * The parsed credentials of an app for a channel. In test mode an app without its own config
- * gets one provisioned at the simulator on first use (keys generated, stored sealed).
+ * gets one provisioned at the simulator on first use (keys generated, stored sealed): once per
+ * process however many payments ask at once, and once per database however many processes do.
  */
 export async function getCredentials(deps: Deps, appId: string, provider: Provider, livemode: boolean): Promise<unknown> {
   const key = aad(appId, provider, livemode);
   const hit = cache.get(key);
   if (hit && Date.now() - hit.at < CACHE_MS) return hit.cred;
+  let inFlight = loading.get(deps.db);
+  if (!inFlight) loading.set(deps.db, (inFlight = new Map()));
+  let load = inFlight.get(key);
+  if (!load) {
+    load = loadCredentials(deps, appId, provider, livemode).finally(() => inFlight.delete(key));
+    inFlight.set(key, load);
+  }
+  return load;
+}
+
+async function loadCredentials(deps: Deps, appId: string, provider: Provider, livemode: boolean): Promise<unknown> {
+  const key = aad(appId, provider, livemode);
   const channel = channelFor(provider);
   if (!channel) throw new ChannelConfigError(`channel ${provider} is not available in this build`);
-  let row = await deps.db('channel_configs').where({ app_id: appId, provider, livemode }).first('config_sealed', 'generated');
+  const read = () => deps.db('channel_configs').where({ app_id: appId, provider, livemode }).first('config_sealed', 'generated');
+  let row = await read();
   // Simulator keys point at /sandbox, which is not mounted: say so now rather than call a 404 (or
   // an address this host cannot reach) and report the channel as down.
   if (row && isGenerated(row) && !deps.config.sandbox) throw new ChannelConfigError(noSimulator(provider));
   if (!row) {
-    const sandbox = !livemode ? sandboxFor(deps.config, provider) : undefined;
-    if (!sandbox) {
-      throw new ChannelConfigError(!livemode && hasSimulator(provider) ? noSimulator(provider) : `${provider} is not configured for this app in ${livemode ? 'live' : 'test'} mode`);
-    }
-    const raw = await sandbox.provision({ db: deps.db, publicUrl: deps.config.publicUrl, masterKey: deps.config.masterKeyBytes, logger: deps.logger });
-    const now = nowSeconds();
-    const sealed = seal(deps.config.masterKeyBytes, JSON.stringify(raw), key);
-    // Two first uses may race: the unique key keeps one, and both read it back.
-    await deps.db('channel_configs')
-      .insert({ app_id: appId, provider, livemode, config_sealed: sealed, generated: true, created: now, updated: now })
-      .onConflict(['app_id', 'provider', 'livemode'])
-      .ignore();
-    row = await deps.db('channel_configs').where({ app_id: appId, provider, livemode }).first('config_sealed');
+    await provisionTestConfig(deps, appId, provider, livemode);
+    row = await read();
   }
   const cred = channel.parseCredentials(JSON.parse(unseal(deps.config.masterKeyBytes, row.config_sealed, key)));
   cache.set(key, { cred, at: Date.now() });
@@ -76,6 +81,40 @@ const isGenerated = (row: { generated?: unknown }) => row.generated === true || 
 
 const noSimulator = (provider: Provider) =>
   `${provider} has no test-mode credentials of this app's own, and ${SANDBOX_OFF}: store the channel's sandbox credentials (checkstand channel set --mode test, or the console's channels page)`;
+
+/** Thrown inside the provisioning transaction to roll it back when another process stored first. */
+class ProvisionedElsewhere extends Error {}
+
+/**
+ * Registers a merchant at the simulator and stores its credentials as the app's test config,
+ * in one transaction whose config insert is "if absent": a process that loses the race (on
+ * PostgreSQL its insert waits for the winner's commit) rolls its merchant back and reads the
+ * winner's config, never its own.
+ */
+async function provisionTestConfig(deps: Deps, appId: string, provider: Provider, livemode: boolean): Promise<void> {
+  const sandbox = !livemode ? sandboxFor(deps.config, provider) : undefined;
+  if (!sandbox) {
+    throw new ChannelConfigError(!livemode && hasSimulator(provider) ? noSimulator(provider) : `${provider} is not configured for this app in ${livemode ? 'live' : 'test'} mode`);
+  }
+  const draft = await sandbox.draftMerchant({ db: deps.db, publicUrl: deps.config.publicUrl, masterKey: deps.config.masterKeyBytes, logger: deps.logger });
+  try {
+    await deps.db.transaction(async (trx) => {
+      const raw = await draft.register(trx);
+      const now = nowSeconds();
+      const sealed = seal(deps.config.masterKeyBytes, JSON.stringify(raw), aad(appId, provider, livemode));
+      const stored = await trx('channel_configs')
+        .insert({ app_id: appId, provider, livemode, config_sealed: sealed, generated: true, created: now, updated: now })
+        .onConflict(['app_id', 'provider', 'livemode'])
+        .ignore()
+        .returning('app_id');
+      if (stored.length === 0) throw new ProvisionedElsewhere();
+    });
+    deps.logger.info('test credentials provisioned at the simulator', { app_id: appId, provider });
+  } catch (err) {
+    if (!(err instanceof ProvisionedElsewhere)) throw err;
+    deps.logger.debug('test credentials were provisioned by another process first; using those', { app_id: appId, provider });
+  }
+}
 
 /**
  * Every usable config of an app for one provider, with its mode (a notify names no mode).

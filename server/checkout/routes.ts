@@ -1,5 +1,4 @@
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
-import QRCode from 'qrcode';
 import type { Deps } from '../deps.ts';
 import { nowSeconds, timingSafeEqualStr } from '../crypto.ts';
 import { CHANNEL_CODES, providerOf, type ChannelCode } from '../channels/types.ts';
@@ -24,6 +23,9 @@ const tokenPattern = /^[A-Za-z0-9]{32}$/;
 const QR_CHANNELS: ReadonlySet<ChannelCode> = new Set(['alipay_qr', 'wechat_native']);
 /** A channel QR code stays payable for 2 hours (WeChat's code_url limit); the cashier renews it after. */
 export const QR_TTL_S = 7200;
+// Loaded with the first QR page: qrcode and its PNG encoder are ~60 modules a process that
+// serves no QR code never needs at start.
+let qrcodeModule: Promise<typeof import('qrcode')> | undefined;
 
 /**
  * The hosted cashier at /pay/:token. No step depends on a cookie (it runs inside cross-site
@@ -271,6 +273,7 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
       row = placed.row;
     }
     const codeUrl = row.action?.type === 'qr' ? row.action.codeUrl : '';
+    const QRCode = await (qrcodeModule ??= import('qrcode'));
     const svg = await QRCode.toString(codeUrl, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' });
     const qrExpiresAt = Math.min(payment.expires_at, row.created + QR_TTL_S);
     const sandbox = payment.livemode ? undefined : sandboxFor(deps.config, providerOf(channel));

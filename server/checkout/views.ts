@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import ejs from 'ejs';
+import { ROOT } from '../root.ts';
 
-const VIEWS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../views');
+const VIEWS = path.join(ROOT, 'views');
 
 /**
  * The cashier's templates, compiled once each. Two things EJS does by default cost more than the

@@ -13,7 +13,6 @@ import { createConsoleUser } from '../dashboard/users.ts';
 import { checkPasswordStrength } from '../dashboard/password.ts';
 import { readPassword } from './prompt.ts';
 import { printBanner, startGateway } from '../index.ts';
-import { startDemoShop } from '../../examples/shop/server.ts';
 import { ZodError } from 'zod';
 
 const usage = `Usage: checkstand <command>
@@ -25,10 +24,16 @@ const usage = `Usage: checkstand <command>
 
 class UsageError extends Error {}
 
+/** How bin/checkstand.js started the command. */
+export interface Runtime {
+  /** Set when the TypeScript sources run (through tsx) instead of dist/: why. */
+  fromSources?: string;
+}
+
 /** The `checkstand` command. Errors print one line and exit non-zero. */
-export async function main(argv: string[]): Promise<void> {
+export async function main(argv: string[], runtime: Runtime = {}): Promise<void> {
   try {
-    await run(argv);
+    await run(argv, runtime);
   } catch (err) {
     const msg = err instanceof ZodError ? err.issues.map((i) => `${i.path.join('.') || 'value'}: ${i.message}`)[0] : (err as Error).message;
     process.stderr.write(`checkstand: ${msg}\n`);
@@ -37,13 +42,13 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-async function run(argv: string[]): Promise<void> {
+async function run(argv: string[], runtime: Runtime): Promise<void> {
   const [cmd, sub] = argv;
   if (!cmd || cmd === '--help' || cmd === 'help') {
     process.stdout.write(usage + '\n');
     return;
   }
-  if (cmd === 'serve') return serve();
+  if (cmd === 'serve') return serve(runtime);
   const config = loadConfig();
   const db = createDb(config.databaseUrl, { schema: config.databaseSchema });
   try {
@@ -104,12 +109,14 @@ async function run(argv: string[]): Promise<void> {
   }
 }
 
-async function serve(): Promise<void> {
+async function serve(runtime: Runtime): Promise<void> {
   const gateway = await startGateway();
   printBanner(gateway);
+  if (runtime.fromSources) process.stdout.write(`\nRunning the TypeScript sources through tsx (${runtime.fromSources}): \`npm run build\` compiles them.\n`);
   // The demo shop (another origin, embedding the widget) runs beside the gateway on the embedded defaults.
+  // Loaded only when it runs: no other command needs the shop or its webhook verifier.
   const { shop, reason } = gateway.deps.config.demo
-    ? await startDemoShop({ gatewayUrl: gateway.url, dataDir: gateway.deps.config.dataDir })
+    ? await (await import('../../examples/shop/server.ts')).startDemoShop({ gatewayUrl: gateway.url, dataDir: gateway.deps.config.dataDir })
     : { shop: undefined, reason: 'CHECKSTAND_DEMO is false' };
   process.stdout.write(shop ? `\nDemo shop (embeds the widget, verifies webhooks): ${shop.url}\n` : `\nDemo shop not started: ${reason}\n`);
   const shutdown = (signal: string) => {

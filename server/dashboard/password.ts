@@ -56,11 +56,12 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return crypto.timingSafeEqual(actual, expected);
 }
 
-let dummy: Promise<string> | undefined;
 /**
- * A real hash of a random password, computed once: logins for unknown emails verify against it,
- * so they take as long as a wrong password for a real user (no account enumeration by timing).
+ * What logins for unknown emails verify against, so they take as long as a wrong password for a
+ * real user (no account enumeration by timing): a well-formed hash with a random key. Checking
+ * it costs one full scrypt like any other, and no password matches it; making it costs none.
  */
-export function dummyPasswordHash(): Promise<string> {
-  return (dummy ??= hashPassword(crypto.randomBytes(18).toString('base64')));
-}
+export const DUMMY_PASSWORD_HASH = [
+  'scrypt', SCRYPT_PARAMS.N, SCRYPT_PARAMS.r, SCRYPT_PARAMS.p,
+  crypto.randomBytes(SALT_BYTES).toString('base64'), crypto.randomBytes(KEY_BYTES).toString('base64'),
+].join('$');

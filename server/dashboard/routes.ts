@@ -4,7 +4,6 @@ import { ApiError } from '../errors.ts';
 import { toApiError } from '../http/errors.ts';
 import { findBadInput } from '../http/input.ts';
 import { getApp } from '../apps/service.ts';
-import { dummyPasswordHash } from './password.ts';
 import { SESSION_COOKIE, clearHostCookie, loadSession, readCookie, setSessionMode } from './sessions.ts';
 import { checkSessionToken, fromOwnOrigin } from './csrf.ts';
 import { endpointAlerts } from './repo.ts';
@@ -24,8 +23,6 @@ import { createReconciliationPages } from './reconciliation-routes.ts';
 export function createConsoleRoutes(deps: Deps): Router {
   const r = Router();
   const publicOrigin = new URL(deps.config.publicUrl).origin;
-  // Computed now, so the first login for an unknown email is not slower than the others.
-  void dummyPasswordHash();
 
   r.use((_req, res, next) => {
     // Pages carry payment data and form tokens: never cached, never stored by a shared cache.

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 import { newId, nowSeconds } from '../crypto.ts';
 import { isUniqueViolation } from '../payments/repo.ts';
-import { checkPasswordStrength, dummyPasswordHash, hashPassword, verifyPassword } from './password.ts';
+import { checkPasswordStrength, DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from './password.ts';
 
 /** Console users: one app each; the email is the login name (stored lower-cased). */
 
@@ -42,7 +42,7 @@ export async function createConsoleUser(db: Knex, input: { email: string; appId:
 export async function authenticate(db: Knex, email: string, password: string): Promise<ConsoleUser | undefined> {
   const parsed = emailSchema.safeParse(email);
   const row = parsed.success ? await db('console_users').where({ email: parsed.data }).first('id', 'app_id', 'email', 'password_hash') : undefined;
-  const ok = await verifyPassword(password, row?.password_hash ?? (await dummyPasswordHash()));
+  const ok = await verifyPassword(password, row?.password_hash ?? DUMMY_PASSWORD_HASH);
   if (!row || !ok) return undefined;
   return { id: row.id, app_id: row.app_id, email: row.email };
 }

@@ -13,14 +13,24 @@ export type SandboxOutcome = 'pay' | 'fail' | 'cancel';
 /** normal: notify at once; delay:<s>; duplicate: notify twice; drop: never notify. */
 export type NotifyMode = 'normal' | 'duplicate' | 'drop' | `delay:${number}`;
 
+/** A merchant app the simulator is about to register: its keys are generated, nothing is stored yet. */
+export interface SandboxMerchantDraft {
+  /**
+   * Registers it at the simulator through `db` (the caller's transaction: a provisioning that
+   * loses a race rolls its merchant back) and returns the gateway-side credentials, as the
+   * merchant would get them from the channel.
+   */
+  register(db: Knex): Promise<Record<string, unknown>>;
+}
+
 /** What each channel simulator offers the gateway core (test mode only). */
 export interface SandboxProvider {
   provider: Provider;
   /**
-   * Registers a new merchant app at the simulator (its own channel keypair, the app's public
-   * key) and returns the gateway-side credentials, as the merchant would get from the channel.
+   * Draws a new merchant app (its own channel keypair, the app's keypair). The RSA keys are
+   * generated on libuv's threads, never on the event loop, and before any transaction opens.
    */
-  provision(deps: SandboxDeps): Promise<Record<string, unknown>>;
+  draftMerchant(deps: SandboxDeps): Promise<SandboxMerchantDraft>;
   /**
    * Acts as the customer on the simulator's payer page for an order already created there,
    * over HTTP. With notify 'normal' or 'duplicate' it resolves after the notify was answered.

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { fileURLToPath } from 'node:url';
 import { Router, type Request, type Response } from 'express';
+import { ROOT } from '../root.ts';
 
 /** public/build/manifest.json, written by vite.config.ts after each build. */
 export interface WidgetManifest {
@@ -17,7 +17,7 @@ interface LoadedBuild {
   files: Record<WidgetFile, { body: Buffer; gzip: Buffer; etag: string }>;
 }
 
-const DEFAULT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../public/build');
+const DEFAULT_DIR = path.join(ROOT, 'public/build');
 const FILES: WidgetFile[] = ['widget.js', 'widget.mjs'];
 const SHORT_CACHE = 'public, max-age=300';
 const IMMUTABLE = 'public, max-age=31536000, immutable';

@@ -92,7 +92,8 @@ describe('CHECKSTAND_SANDBOX=false', () => {
   });
 
   it('simulator keys provisioned while the simulators were on are refused with the same reason', async () => {
-    const raw = await alipaySandbox.provision({ db: g.deps.db, publicUrl: g.url, masterKey: g.deps.config.masterKeyBytes, logger: g.deps.logger });
+    const draft = await alipaySandbox.draftMerchant({ db: g.deps.db, publicUrl: g.url, masterKey: g.deps.config.masterKeyBytes, logger: g.deps.logger });
+    const raw = await draft.register(g.deps.db);
     await setChannelConfig(g.deps, g.app.app_id, 'alipay', false, raw);
     await g.deps.db('channel_configs').where({ app_id: g.app.app_id, provider: 'alipay' }).update({ generated: true });
     await expect(getCredentials(g.deps, g.app.app_id, 'alipay', false)).rejects.toMatchObject({ name: 'ChannelConfigError', message: expect.stringContaining('CHECKSTAND_SANDBOX=false') });

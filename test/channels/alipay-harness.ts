@@ -15,7 +15,7 @@ export interface AlipayHarness {
   app: express.Express;
   base: string;
   deps: SandboxDeps;
-  /** What provision() returned (the gateway-side config). */
+  /** What the simulator registered the merchant with (the gateway-side config). */
   raw: Record<string, string>;
   cred: AlipayCredentials;
   logLines: string[];
@@ -53,7 +53,7 @@ export async function startAlipayHarness(): Promise<AlipayHarness> {
     res.type('text/plain').send('back at the gateway');
   });
 
-  const raw = (await alipaySandbox.provision(deps)) as Record<string, string>;
+  const raw = (await (await alipaySandbox.draftMerchant(deps)).register(deps.db)) as Record<string, string>;
   let seq = 0;
   const h: AlipayHarness = {
     app, base, deps, raw, cred: alipay.parseCredentials(raw), logLines, notifications, notifyBodies, refusedNotifies,

@@ -19,7 +19,7 @@ export interface CapturedNotify {
 }
 
 export interface Merchant {
-  /** What provision() returned (the gateway-side config). */
+  /** What the simulator registered the merchant with (the gateway-side config). */
   raw: Record<string, any>;
   cred: WechatpayCredentials;
   /** The sandbox payer's openid for this merchant's appid, obtained through the OAuth stand-ins. */
@@ -77,7 +77,7 @@ export async function startWechatpayHarness(): Promise<WechatpayHarness> {
   });
 
   async function provision(opts?: WechatpayProvisionOptions): Promise<Merchant> {
-    const raw = (await wechatpaySandbox.provision(deps, opts)) as Record<string, any>;
+    const raw = (await (await wechatpaySandbox.draftMerchant(deps, opts)).register(deps.db)) as Record<string, any>;
     const cred = wechatpay.parseCredentials(raw);
     // The JSAPI payer's openid, the way the cashier gets it: snsapi_base OAuth through the stand-ins.
     const authorize = await fetch(oauthAuthorizeUrl(cred, `${base}/pay/harness/authorized`, 'st1'), { redirect: 'manual' });

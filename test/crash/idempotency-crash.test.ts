@@ -54,7 +54,8 @@ async function crashedRefund(kind: 'sqlite' | 'postgres'): Promise<void> {
     }
     const app = await createAppWithCli(cliEnv);
     // The app's Alipay (the simulator) is reached through the proxy, which can hold requests.
-    const raw = await alipaySandbox.provision({ db, publicUrl: balancer.url, masterKey, logger: createLogger('error') });
+    const draft = await alipaySandbox.draftMerchant({ db, publicUrl: balancer.url, masterKey, logger: createLogger('error') });
+    const raw = await draft.register(db);
     raw.gateway = `${proxy.url}/sandbox/alipay/gateway.do`;
     await setChannelConfig({ db, config: { masterKeyBytes: masterKey } } as never, app.app_id, 'alipay', false, raw);
     const api = async (method: string, p: string, body?: unknown, headers: Record<string, string> = {}) => {

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createDb } from '../../server/db.ts';
 import { sha256Hex } from '../../server/crypto.ts';
+import { chooseEntry } from '../../bin/entry.js';
 
 const run = promisify(execFile);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'checkstand-cli-'));
@@ -15,7 +16,12 @@ const cli = (args: string[], extraEnv: Record<string, string> = {}) =>
 
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-describe('checkstand command', () => {
+// bin/checkstand.js runs dist/ when it is built and current (npm test builds first), else the
+// sources through tsx; the suite's name says which one these tests exercise, and why.
+const entry = chooseEntry();
+const entryName = entry.compiled ? 'the compiled server in dist/' : `the TypeScript sources (${entry.reason})`;
+
+describe(`checkstand command, running ${entryName}`, () => {
   it('app create --json prints the keys once and stores only their hashes', async () => {
     const { stdout } = await cli(['app', 'create', '--name', 'Shop', '--origin', 'https://shop.example', '--json']);
     const out = JSON.parse(stdout);
@@ -80,6 +86,60 @@ describe('checkstand command', () => {
     expect(err.stderr).toContain('PORT');
     const err2 = await cli(['migrate'], { DATABASE_URL: 'mysql://x' }).catch((e) => e);
     expect(err2.stderr).toContain('DATABASE_URL');
+  });
+
+  it('serve migrates an empty database and serves the templates and assets of the package root', async () => {
+    const child = spawn(process.execPath, ['bin/checkstand.js', 'serve'], {
+      env: { ...env, DATABASE_URL: `sqlite:${path.join(dir, 'serve.db')}`, PORT: '0', CHECKSTAND_DEMO: 'false' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stdout.on('data', () => {
+          const m = /listening on (http:\/\/\S+)/.exec(out);
+          if (m && out.includes('Demo shop')) resolve(m[1]);
+        });
+        void exited.then(() => reject(new Error(`serve exited: ${out}`)));
+      });
+      const login = await fetch(`${url}/console/login`);
+      expect(login.status).toBe(200);
+      expect(await login.text()).toContain('name="password"');
+      const css = await fetch(`${url}/assets/cashier.css`);
+      expect(css.status).toBe(200);
+      expect(await css.text()).toBe(fs.readFileSync('public/assets/cashier.css', 'utf8'));
+      // The banner says when the sources run instead of dist/.
+      expect(out.includes('Running the TypeScript sources through tsx')).toBe(!entry.compiled);
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
+});
+
+describe('which code bin/checkstand.js runs', () => {
+  const root = fs.mkdtempSync(path.join(dir, 'entry-'));
+  const main = path.join(root, 'dist/server/cli/main.js');
+  const source = path.join(root, 'server/cli/main.ts');
+  const at = (file: string, seconds: number) => fs.utimesSync(file, seconds, seconds);
+
+  it('the sources without a build, dist/ once built, the sources again after an edit', () => {
+    fs.mkdirSync(path.dirname(source), { recursive: true });
+    fs.writeFileSync(source, '');
+    at(source, 1_000);
+    expect(chooseEntry(root)).toEqual({ compiled: false, reason: 'no build in dist/' });
+    fs.mkdirSync(path.dirname(main), { recursive: true });
+    fs.writeFileSync(main, '');
+    at(main, 2_000);
+    expect(chooseEntry(root)).toEqual({ compiled: true, url: `file://${main}` });
+    const migration = path.join(root, 'migrations/007_next.ts');
+    fs.mkdirSync(path.dirname(migration));
+    fs.writeFileSync(migration, '');
+    at(migration, 3_000);
+    expect(chooseEntry(root)).toEqual({ compiled: false, reason: 'migrations/007_next.ts is newer than the build in dist/' });
   });
 });
 

@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import { promisify } from 'node:util';
 import type { PaymentAction } from '../../channels/types.ts';
-import type { NotifyMode, SandboxDeps, SandboxOutcome, SandboxProvider } from '../types.ts';
+import type { NotifyMode, SandboxDeps, SandboxMerchantDraft, SandboxOutcome, SandboxProvider } from '../types.ts';
 import { insertMerchant } from './store.ts';
 import { digits, payerToken } from './gateway.ts';
 
@@ -27,7 +27,7 @@ export interface AlipayActOptions {
 export const alipaySandbox: SandboxProvider & { act(deps: SandboxDeps, opts: AlipayActOptions): Promise<void> } = {
   provider: 'alipay',
 
-  async provision(deps: SandboxDeps): Promise<Record<string, unknown>> {
+  async draftMerchant(deps: SandboxDeps): Promise<SandboxMerchantDraft> {
     const [app, alipayKeys] = await Promise.all([
       generateKeyPair('rsa', { modulusLength: 2048 }),
       generateKeyPair('rsa', { modulusLength: 2048 }),
@@ -35,26 +35,29 @@ export const alipaySandbox: SandboxProvider & { act(deps: SandboxDeps, opts: Ali
     const pem = (k: crypto.KeyObject) =>
       (k.type === 'private' ? k.export({ format: 'pem', type: 'pkcs8' }) : k.export({ format: 'pem', type: 'spki' })).toString();
     const sellerId = `2088${digits(12)}`;
-    // Sandbox app ids look like Alipay's own sandbox ones: 16 digits starting 2021000.
-    for (let i = 0; i < 5; i++) {
-      const appId = `2021000${digits(9)}`;
-      const stored = await insertMerchant(deps.db, deps.masterKey, appId, {
-        app_public_key: pem(app.publicKey),
-        alipay_private_key: pem(alipayKeys.privateKey),
-        alipay_public_key: pem(alipayKeys.publicKey),
-        seller_id: sellerId,
-      });
-      if (!stored) continue;
-      deps.logger.info('alipay sandbox app provisioned', { app_id: appId, seller_id: sellerId });
-      return {
-        app_id: appId,
-        private_key: pem(app.privateKey),
-        alipay_public_key: pem(alipayKeys.publicKey),
-        seller_id: sellerId,
-        gateway: `${base(deps)}/gateway.do`,
-      };
-    }
-    throw new Error('alipay sandbox: could not draw a free app id');
+    return {
+      async register(db) {
+        // Sandbox app ids look like Alipay's own sandbox ones: 16 digits starting 2021000.
+        for (let i = 0; i < 5; i++) {
+          const appId = `2021000${digits(9)}`;
+          const stored = await insertMerchant(db, deps.masterKey, appId, {
+            app_public_key: pem(app.publicKey),
+            alipay_private_key: pem(alipayKeys.privateKey),
+            alipay_public_key: pem(alipayKeys.publicKey),
+            seller_id: sellerId,
+          });
+          if (!stored) continue;
+          return {
+            app_id: appId,
+            private_key: pem(app.privateKey),
+            alipay_public_key: pem(alipayKeys.publicKey),
+            seller_id: sellerId,
+            gateway: `${base(deps)}/gateway.do`,
+          };
+        }
+        throw new Error('alipay sandbox: could not draw a free app id');
+      },
+    };
   },
 
   async act(deps: SandboxDeps, opts: AlipayActOptions): Promise<void> {

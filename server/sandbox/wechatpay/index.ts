@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import { promisify } from 'node:util';
 import type { PaymentAction } from '../../channels/types.ts';
-import type { NotifyMode, SandboxDeps, SandboxOutcome, SandboxProvider } from '../types.ts';
+import type { NotifyMode, SandboxDeps, SandboxMerchantDraft, SandboxOutcome, SandboxProvider } from '../types.ts';
 import { randomId } from '../../crypto.ts';
 import { findMerchantByAppid, findOrder, insertMerchant } from './store.ts';
 import { codeUrlOf, digits, hex, sandboxOpenid } from './wire.ts';
@@ -50,7 +50,7 @@ export interface WechatpayActOptions {
 }
 
 export const wechatpaySandbox: SandboxProvider & {
-  provision(deps: SandboxDeps, opts?: WechatpayProvisionOptions): Promise<Record<string, unknown>>;
+  draftMerchant(deps: SandboxDeps, opts?: WechatpayProvisionOptions): Promise<SandboxMerchantDraft>;
   act(deps: SandboxDeps, opts: WechatpayActOptions): Promise<void>;
 } = {
   provider: 'wechatpay',
@@ -58,7 +58,7 @@ export const wechatpaySandbox: SandboxProvider & {
   inAppPayUrl: sandboxJsapiUrl,
   payerId: (deps, appid) => sandboxPayerOpenid(deps, appid),
 
-  async provision(deps: SandboxDeps, opts: WechatpayProvisionOptions = {}): Promise<Record<string, unknown>> {
+  async draftMerchant(deps: SandboxDeps, opts: WechatpayProvisionOptions = {}): Promise<SandboxMerchantDraft> {
     const [merchantKeys, platformKeys] = await Promise.all([
       generateKeyPair('rsa', { modulusLength: 2048 }),
       generateKeyPair('rsa', { modulusLength: 2048 }),
@@ -66,29 +66,32 @@ export const wechatpaySandbox: SandboxProvider & {
     const pem = (k: crypto.KeyObject) =>
       (k.type === 'private' ? k.export({ format: 'pem', type: 'pkcs8' }) : k.export({ format: 'pem', type: 'spki' })).toString();
     const byCertificate = opts.verification === 'platform_certificate';
-    for (let i = 0; i < 5; i++) {
-      // Sandbox merchants look like real ones: mchid 19…, appid wx + 16 hex, a 40-hex certificate serial.
-      const mchid = `19${digits(8)}`;
-      const appid = `wx${hex(16)}`;
-      const serialNo = hex(40).toUpperCase();
-      const apiv3Key = randomId(32);
-      const appSecret = hex(32);
-      const platformSerial = byCertificate ? hex(40).toUpperCase() : `PUB_KEY_ID_0112${mchid}${digits(14)}`;
-      const stored = await insertMerchant(deps.db, deps.masterKey, mchid, {
-        appid, serial_no: serialNo, merchant_public_key: pem(merchantKeys.publicKey), apiv3_key: apiv3Key,
-        platform_private_key: pem(platformKeys.privateKey), platform_serial: platformSerial, app_secret: appSecret,
-      });
-      if (!stored) continue;
-      deps.logger.info('wechatpay sandbox merchant provisioned', { mchid, appid, verification: byCertificate ? 'platform_certificate' : 'public_key' });
-      const verification = byCertificate
-        ? { platform_certificates: [{ serial_no: platformSerial, public_key: pem(platformKeys.publicKey) }] }
-        : { wechatpay_public_key: pem(platformKeys.publicKey), wechatpay_public_key_id: platformSerial };
-      return {
-        mchid, appid, serial_no: serialNo, private_key: pem(merchantKeys.privateKey), apiv3_key: apiv3Key,
-        ...verification, app_secret: appSecret, base_url: base(deps.publicUrl),
-      };
-    }
-    throw new Error('wechatpay sandbox: could not draw a free mchid');
+    return {
+      async register(db) {
+        for (let i = 0; i < 5; i++) {
+          // Sandbox merchants look like real ones: mchid 19…, appid wx + 16 hex, a 40-hex certificate serial.
+          const mchid = `19${digits(8)}`;
+          const appid = `wx${hex(16)}`;
+          const serialNo = hex(40).toUpperCase();
+          const apiv3Key = randomId(32);
+          const appSecret = hex(32);
+          const platformSerial = byCertificate ? hex(40).toUpperCase() : `PUB_KEY_ID_0112${mchid}${digits(14)}`;
+          const stored = await insertMerchant(db, deps.masterKey, mchid, {
+            appid, serial_no: serialNo, merchant_public_key: pem(merchantKeys.publicKey), apiv3_key: apiv3Key,
+            platform_private_key: pem(platformKeys.privateKey), platform_serial: platformSerial, app_secret: appSecret,
+          });
+          if (!stored) continue;
+          const verification = byCertificate
+            ? { platform_certificates: [{ serial_no: platformSerial, public_key: pem(platformKeys.publicKey) }] }
+            : { wechatpay_public_key: pem(platformKeys.publicKey), wechatpay_public_key_id: platformSerial };
+          return {
+            mchid, appid, serial_no: serialNo, private_key: pem(merchantKeys.privateKey), apiv3_key: apiv3Key,
+            ...verification, app_secret: appSecret, base_url: base(deps.publicUrl),
+          };
+        }
+        throw new Error('wechatpay sandbox: could not draw a free mchid');
+      },
+    };
   },
 
   async act(deps: SandboxDeps, opts: WechatpayActOptions): Promise<void> {
