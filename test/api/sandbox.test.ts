@@ -62,8 +62,9 @@ describe('simulators mounted (the default)', () => {
 
 describe('CHECKSTAND_SANDBOX=false', () => {
   let g: TestGateway;
+  const logLines: string[] = [];
   beforeAll(async () => {
-    g = await startTestGateway({ workers: false, sandbox: false });
+    g = await startTestGateway({ workers: false, sandbox: false, logLines });
   });
   afterAll(async () => {
     await g?.close();
@@ -80,7 +81,11 @@ describe('CHECKSTAND_SANDBOX=false', () => {
     const started = Date.now();
     const page = await choose(p, 'alipay_pc', desktop);
     expect(page.status).toBe(400);
-    expect(await page.text()).toContain('CHECKSTAND_SANDBOX=false');
+    // The payer reads the cashier's own line; the operator's reason goes to the log.
+    const text = await page.text();
+    expect(text).toContain('该支付方式暂不可用');
+    expect(text).not.toContain('CHECKSTAND_SANDBOX');
+    expect(logLines.some((l) => l.includes('cashier could not start a payment') && l.includes('CHECKSTAND_SANDBOX=false'))).toBe(true);
     expect(Date.now() - started).toBeLessThan(5000);
     expect(await g.deps.db('channel_configs').where({ app_id: g.app.app_id })).toHaveLength(0);
 
@@ -100,6 +105,10 @@ describe('CHECKSTAND_SANDBOX=false', () => {
     const p = await create(g);
     const page = await choose(p, 'alipay_pc', desktop);
     expect(page.status).toBe(400);
-    expect(await page.text()).toContain('CHECKSTAND_SANDBOX=false');
+    // The payer reads the cashier's own line; the operator's reason goes to the log.
+    const text = await page.text();
+    expect(text).toContain('该支付方式暂不可用');
+    expect(text).not.toContain('CHECKSTAND_SANDBOX');
+    expect(logLines.some((l) => l.includes('cashier could not start a payment') && l.includes('CHECKSTAND_SANDBOX=false'))).toBe(true);
   });
 });

@@ -48,6 +48,6 @@ describe('a malformed percent-escape in a path', () => {
   it('is a 400 error object, not a 500', async () => {
     const res = await g.api('GET', '/v1/payments/%E0%A4%A');
     expect(res.status).toBe(400);
-    expect(res.body.error).toMatchObject({ type: 'invalid_request_error', code: 'url_invalid' });
+    expect(res.body.error).toMatchObject({ type: 'invalid_request_error', code: 'parameter_invalid', param: 'id' });
   });
 });
