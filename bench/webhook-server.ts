@@ -1,7 +1,10 @@
 // Child process of the webhook bench: a gateway on a fresh SQLite file with its webhook worker,
-// an endpoint at the bench's receiver, and BENCH_WEBHOOK_COUNT payments paid at the simulator
-// with their notify held back. It prints one JSON line: the signed notifies for the bench to post.
+// an endpoint at the bench's receiver, BENCH_WEBHOOK_COUNT payments paid at the simulator with
+// their notify held back, and BENCH_WEBHOOK_EXTRA more like them (see below). It prints one JSON
+// line: the signed notifies for the bench to post, in that order.
 import fs from 'node:fs';
+import readline from 'node:readline';
+import inspector from 'node:inspector/promises';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
@@ -10,13 +13,14 @@ import { createLogger } from '../server/log.ts';
 import { startGateway } from '../server/index.ts';
 import { createApp } from '../server/apps/service.ts';
 import { getCredentials } from '../server/apps/channel-configs.ts';
-import { findMerchant, findOrder } from '../server/sandbox/alipay/store.ts';
+import { findMerchant, findOrder, type SandboxOrder } from '../server/sandbox/alipay/store.ts';
 import { tradeNotifyParams } from '../server/sandbox/alipay/notify.ts';
 import { startWebhookWorker } from '../server/webhooks/worker.ts';
 import type { AlipayCredentials } from '../server/channels/alipay/index.ts';
 
 const receiverUrl = process.env.BENCH_WEBHOOK_URL!;
 const count = Number(process.env.BENCH_WEBHOOK_COUNT ?? 2000);
+const extra = Number(process.env.BENCH_WEBHOOK_EXTRA ?? 0);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'checkstand-bench-wh-'));
 const gateway = await startGateway(loadConfig({}, {
   port: 0,
@@ -53,12 +57,56 @@ await Promise.all(Array.from({ length: 10 }, async () => {
 const cred = (await getCredentials(gateway.deps, app.app_id, 'alipay', false)) as AlipayCredentials;
 const merchant = (await findMerchant(gateway.deps.db, gateway.deps.config.masterKeyBytes, cred.appId))!;
 const notifies = [];
+const db = gateway.deps.db;
+let template: { attempt: any; order: SandboxOrder } | undefined;
 for (const id of ids) {
-  const attempt = await gateway.deps.db('payment_attempts').where({ payment_id: id }).first();
-  const order = (await findOrder(gateway.deps.db, cred.appId, { outTradeNo: attempt.channel_order_no }))!;
+  const attempt = await db('payment_attempts').where({ payment_id: id }).first();
+  const order = (await findOrder(db, cred.appId, { outTradeNo: attempt.channel_order_no }))!;
+  template ??= { attempt, order };
   notifies.push({ payment: id, body: new URLSearchParams(tradeNotifyParams(merchant, order, crypto.randomBytes(12).toString('hex'))).toString() });
 }
-process.stdout.write(JSON.stringify({ notifyUrl: `${gateway.url}/notify/alipay/${app.app_id}`, secret: endpoint.secret, notifies }) + '\n');
+// The ladder's payments: created through the API like the others, but their attempt and paid
+// trade are copies of a simulated one with fresh numbers (the simulator's round trips and RSA
+// signatures would take minutes). The gateway's notify path never asks the simulator, so what
+// it handles is the same: a stored attempt and a notify signed with the merchant's Alipay key.
+next = 0;
+await Promise.all(Array.from({ length: 4 }, async () => {
+  while (next < extra) {
+    const i = count + next++;
+    const amount = 100 + (i % 900);
+    const p = await api('/v1/payments', { amount, subject: 'Bench tea', out_trade_no: `whbench_${i}` });
+    const orderNo = `cs${crypto.randomBytes(15).toString('hex')}`;
+    await db('payment_attempts').insert({ ...template!.attempt, id: `att_bench${i}`, payment_id: p.id, channel_order_no: orderNo, created: Math.floor(Date.now() / 1000), updated_ms: Date.now() });
+    const order: SandboxOrder = { ...template!.order, outTradeNo: orderNo, tradeNo: `2026${String(i).padStart(24, '0')}`, amount };
+    notifies.push({ payment: p.id, body: new URLSearchParams(tradeNotifyParams(merchant, order, crypto.randomBytes(12).toString('hex'))).toString() });
+  }
+}));
+process.stdout.write('BENCH ' + JSON.stringify({ notifyUrl: `${gateway.url}/notify/alipay/${app.app_id}`, secret: endpoint.secret, notifies }) + '\n');
+
+// The bench measures the gateway's CPU over the notify phase alone: 'start' and 'stop' on stdin
+// (each answered with a line). Lines for the bench start with 'BENCH '; the rest is the gateway's log. BENCH_PROFILE=FILE also profiles that phase alone.
+let startedCpu = process.cpuUsage();
+let session: inspector.Session | undefined;
+readline.createInterface({ input: process.stdin }).on('line', async (cmd) => {
+  if (cmd === 'start') {
+    if (process.env.BENCH_PROFILE) {
+      session = new inspector.Session();
+      session.connect();
+      await session.post('Profiler.enable');
+      await session.post('Profiler.start');
+    }
+    startedCpu = process.cpuUsage();
+    process.stdout.write('BENCH {}\n');
+  } else if (cmd === 'stop') {
+    const cpu = process.cpuUsage(startedCpu);
+    if (session) {
+      const { profile } = await session.post('Profiler.stop');
+      fs.writeFileSync(process.env.BENCH_PROFILE!, JSON.stringify(profile));
+      session.disconnect();
+    }
+    process.stdout.write('BENCH ' + JSON.stringify({ cpuUs: cpu.user + cpu.system }) + '\n');
+  }
+});
 
 process.on('SIGTERM', async () => {
   await webhooks.stop();
