@@ -36,11 +36,28 @@ const gateway = await startGateway(loadConfig({}, {
 const webhooks = startWebhookWorker(gateway.deps);
 const app = await createApp(gateway.deps.db, { name: 'Bench' });
 
+/** An API call; a request that fails on the way (a reset under load) is sent again with its idempotency key. */
 async function api(p: string, body: unknown): Promise<any> {
-  const res = await fetch(gateway.url + p, { method: 'POST', headers: { authorization: `Bearer ${app.secret_key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  const json = await res.json();
-  if (!res.ok) throw new Error(`${p}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
+  const key = crypto.randomUUID();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await fetch(gateway.url + p, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${app.secret_key}`, 'content-type': 'application/json', 'idempotency-key': key },
+        body: JSON.stringify(body),
+      });
+      const json = await res.json();
+      if (res.status === 409 && attempt < 5) { // the first try is still being processed
+        await new Promise((r) => setTimeout(r, 100 * attempt));
+        continue;
+      }
+      if (!res.ok) throw new Error(`${p}: ${res.status} ${JSON.stringify(json)}`);
+      return json;
+    } catch (err) {
+      if (attempt >= 5 || (err as Error).message.startsWith(p)) throw err;
+      await new Promise((r) => setTimeout(r, 100 * attempt));
+    }
+  }
 }
 
 const endpoint = await api('/v1/webhook_endpoints', { url: receiverUrl, enabled_events: ['payment.succeeded'] });

@@ -136,7 +136,7 @@ export async function webhookLatency(opts: { rate?: number; seconds?: number; la
 }
 
 /** Posts the notifies at a fixed rate, each on its own schedule whatever the answers take, and waits for their webhooks. */
-async function postPhase(notifyUrl: string, notifies: Notify[], rate: number, receivedAt: Map<string, number>): Promise<PhaseResult> {
+export async function postPhase(notifyUrl: string, notifies: Notify[], rate: number, receivedAt: Map<string, number>): Promise<PhaseResult> {
   const sentAt = new Map<string, number>();
   const acceptedAt = new Map<string, number>();
   let refused = 0;
