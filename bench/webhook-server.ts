@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import readline from 'node:readline';
 import inspector from 'node:inspector/promises';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
@@ -103,6 +104,10 @@ process.stdout.write('BENCH ' + JSON.stringify({ notifyUrl: `${gateway.url}/noti
 // The bench measures the gateway's CPU over the notify phase alone: 'start' and 'stop' on stdin
 // (each answered with a line). Lines for the bench start with 'BENCH '; the rest is the gateway's log. BENCH_PROFILE=FILE also profiles that phase alone.
 let startedCpu = process.cpuUsage();
+let startedMs = Date.now();
+// How long the event loop was blocked (a synchronous commit or checkpoint, a long GC).
+const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+loopDelay.enable();
 let session: inspector.Session | undefined;
 readline.createInterface({ input: process.stdin }).on('line', async (cmd) => {
   if (cmd === 'start') {
@@ -113,6 +118,8 @@ readline.createInterface({ input: process.stdin }).on('line', async (cmd) => {
       await session.post('Profiler.start');
     }
     startedCpu = process.cpuUsage();
+    startedMs = Date.now();
+    loopDelay.reset();
     process.stdout.write('BENCH {}\n');
   } else if (cmd === 'stop') {
     const cpu = process.cpuUsage(startedCpu);
@@ -121,7 +128,16 @@ readline.createInterface({ input: process.stdin }).on('line', async (cmd) => {
       fs.writeFileSync(process.env.BENCH_PROFILE!, JSON.stringify(profile));
       session.disconnect();
     }
-    process.stdout.write('BENCH ' + JSON.stringify({ cpuUs: cpu.user + cpu.system }) + '\n');
+    // The worker's view of each delivery: request sent → answer read, as recorded.
+    const latencies = (await db('webhook_attempts').where('attempted_at_ms', '>=', startedMs).select('latency_ms')).map((r) => Number(r.latency_ms)).sort((a, b) => a - b);
+    const at = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? null;
+    process.stdout.write('BENCH ' + JSON.stringify({
+      cpuUs: cpu.user + cpu.system,
+      loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+      loopDelayMaxMs: loopDelay.max / 1e6,
+      deliveryP50Ms: at(0.5),
+      deliveryP99Ms: at(0.99),
+    }) + '\n');
   }
 });
 
