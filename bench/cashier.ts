@@ -102,14 +102,17 @@ async function statusLatency(samples = 40): Promise<void> {
       let text = '';
       while (!text.includes('"status":"open"')) text += Buffer.from((await reader.read()).value!).toString();
       const t0 = performance.now();
-      const ack = fetch(`${g.url}/notify/alipay/${app.app_id}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: notify });
+      // Settled here: a reset while the stream is read must not be an unhandled rejection.
+      const ack = fetch(`${g.url}/notify/alipay/${app.app_id}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: notify })
+        .then((r) => r.text(), (err: Error) => `failed: ${err.message}`);
       while (!text.includes('"status":"succeeded"')) {
         const { value, done } = await reader.read();
         if (done) break;
         text += Buffer.from(value).toString();
       }
       latencies.push(performance.now() - t0);
-      if ((await (await ack).text()) !== 'success') throw new Error('notify was not accepted');
+      const answer = await ack;
+      if (answer !== 'success') throw new Error(`notify was not accepted: ${answer}`);
     }
     console.log(`notify posted → status on the cashier (SSE), ${samples} payments: p50 ${pct(latencies, 50).toFixed(1)} ms  p99 ${pct(latencies, 99).toFixed(1)} ms  max ${Math.max(...latencies).toFixed(1)} ms (goal ≤ 500 ms)`);
   } finally {

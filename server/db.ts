@@ -66,13 +66,22 @@ export function createDb(databaseUrl: string, options: DbOptions = {}): Knex {
   });
 }
 
-interface SqliteConnection {
+export interface SqliteConnection {
   open: boolean;
   inTransaction: boolean;
-  prepare(sql: string): { get(...params: unknown[]): unknown };
+  prepare(sql: string): {
+    get(...params: unknown[]): unknown;
+    all(...params: unknown[]): unknown[];
+    run(...params: unknown[]): { changes: number };
+  };
 }
 
 const sqliteConnections = new WeakMap<Knex, () => SqliteConnection | undefined>();
+
+/** The pooled better-sqlite3 connection of a SQLite database, once it is open (see sql.ts). */
+export function sqliteConnectionOf(db: Knex): () => SqliteConnection | undefined {
+  return sqliteConnections.get(db) ?? (() => undefined);
+}
 
 /**
  * One row by a hot read (the cashier's page views). On SQLite, when no transaction is open on the

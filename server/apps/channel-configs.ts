@@ -33,9 +33,12 @@ export async function setChannelConfig(
     .onConflict(['app_id', 'provider', 'livemode'])
     .merge({ config_sealed: sealed, generated: false, updated: now });
   cache.clear();
+  modesCache.clear();
 }
 
 const cache = new Map<string, { cred: unknown; at: number }>();
+/** The modes an app has a config for, per provider: every notify asks. */
+const modesCache = new Map<string, { modes: boolean[]; at: number }>();
 const CACHE_MS = 30_000;
 /** Cold loads in progress, per database: callers that miss the cache together share one. */
 const loading = new WeakMap<Knex, Map<string, Promise<unknown>>>();
@@ -117,16 +120,30 @@ async function provisionTestConfig(deps: Deps, appId: string, provider: Provider
 }
 
 /**
- * Every usable config of an app for one provider, with its mode (a notify names no mode).
- * Simulator keys are left out while the simulators are off: no notify can come from them.
+ * Every usable config of an app for one provider, with its mode (a notify names no mode). The
+ * list of modes is cached like the credentials; `fresh` reads it again (a config another
+ * process has just provisioned). Simulator keys are left out while the simulators are off: no
+ * notify can come from them.
  */
-export async function getAllCredentials(deps: Deps, appId: string, provider: Provider): Promise<Array<{ livemode: boolean; cred: unknown }>> {
-  const rows = await deps.db('channel_configs').where({ app_id: appId, provider }).select('livemode', 'generated');
-  const out: Array<{ livemode: boolean; cred: unknown }> = [];
-  for (const r of rows) {
-    if (isGenerated(r) && !deps.config.sandbox) continue;
-    const livemode = r.livemode === true || r.livemode === 1;
-    out.push({ livemode, cred: await getCredentials(deps, appId, provider, livemode) });
+export async function getAllCredentials(
+  deps: Deps,
+  appId: string,
+  provider: Provider,
+  opts: { fresh?: boolean } = {},
+): Promise<Array<{ livemode: boolean; cred: unknown }>> {
+  const key = `${appId}:${provider}`;
+  let hit = opts.fresh ? undefined : modesCache.get(key);
+  if (!hit || Date.now() - hit.at >= CACHE_MS) {
+    const rows = await deps.db('channel_configs').where({ app_id: appId, provider }).select('livemode', 'generated');
+    const usable = rows.filter((r) => deps.config.sandbox || !isGenerated(r));
+    hit = { modes: usable.map((r) => r.livemode === true || r.livemode === 1), at: Date.now() };
+    // Only a known app's modes are kept: notifies for made-up app ids must not fill the map.
+    if (hit.modes.length) {
+      if (modesCache.size > 10_000) modesCache.clear();
+      modesCache.set(key, hit);
+    }
   }
+  const out: Array<{ livemode: boolean; cred: unknown }> = [];
+  for (const livemode of hit.modes) out.push({ livemode, cred: await getCredentials(deps, appId, provider, livemode) });
   return out;
 }

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { newId, nowSeconds } from '../crypto.ts';
 import { bool, parseJson } from '../db.ts';
+import { sqlOf, type Sql } from '../sql.ts';
 
 export type EventType =
   | 'payment.succeeded'
@@ -33,7 +34,7 @@ export interface NewEvent {
  * enabled endpoints of the same mode that subscribed to the type, or to `onlyEndpointId` alone
  * (a test event for one endpoint).
  */
-export async function insertEvent(trx: Knex | Knex.Transaction, e: NewEvent, opts: { onlyEndpointId?: string } = {}): Promise<EventObject> {
+export async function insertEvent(trx: Knex | Knex.Transaction | Sql, e: NewEvent, opts: { onlyEndpointId?: string } = {}): Promise<EventObject> {
   const event: EventObject = {
     id: newId('evt'),
     object: 'event',
@@ -42,7 +43,7 @@ export async function insertEvent(trx: Knex | Knex.Transaction, e: NewEvent, opt
     livemode: e.livemode,
     data: { object: e.object },
   };
-  await trx('events').insert({
+  await sqlOf(trx).insert('events', {
     id: event.id,
     app_id: e.appId,
     livemode: e.livemode,
@@ -58,11 +59,11 @@ export async function insertEvent(trx: Knex | Knex.Transaction, e: NewEvent, opt
 }
 
 /** The app's enabled, not deleted endpoints of this mode that receive `type`. */
-export async function subscribedEndpointIds(trx: Knex | Knex.Transaction, appId: string, livemode: boolean, type: string): Promise<string[]> {
-  const endpoints = await trx('webhook_endpoints')
-    .where({ app_id: appId, livemode, status: 'enabled' })
-    .whereNull('deleted_at')
-    .select('id', 'enabled_events');
+export async function subscribedEndpointIds(trx: Knex | Knex.Transaction | Sql, appId: string, livemode: boolean, type: string): Promise<string[]> {
+  const endpoints = await sqlOf(trx).all(
+    `select id, enabled_events from webhook_endpoints where app_id = ? and livemode = ? and status = 'enabled' and deleted_at is null`,
+    [appId, livemode],
+  );
   return endpoints
     .filter((ep) => {
       const types = parseJson<string[]>(ep.enabled_events, ['*']);
@@ -75,7 +76,7 @@ export async function subscribedEndpointIds(trx: Knex | Knex.Transaction, appId:
  * New pending deliveries of a stored event, due now. A resend is such a new delivery of the
  * same event, so the receiver sees the same webhook-id and body and can deduplicate.
  */
-export async function queueDeliveries(trx: Knex | Knex.Transaction, eventId: string, endpointIds: string[], created: number): Promise<string[]> {
+export async function queueDeliveries(trx: Knex | Knex.Transaction | Sql, eventId: string, endpointIds: string[], created: number): Promise<string[]> {
   const now = Date.now();
   const rows = endpointIds.map((endpointId) => ({
     id: newId('wd'),
@@ -87,7 +88,7 @@ export async function queueDeliveries(trx: Knex | Knex.Transaction, eventId: str
     created,
     updated_ms: now,
   }));
-  if (rows.length) await trx('webhook_deliveries').insert(rows);
+  if (rows.length) await sqlOf(trx).insert('webhook_deliveries', rows);
   return rows.map((r) => r.id);
 }
 

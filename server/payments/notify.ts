@@ -27,20 +27,27 @@ export async function handleNotify(deps: Deps, provider: Provider, appId: string
     return { ack: adapter.acknowledge(false), accepted: false, reason };
   };
 
-  const configs = await getAllCredentials(deps, appId, provider).catch(() => []);
-  if (configs.length === 0) return refuse('no channel config for this app');
-
   // A notify names no mode: the config whose keys verify it is the one it was meant for.
   let verified: { livemode: boolean; cred: unknown; n: ChannelNotification } | undefined;
   let lastError: unknown;
-  for (const c of configs) {
-    try {
-      verified = { ...c, n: await adapter.parseNotification(c.cred, msg) };
-      break;
-    } catch (err) {
-      lastError = err;
+  const tried = new Set<boolean>();
+  const tryConfigs = async (fresh: boolean) => {
+    const configs = await getAllCredentials(deps, appId, provider, { fresh }).catch(() => []);
+    for (const c of configs) {
+      if (tried.has(c.livemode)) continue;
+      tried.add(c.livemode);
+      try {
+        verified = { ...c, n: await adapter.parseNotification(c.cred, msg) };
+        return;
+      } catch (err) {
+        lastError = err;
+      }
     }
-  }
+  };
+  await tryConfigs(false);
+  // The cached list may predate a config provisioned since (by another gateway process).
+  if (!verified) await tryConfigs(true);
+  if (tried.size === 0) return refuse('no channel config for this app');
   if (!verified) {
     if (lastError instanceof SignatureError || lastError instanceof MalformedMessageError) return refuse(lastError.message);
     return refuse('notification could not be read', { err: lastError });

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { bool, firstRow, parseJson } from '../db.ts';
+import { sqlOf, type Sql } from '../sql.ts';
 import type { ChannelCode, PaymentAction, Provider } from '../channels/types.ts';
 
 export type PaymentStatus = 'pending' | 'succeeded' | 'closed';
@@ -67,8 +68,8 @@ export async function findPayment(db: Knex, scope: { appId: string; livemode: bo
   return r ? paymentFromRow(r) : undefined;
 }
 
-export async function findPaymentById(db: Knex, id: string): Promise<PaymentRow | undefined> {
-  const r = await db('payments').where({ id }).first();
+export async function findPaymentById(db: Knex | Knex.Transaction | Sql, id: string): Promise<PaymentRow | undefined> {
+  const r = await sqlOf(db).first('select * from payments where id = ?', [id]);
   return r ? paymentFromRow(r) : undefined;
 }
 
@@ -77,9 +78,40 @@ export async function findPaymentByToken(db: Knex, token: string): Promise<Payme
   return r ? paymentFromRow(r) : undefined;
 }
 
-export async function findAttemptByOrderNo(db: Knex, provider: Provider, orderNo: string): Promise<AttemptRow | undefined> {
-  const r = await db('payment_attempts').where({ provider, channel_order_no: orderNo }).first();
+export async function findAttemptByOrderNo(db: Knex | Sql, provider: Provider, orderNo: string): Promise<AttemptRow | undefined> {
+  const r = await sqlOf(db).first('select * from payment_attempts where provider = ? and channel_order_no = ?', [provider, orderNo]);
   return r ? attemptFromRow(r) : undefined;
+}
+
+// ---- a channel's success, in the caller's transaction (payments/service.ts) ----------------
+
+/** The statements of a success, exported for the query-plan test. */
+export const SUCCESS_SQL = {
+  attempt: `update payment_attempts set status = 'succeeded', channel_trade_no = ?, next_query_at_ms = null, updated_ms = ? where id = ? and status <> 'succeeded'`,
+  payment: `update payments set status = 'succeeded', channel = ?, channel_trade_no = ?, paid_at = ?, updated_ms = ? where id = ? and status = 'pending' returning *`,
+  siblings: `update payment_attempts set status = 'closing', next_query_at_ms = ?, updated_ms = ? where payment_id = ? and status = 'pending' and id <> ?`,
+};
+
+/** Marks an attempt succeeded; false when it already was (a duplicate notify or query). */
+export async function markAttemptSucceeded(tx: Sql, attemptId: string, channelTradeNo: string | null, nowMs: number): Promise<boolean> {
+  return (await tx.run(SUCCESS_SQL.attempt, [channelTradeNo, nowMs, attemptId])) === 1;
+}
+
+/**
+ * The still-pending payment succeeds through this attempt: its row as updated, or undefined when
+ * it was not pending any more (another attempt won, or it was closed).
+ */
+export async function markPaymentSucceeded(
+  tx: Sql,
+  p: { paymentId: string; channel: ChannelCode; channelTradeNo: string | null; paidAt: number; nowMs: number },
+): Promise<PaymentRow | undefined> {
+  const r = await tx.first(SUCCESS_SQL.payment, [p.channel, p.channelTradeNo, p.paidAt, p.nowMs, p.paymentId]);
+  return r ? paymentFromRow(r) : undefined;
+}
+
+/** Other pending attempts of the payment become 'closing'; the payment worker closes them at their channels. */
+export async function closeSiblingAttempts(tx: Sql, paymentId: string, winnerId: string, nowMs: number): Promise<void> {
+  await tx.run(SUCCESS_SQL.siblings, [nowMs, nowMs, paymentId, winnerId]);
 }
 
 export async function listAttempts(db: Knex, paymentId: string): Promise<AttemptRow[]> {

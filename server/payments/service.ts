@@ -10,8 +10,9 @@ import { paginate } from '../http/pagination.ts';
 import { batcherFor } from '../batch.ts';
 import { queueAutomaticRefund } from '../refunds/service.ts';
 import { CURRENCIES, type CreatePaymentInput } from './validation.ts';
+import { transaction, type Sql } from '../sql.ts';
 import {
-  attemptFromRow, findPayment, findPaymentById, paymentFromRow,
+  attemptFromRow, closeSiblingAttempts, findPayment, findPaymentById, markAttemptSucceeded, markPaymentSucceeded, paymentFromRow,
   type AttemptRow, type PaymentRow,
 } from './repo.ts';
 
@@ -207,60 +208,46 @@ export interface ChannelOutcome {
  * Returns whether anything changed (a duplicate notify changes nothing).
  */
 export async function applyAttemptOutcome(deps: Deps, attempt: AttemptRow, outcome: ChannelOutcome): Promise<boolean> {
-  let changed = false;
-  if (outcome.status === 'succeeded') {
-    await deps.db.transaction(async (trx) => {
-      const n = await trx('payment_attempts')
-        .where({ id: attempt.id })
-        .whereNot({ status: 'succeeded' })
-        .update({ status: 'succeeded', channel_trade_no: outcome.channelTradeNo ?? null, next_query_at_ms: null, updated_ms: Date.now() });
-      if (n !== 1) return;
-      changed = true;
-      const won = await trx('payments')
-        .where({ id: attempt.payment_id, status: 'pending' })
-        .update({
-          status: 'succeeded',
-          channel: attempt.channel,
-          channel_trade_no: outcome.channelTradeNo ?? null,
-          paid_at: outcome.paidAt ?? nowSeconds(),
-          updated_ms: Date.now(),
-        });
-      if (won === 1) {
-        await emitPaymentEvent(deps, trx, attempt.payment_id, 'payment.succeeded');
-        await closeSiblingAttempts(trx, attempt);
-      } else {
-        // The customer paid a second attempt (or after closing): the money is at the channel and goes back.
-        const payment = paymentFromRow(await trx('payments').where({ id: attempt.payment_id }).first());
-        await queueAutomaticRefund(trx, payment, attempt);
-        deps.logger.warn('second successful attempt for a payment; refunding it', { payment_id: attempt.payment_id, attempt_id: attempt.id });
-      }
-    });
-  } else if (outcome.status === 'closed') {
+  if (outcome.status === 'closed') {
     await recordAttemptFailure(deps, attempt.id, outcome.failureCode ?? 'closed', outcome.failureMessage ?? 'The order was closed at the channel before it was paid.');
     return true;
   }
-  if (changed) await announce(deps, attempt.payment_id);
-  return changed;
+  if (outcome.status !== 'succeeded') return false;
+  // The payment's status after the change, for the announcement; undefined when nothing changed.
+  const status = await transaction(deps.db, async (tx) => {
+    const nowMs = Date.now();
+    const channelTradeNo = outcome.channelTradeNo ?? null;
+    if (!(await markAttemptSucceeded(tx, attempt.id, channelTradeNo, nowMs))) return undefined;
+    const won = await markPaymentSucceeded(tx, { paymentId: attempt.payment_id, channel: attempt.channel, channelTradeNo, paidAt: outcome.paidAt ?? nowSeconds(), nowMs });
+    if (won) {
+      await insertEvent(tx, { appId: won.app_id, livemode: won.livemode, type: 'payment.succeeded', object: toPaymentObject(won, deps.config.publicUrl) });
+      await closeSiblingAttempts(tx, won.id, attempt.id, nowMs);
+      return won.status;
+    }
+    // The customer paid a second attempt (or after closing): the money is at the channel and goes back.
+    const payment = (await findPaymentById(tx, attempt.payment_id))!;
+    await queueAutomaticRefund(tx, payment, attempt);
+    deps.logger.warn('second successful attempt for a payment; refunding it', { payment_id: attempt.payment_id, attempt_id: attempt.id });
+    return payment.status;
+  });
+  if (status === undefined) return false;
+  await announce(deps, attempt.payment_id, status);
+  return true;
 }
 
-/** Other pending attempts become 'closing'; the payment worker closes them at their channels. */
-async function closeSiblingAttempts(trx: Knex.Transaction, winner: AttemptRow): Promise<void> {
-  await trx('payment_attempts')
-    .where({ payment_id: winner.payment_id, status: 'pending' })
-    .whereNot({ id: winner.id })
-    .update({ status: 'closing', next_query_at_ms: Date.now(), updated_ms: Date.now() });
-}
-
-export async function emitPaymentEvent(deps: Deps, trx: Knex.Transaction, paymentId: string, type: 'payment.succeeded' | 'payment.closed') {
-  const payment = paymentFromRow(await trx('payments').where({ id: paymentId }).first());
+export async function emitPaymentEvent(deps: Deps, trx: Knex.Transaction | Sql, paymentId: string, type: 'payment.succeeded' | 'payment.closed') {
+  const payment = (await findPaymentById(trx, paymentId))!;
   await insertEvent(trx, { appId: payment.app_id, livemode: payment.livemode, type, object: toPaymentObject(payment, deps.config.publicUrl) });
 }
 
-/** Tells cashiers watching this payment and wakes the webhook worker. */
-export async function announce(deps: Deps, paymentId: string): Promise<void> {
-  const p = await findPaymentById(deps.db, paymentId);
-  if (!p) return;
-  await deps.bus.publish(`payment:${paymentId}`, p.status);
+/** Tells cashiers watching this payment and wakes the webhook worker. `status`: the payment's, when the caller knows it. */
+export async function announce(deps: Deps, paymentId: string, status?: string): Promise<void> {
+  if (status === undefined) {
+    const p = await findPaymentById(deps.db, paymentId);
+    if (!p) return;
+    status = p.status;
+  }
+  await deps.bus.publish(`payment:${paymentId}`, status);
   await deps.bus.publish('webhooks', paymentId);
 }
 

@@ -4,6 +4,7 @@ import type { AuthContext, Deps } from '../deps.ts';
 import { newId, nowSeconds } from '../crypto.ts';
 import { ChannelRequestError, ChannelUnavailable, invalid, notFound } from '../errors.ts';
 import { insertEvent } from '../events/repo.ts';
+import { sqlOf, type Sql } from '../sql.ts';
 import { channelFor } from '../channels/registry.ts';
 import type { RefundResult } from '../channels/types.ts';
 import { getCredentials } from '../apps/channel-configs.ts';
@@ -171,9 +172,9 @@ export async function applyRefundOutcome(deps: Deps, refundId: string, result: R
  * itself, and the merchant hears of it through the refund's events. Called inside the
  * transaction that recorded the second success.
  */
-export async function queueAutomaticRefund(trx: Knex.Transaction, payment: PaymentRow, attempt: AttemptRow): Promise<void> {
+export async function queueAutomaticRefund(trx: Knex.Transaction | Sql, payment: PaymentRow, attempt: AttemptRow): Promise<void> {
   const id = newId('re');
-  await trx('refunds').insert({
+  await sqlOf(trx).insert('refunds', {
     id,
     payment_id: payment.id,
     attempt_id: attempt.id,

@@ -1,6 +1,9 @@
 import type { Knex } from 'knex';
 import type { AuthContext } from '../deps.ts';
 import { isPostgres } from '../db.ts';
+import { sqlOf, type Sql } from '../sql.ts';
+
+type Handle = Knex | Knex.Transaction | Sql;
 
 /** SQL for webhook endpoints and the delivery outbox; the only file of this folder that queries. */
 
@@ -38,8 +41,8 @@ export async function softDeleteEndpoint(db: Knex, auth: AuthContext, id: string
 }
 
 /** Disables an endpoint (it answered 410 Gone, kept failing, or the merchant asked); false when it was not enabled any more. */
-export async function disableEndpoint(trx: Knex.Transaction, id: string, reason: string): Promise<boolean> {
-  const n = await trx('webhook_endpoints').where({ id, status: 'enabled' }).update({ status: 'disabled', disabled_reason: reason.slice(0, 200) });
+export async function disableEndpoint(trx: Knex.Transaction | Sql, id: string, reason: string): Promise<boolean> {
+  const n = await sqlOf(trx).run(`update webhook_endpoints set status = 'disabled', disabled_reason = ? where id = ? and status = 'enabled'`, [reason.slice(0, 200), id]);
   if (n === 0) return false;
   await failPendingDeliveries(trx, id);
   return true;
@@ -76,12 +79,12 @@ export async function rotateEndpointSecret(
 }
 
 // A worker holding a lease on one of these notices on completion: its update requires 'pending'.
-async function failPendingDeliveries(trx: Knex.Transaction, endpointId: string): Promise<void> {
-  await trx('webhook_deliveries').where({ endpoint_id: endpointId, status: 'pending' }).update({ status: 'failed', updated_ms: Date.now() });
+async function failPendingDeliveries(trx: Knex.Transaction | Sql, endpointId: string): Promise<void> {
+  await sqlOf(trx).run(`update webhook_deliveries set status = 'failed', updated_ms = ? where endpoint_id = ? and status = 'pending'`, [Date.now(), endpointId]);
 }
 
-export async function endpointRowById(db: Knex, id: string): Promise<any | undefined> {
-  return db('webhook_endpoints').where({ id }).first();
+export async function endpointRowById(db: Handle, id: string): Promise<any | undefined> {
+  return sqlOf(db).first('select * from webhook_endpoints where id = ?', [id]);
 }
 
 // ---- the delivery outbox -------------------------------------------------------------------
@@ -105,19 +108,17 @@ export async function claimDueDeliveries(
   const order = 'order by next_attempt_at_ms, id limit ?';
   const picked = [opts.dueBefore, opts.now, opts.limit];
   const set = [opts.leaseUntil, opts.now];
-  if (isPostgres(db)) {
-    const res = await db.raw(
-      `with picked as materialized (select id from webhook_deliveries where ${dueSql} ${order} for update skip locked)
-       update webhook_deliveries d set locked_until_ms = ?, updated_ms = ? from picked where d.id = picked.id returning d.id`,
-      [...picked, ...set],
-    );
-    return res.rows.map((r: { id: string }) => r.id);
-  }
-  const rows = await db.raw(
-    `update webhook_deliveries set locked_until_ms = ?, updated_ms = ? where id in (select id from webhook_deliveries where ${dueSql} ${order}) returning id`,
-    [...set, ...picked],
-  );
-  return rows.map((r: { id: string }) => r.id);
+  const rows: Array<{ id: string }> = isPostgres(db)
+    ? await sqlOf(db).all(
+        `with picked as materialized (select id from webhook_deliveries where ${dueSql} ${order} for update skip locked)
+         update webhook_deliveries d set locked_until_ms = ?, updated_ms = ? from picked where d.id = picked.id returning d.id`,
+        [...picked, ...set],
+      )
+    : await sqlOf(db).all(
+        `update webhook_deliveries set locked_until_ms = ?, updated_ms = ? where id in (select id from webhook_deliveries where ${dueSql} ${order}) returning id`,
+        [...set, ...picked],
+      );
+  return rows.map((r) => r.id);
 }
 
 /** Everything one attempt needs: the delivery, its stored event and its endpoint. */
@@ -142,32 +143,17 @@ export interface DeliveryJob {
   };
 }
 
-export async function loadDeliveryJobs(db: Knex, ids: string[]): Promise<DeliveryJob[]> {
+export async function loadDeliveryJobs(db: Handle, ids: string[]): Promise<DeliveryJob[]> {
   if (ids.length === 0) return [];
-  const rows = await db('webhook_deliveries as d')
-    .join('events as e', 'e.id', 'd.event_id')
-    .join('webhook_endpoints as w', 'w.id', 'd.endpoint_id')
-    .whereIn('d.id', ids)
-    .select({
-      delivery_id: 'd.id',
-      attempt_count: 'd.attempt_count',
-      locked_until_ms: 'd.locked_until_ms',
-      delivery_status: 'd.status',
-      event_id: 'e.id',
-      event_type: 'e.type',
-      event_created: 'e.created',
-      event_livemode: 'e.livemode',
-      event_data: 'e.data',
-      app_id: 'e.app_id',
-      endpoint_id: 'w.id',
-      url: 'w.url',
-      endpoint_status: 'w.status',
-      deleted_at: 'w.deleted_at',
-      secret_sealed: 'w.secret_sealed',
-      previous_secret_sealed: 'w.previous_secret_sealed',
-      previous_secret_expires_at: 'w.previous_secret_expires_at',
-      failing_since: 'w.failing_since',
-    });
+  const rows = await sqlOf(db).all(
+    `select d.id as delivery_id, d.attempt_count, d.locked_until_ms, d.status as delivery_status,
+       e.id as event_id, e.type as event_type, e.created as event_created, e.livemode as event_livemode, e.data as event_data, e.app_id,
+       w.id as endpoint_id, w.url, w.status as endpoint_status, w.deleted_at, w.secret_sealed, w.previous_secret_sealed,
+       w.previous_secret_expires_at, w.failing_since
+     from webhook_deliveries d join events e on e.id = d.event_id join webhook_endpoints w on w.id = d.endpoint_id
+     where d.id in (${ids.map(() => '?').join(',')})`,
+    ids,
+  );
   return rows.map((r: any) => ({
     deliveryId: r.delivery_id,
     attemptCount: Number(r.attempt_count),
@@ -197,8 +183,8 @@ export interface AttemptRecord {
   error: string | null;
 }
 
-export async function insertAttempt(trx: Knex | Knex.Transaction, a: AttemptRecord): Promise<void> {
-  await trx('webhook_attempts').insert({
+export async function insertAttempt(trx: Handle, a: AttemptRecord): Promise<void> {
+  await sqlOf(trx).insert('webhook_attempts', {
     delivery_id: a.deliveryId,
     attempted_at_ms: a.attemptedAtMs,
     status_code: a.statusCode,
@@ -214,21 +200,18 @@ export async function insertAttempt(trx: Knex | Knex.Transaction, a: AttemptReco
  * deleted or disabled meanwhile, this changes nothing (the attempt is recorded all the same).
  */
 export async function completeDelivery(
-  trx: Knex.Transaction,
+  trx: Handle,
   job: { deliveryId: string; leaseUntil: number | null },
   next: { status: 'pending' | 'delivered' | 'failed'; attemptCount: number; lastStatusCode: number | null; nextAttemptAtMs?: number; now: number },
 ): Promise<boolean> {
-  const patch: Record<string, unknown> = {
-    status: next.status,
-    attempt_count: next.attemptCount,
-    last_status_code: next.lastStatusCode,
-    locked_until_ms: null,
-    updated_ms: next.now,
-  };
-  if (next.nextAttemptAtMs !== undefined) patch.next_attempt_at_ms = next.nextAttemptAtMs;
-  let q = trx('webhook_deliveries').where({ id: job.deliveryId, status: 'pending' });
-  q = job.leaseUntil === null ? q.whereNull('locked_until_ms') : q.where('locked_until_ms', job.leaseUntil);
-  return (await q.update(patch)) === 1;
+  const retryAt = next.nextAttemptAtMs !== undefined;
+  const lease = job.leaseUntil === null ? 'locked_until_ms is null' : 'locked_until_ms = ?';
+  const n = await sqlOf(trx).run(
+    `update webhook_deliveries set status = ?, attempt_count = ?, last_status_code = ?, locked_until_ms = null, updated_ms = ?${retryAt ? ', next_attempt_at_ms = ?' : ''}
+     where id = ? and status = 'pending' and ${lease}`,
+    [next.status, next.attemptCount, next.lastStatusCode, next.now, ...(retryAt ? [next.nextAttemptAtMs] : []), job.deliveryId, ...(job.leaseUntil === null ? [] : [job.leaseUntil])],
+  );
+  return n === 1;
 }
 
 /**
@@ -236,13 +219,14 @@ export async function completeDelivery(
  * success clears it. Returns its value after this attempt, which the worker compares with the
  * three-day limit.
  */
-export async function markEndpointHealth(trx: Knex.Transaction, endpointId: string, ok: boolean, nowSec: number): Promise<number | null> {
+export async function markEndpointHealth(trx: Handle, endpointId: string, ok: boolean, nowSec: number): Promise<number | null> {
+  const sql = sqlOf(trx);
   if (ok) {
-    await trx('webhook_endpoints').where({ id: endpointId }).whereNotNull('failing_since').update({ failing_since: null });
+    await sql.run('update webhook_endpoints set failing_since = null where id = ? and failing_since is not null', [endpointId]);
     return null;
   }
-  await trx('webhook_endpoints').where({ id: endpointId }).whereNull('failing_since').update({ failing_since: nowSec });
-  const row = await trx('webhook_endpoints').where({ id: endpointId }).first('failing_since');
+  await sql.run('update webhook_endpoints set failing_since = ? where id = ? and failing_since is null', [nowSec, endpointId]);
+  const row = await sql.first('select failing_since from webhook_endpoints where id = ?', [endpointId]);
   return row?.failing_since === null || row?.failing_since === undefined ? null : Number(row.failing_since);
 }
 

@@ -6,6 +6,7 @@ import { webhookHeaders } from './sign.ts';
 import { endpointFromRow, policyOf, WEBHOOKS_TOPIC } from './service.ts';
 import { createWebhookClient, type WebhookClient } from './client.ts';
 import * as repo from './repo.ts';
+import { transaction } from '../sql.ts';
 
 export { WEBHOOKS_TOPIC };
 
@@ -116,9 +117,18 @@ export function startWebhookWorker(deps: Deps, opts: WebhookWorkerOptions = {}):
     }
   }
 
+  // A wake-up claims on the next turn of the event loop, not inside the publisher's call: the
+  // notify that committed the event answers its channel first, and the wake-ups of one turn
+  // (several notifies) share one claim.
+  let wakeScheduled = false;
   function wake(): void {
     dirty = true;
-    pump();
+    if (wakeScheduled) return;
+    wakeScheduled = true;
+    setImmediate(() => {
+      wakeScheduled = false;
+      pump();
+    });
   }
 
   function pump(): void {
@@ -152,7 +162,7 @@ export function startWebhookWorker(deps: Deps, opts: WebhookWorkerOptions = {}):
 
   async function deliverWebhook(job: Job): Promise<void> {
     if (job.endpoint.deleted || job.endpoint.status !== 'enabled') {
-      await deps.db.transaction((trx) => repo.completeDelivery(trx, job, { status: 'failed', attemptCount: job.attemptCount, lastStatusCode: null, now: now() }));
+      await repo.completeDelivery(deps.db, job, { status: 'failed', attemptCount: job.attemptCount, lastStatusCode: null, now: now() });
       return;
     }
     const attemptedAtMs = now();
@@ -170,7 +180,7 @@ export function startWebhookWorker(deps: Deps, opts: WebhookWorkerOptions = {}):
 
     let disabled = false;
     let disabledReason = '';
-    await deps.db.transaction(async (trx) => {
+    await transaction(deps.db, async (trx) => {
       await repo.insertAttempt(trx, {
         deliveryId: job.deliveryId,
         attemptedAtMs,
