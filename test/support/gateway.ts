@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import type { AddressInfo } from 'node:net';
 import knexFactory from 'knex';
 import { loadConfig } from '../../server/config.ts';
 import { createLogger } from '../../server/log.ts';
@@ -31,6 +32,9 @@ export async function startTestGateway(opts: { workers?: boolean; logLines?: str
     databaseUrl: peer?.databaseUrl ?? pgUrl ?? `sqlite:${path.join(dir, 'test.db')}`,
     databaseSchema: schema,
     masterKey: peer ? peer.masterKeyBytes.toString('base64') : crypto.randomBytes(32).toString('base64'),
+    // A second process of one deployment sits behind the same PUBLIC_URL: the channels (and the
+    // simulators, which only call the gateway's own addresses) know one notify URL per app.
+    publicUrl: peer?.publicUrl,
     dataDir: dir,
     logLevel: 'debug',
     workers: opts.workers === false ? 'false' : 'true',
@@ -42,7 +46,9 @@ export async function startTestGateway(opts: { workers?: boolean; logLines?: str
   });
   const lines = opts.logLines ?? [];
   const logger = createLogger('debug', (l) => lines.push(l));
-  const g = await startGateway(config, logger);
+  const started = await startGateway(config, logger);
+  // This process's own address: a second instance shares its peer's PUBLIC_URL but is reached here.
+  const g = { ...started, url: `http://localhost:${(started.server.address() as AddressInfo).port}` };
   const app = opts.sameDatabaseAs?.app ?? (await createApp(g.deps.db, { name: 'Test Shop', origins: ['http://127.0.0.1:4000'] }));
   const api: TestGateway['api'] = async (method, p, body, headers = {}) => {
     const res = await fetch(g.url + p, {
