@@ -1,11 +1,15 @@
 /** The Channel interface every adapter implements, and the normalized types it speaks. */
 
 export const CHANNEL_CODES = [
-  'alipay_pc', 'alipay_wap', 'alipay_qr',
-  'wechat_native', 'wechat_h5', 'wechat_jsapi',
+  'alipay_pc', 'alipay_wap', 'alipay_qr', 'alipay_app',
+  'wechat_native', 'wechat_h5', 'wechat_jsapi', 'wechat_app',
   'unionpay_pc', 'unionpay_wap', 'paypal',
 ] as const;
 export type ChannelCode = (typeof CHANNEL_CODES)[number];
+
+/** For the merchant's own iOS/Android app: the direct API only, never offered by the cashier. */
+export const APP_CODES: readonly ChannelCode[] = ['alipay_app', 'wechat_app'];
+export const isAppCode = (code: ChannelCode): boolean => APP_CODES.includes(code);
 
 export type Provider = 'alipay' | 'wechatpay' | 'unionpay' | 'paypal';
 
@@ -36,7 +40,11 @@ export type PaymentAction =
   | { type: 'redirect'; url: string }
   | { type: 'form'; url: string; fields: Record<string, string> }
   | { type: 'qr'; codeUrl: string }
-  | { type: 'jsapi'; params: Record<string, string> };
+  | { type: 'jsapi'; params: Record<string, string> }
+  /** alipay_app: the signed order string the Alipay app SDK takes (payOrder / payV2). */
+  | { type: 'alipay_app'; orderString: string }
+  /** wechat_app: the seven fields of the WeChat SDK's PayReq (appid, partnerid, prepayid, package, noncestr, timestamp, sign). */
+  | { type: 'wechat_app'; params: Record<string, string> };
 
 export interface Decline {
   code: string;
