@@ -69,6 +69,7 @@ export function createDb(databaseUrl: string, options: DbOptions = {}): Knex {
 export interface SqliteConnection {
   open: boolean;
   inTransaction: boolean;
+  pragma(source: string): unknown;
   prepare(sql: string): {
     get(...params: unknown[]): unknown;
     all(...params: unknown[]): unknown[];

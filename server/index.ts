@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import http, { type Server } from 'node:http';
 import { loadConfig, type Config } from './config.ts';
 import { createDb, isPostgres, migrate } from './db.ts';
+import { startCheckpointer } from './sqlite-checkpointer.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createLocalBus, createPgBus } from './bus.ts';
 import { createApp } from './app.ts';
@@ -53,6 +54,8 @@ export async function startGateway(baseConfig: Config = loadConfig(), logger: Lo
   const config = baseConfig.publicUrl.endsWith(':0') ? { ...baseConfig, publicUrl: `http://localhost:${port}` } : baseConfig;
   const bus = isPostgres(db) ? await createPgBus(config.databaseUrl, config.databaseSchema, logger) : createLocalBus();
   const deps: Deps = { db, config, logger, bus };
+  const sqliteFile = config.databaseUrl.startsWith('sqlite:') ? config.databaseUrl.slice('sqlite:'.length) : undefined;
+  const checkpointer = sqliteFile && sqliteFile !== ':memory:' ? startCheckpointer(db, sqliteFile) : undefined;
   const demo = config.demo ? await ensureDemoApp(deps) : undefined;
   handler = createApp(deps);
   const webhooks = config.workers ? startWebhookWorker(deps) : undefined;
@@ -67,6 +70,7 @@ export async function startGateway(baseConfig: Config = loadConfig(), logger: Lo
       await webhooks?.stop();
       await payments?.stop();
       await bus.close();
+      await checkpointer?.stop();
       await db.destroy();
     })());
   return { deps, server, url: deps.config.publicUrl, demo, stop };

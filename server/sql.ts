@@ -26,7 +26,13 @@ export interface Sql {
 type Runner = (sql: string, params: readonly unknown[], reader: 'all' | 'run') => Promise<any>;
 
 class Statements implements Sql {
-  constructor(private readonly exec: Runner) {}
+  /** Run once the transaction has committed (never on rollback); only transaction() sets them. */
+  readonly onCommit: Array<() => void> = [];
+  /**
+   * @param owner the database a transaction() runs on (undefined for autocommit statements and
+   *   knex transactions): what commit hooks are keyed by.
+   */
+  constructor(private readonly exec: Runner, readonly owner?: Knex) {}
   all(sql: string, params: readonly unknown[] = []) {
     return this.exec(sql, params, 'all');
   }
@@ -162,12 +168,12 @@ export async function transaction<T>(db: Knex, fn: (tx: Sql) => Promise<T>): Pro
     // waits (busy_timeout) instead of failing to upgrade a read lock halfway.
     if (pg) await conn.query('BEGIN');
     else conn.prepare('BEGIN IMMEDIATE').run();
-    const tx = new Statements(pg ? (text, params, reader) => pgRun(conn, text, params, reader) : async (text, params, reader) => sqliteRun(conn, text, params, reader));
+    const tx = new Statements(pg ? (text, params, reader) => pgRun(conn, text, params, reader) : async (text, params, reader) => sqliteRun(conn, text, params, reader), db);
+    let result: T;
     try {
-      const result = await fn(tx);
+      result = await fn(tx);
       if (pg) await conn.query('COMMIT');
       else conn.prepare('COMMIT').run();
-      return result;
     } catch (err) {
       try {
         if (pg) await conn.query('ROLLBACK');
@@ -177,5 +183,23 @@ export async function transaction<T>(db: Knex, fn: (tx: Sql) => Promise<T>): Pro
       }
       throw err;
     }
+    for (const hook of tx.onCommit) {
+      // Committed is committed: a hook's failure must not make the caller think otherwise.
+      try {
+        hook();
+      } catch {
+        // Hooks are best-effort hand-offs with a slower path behind them (the outbox's claim).
+      }
+    }
+    return result;
   });
+}
+
+/**
+ * The database of a transaction() and a way to act once it commits, or undefined outside one
+ * (autocommit statements, knex transactions): callers then do without.
+ */
+export function commitHooksOf(sql: Knex | Knex.Transaction | Sql): { owner: Knex; onCommit: (hook: () => void) => void } | undefined {
+  if (!(sql instanceof Statements) || !sql.owner) return undefined;
+  return { owner: sql.owner, onCommit: (hook) => sql.onCommit.push(hook) };
 }

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { newId, nowSeconds } from '../crypto.ts';
 import { bool, parseJson } from '../db.ts';
 import { sqlOf, type Sql } from '../sql.ts';
+import { leaseForNewDeliveries } from '../webhooks/handoff.ts';
 
 export type EventType =
   | 'payment.succeeded'
@@ -78,6 +79,8 @@ export async function subscribedEndpointIds(trx: Knex | Knex.Transaction | Sql, 
  */
 export async function queueDeliveries(trx: Knex | Knex.Transaction | Sql, eventId: string, endpointIds: string[], created: number): Promise<string[]> {
   const now = Date.now();
+  if (endpointIds.length === 0) return [];
+  const lease = leaseForNewDeliveries(trx, () => rows.map((r) => r.id));
   const rows = endpointIds.map((endpointId) => ({
     id: newId('wd'),
     event_id: eventId,
@@ -85,10 +88,11 @@ export async function queueDeliveries(trx: Knex | Knex.Transaction | Sql, eventI
     status: 'pending',
     attempt_count: 0,
     next_attempt_at_ms: now,
+    locked_until_ms: lease ?? null,
     created,
     updated_ms: now,
   }));
-  if (rows.length) await sqlOf(trx).insert('webhook_deliveries', rows);
+  await sqlOf(trx).insert('webhook_deliveries', rows);
   return rows.map((r) => r.id);
 }
 

@@ -11,6 +11,7 @@ import { batcherFor } from '../batch.ts';
 import { queueAutomaticRefund } from '../refunds/service.ts';
 import { CURRENCIES, type CreatePaymentInput } from './validation.ts';
 import { transaction, type Sql } from '../sql.ts';
+import { deliveriesNeedClaim } from '../webhooks/handoff.ts';
 import {
   attemptFromRow, closeSiblingAttempts, findPayment, findPaymentById, markAttemptSucceeded, markPaymentSucceeded, paymentFromRow,
   type AttemptRow, type PaymentRow,
@@ -214,7 +215,7 @@ export async function applyAttemptOutcome(deps: Deps, attempt: AttemptRow, outco
   }
   if (outcome.status !== 'succeeded') return false;
   // The payment's status after the change, for the announcement; undefined when nothing changed.
-  const status = await transaction(deps.db, async (tx) => {
+  const changed = await transaction(deps.db, async (tx) => {
     const nowMs = Date.now();
     const channelTradeNo = outcome.channelTradeNo ?? null;
     if (!(await markAttemptSucceeded(tx, attempt.id, channelTradeNo, nowMs))) return undefined;
@@ -222,16 +223,16 @@ export async function applyAttemptOutcome(deps: Deps, attempt: AttemptRow, outco
     if (won) {
       await insertEvent(tx, { appId: won.app_id, livemode: won.livemode, type: 'payment.succeeded', object: toPaymentObject(won, deps.config.publicUrl) });
       await closeSiblingAttempts(tx, won.id, attempt.id, nowMs);
-      return won.status;
+      return { status: won.status, wakeWorkers: deliveriesNeedClaim(tx) };
     }
     // The customer paid a second attempt (or after closing): the money is at the channel and goes back.
     const payment = (await findPaymentById(tx, attempt.payment_id))!;
     await queueAutomaticRefund(tx, payment, attempt);
     deps.logger.warn('second successful attempt for a payment; refunding it', { payment_id: attempt.payment_id, attempt_id: attempt.id });
-    return payment.status;
+    return { status: payment.status, wakeWorkers: true };
   });
-  if (status === undefined) return false;
-  await announce(deps, attempt.payment_id, status);
+  if (changed === undefined) return false;
+  await announce(deps, attempt.payment_id, changed.status, { wakeWorkers: changed.wakeWorkers });
   return true;
 }
 
@@ -240,15 +241,19 @@ export async function emitPaymentEvent(deps: Deps, trx: Knex.Transaction | Sql, 
   await insertEvent(trx, { appId: payment.app_id, livemode: payment.livemode, type, object: toPaymentObject(payment, deps.config.publicUrl) });
 }
 
-/** Tells cashiers watching this payment and wakes the webhook worker. `status`: the payment's, when the caller knows it. */
-export async function announce(deps: Deps, paymentId: string, status?: string): Promise<void> {
+/**
+ * Tells cashiers watching this payment and wakes the webhook workers. `status`: the payment's,
+ * when the caller knows it; `wakeWorkers: false` when the change's deliveries were all handed
+ * to this process's worker already (webhooks/handoff.ts), so no claim would find them.
+ */
+export async function announce(deps: Deps, paymentId: string, status?: string, opts: { wakeWorkers?: boolean } = {}): Promise<void> {
   if (status === undefined) {
     const p = await findPaymentById(deps.db, paymentId);
     if (!p) return;
     status = p.status;
   }
   await deps.bus.publish(`payment:${paymentId}`, status);
-  await deps.bus.publish('webhooks', paymentId);
+  if (opts.wakeWorkers !== false) await deps.bus.publish('webhooks', paymentId);
 }
 
 /** Queries the channel for a pending attempt and applies a final answer. */

@@ -121,6 +121,11 @@ export async function claimDueDeliveries(
   return rows.map((r) => r.id);
 }
 
+/** Gives back a lease nobody started on (a worker stopping with deliveries handed to it). */
+export async function releaseLease(db: Handle, deliveryId: string, leaseUntil: number): Promise<void> {
+  await sqlOf(db).run(`update webhook_deliveries set locked_until_ms = null where id = ? and status = 'pending' and locked_until_ms = ?`, [deliveryId, leaseUntil]);
+}
+
 /** Everything one attempt needs: the delivery, its stored event and its endpoint. */
 export interface DeliveryJob {
   deliveryId: string;

@@ -7,6 +7,7 @@ import { endpointFromRow, policyOf, WEBHOOKS_TOPIC } from './service.ts';
 import { createWebhookClient, type WebhookClient } from './client.ts';
 import * as repo from './repo.ts';
 import { transaction } from '../sql.ts';
+import { registerDeliveryTaker } from './handoff.ts';
 
 export { WEBHOOKS_TOPIC };
 
@@ -27,6 +28,11 @@ export const LEASE_MS = 30_000;
 /** An endpoint that has failed every delivery for this long is disabled and the merchant told. */
 export const DISABLE_AFTER_FAILING_S = 3 * 86_400;
 const MAX_RETRY_AFTER_MS = 24 * 3_600_000;
+/**
+ * Deliveries handed over by this process's transactions and not started yet, at most: beyond
+ * it new ones are left unleased for a claim, so a backlog cannot outlive the leases it holds.
+ */
+const MAX_HANDED = 2000;
 const USER_AGENT = 'Checkstand-Webhooks/1';
 
 export interface WebhookWorkerOptions {
@@ -92,9 +98,33 @@ export function startWebhookWorker(deps: Deps, opts: WebhookWorkerOptions = {}):
     return jobs.map((j) => ({ ...j, leaseUntil }));
   }
 
+  // Deliveries this process's own transactions committed, leased to this worker already.
+  const handed: Array<{ id: string; leaseUntil: number }> = [];
+
+  async function takeHanded(limit: number): Promise<Job[]> {
+    const batch = handed.splice(0, limit);
+    const leaseOf = new Map(batch.map((h) => [h.id, h.leaseUntil]));
+    const jobs = await repo.loadDeliveryJobs(deps.db, batch.map((h) => h.id));
+    // Still ours: pending, and the lease the insert wrote (an expired one may have been claimed since).
+    return jobs.filter((j) => j.status === 'pending' && j.leaseUntil === leaseOf.get(j.deliveryId) && j.leaseUntil > now()) as Job[];
+  }
+
+  function start(jobs: Job[]): void {
+    for (const job of jobs) {
+      const p = deliver(job).finally(() => {
+        inFlight.delete(p);
+        pump();
+      });
+      inFlight.add(p);
+    }
+  }
+
   // Fills free slots; a finished delivery calls pump() again, so a backlog drains at full
   // concurrency instead of one batch per poll.
   async function fillSlots(): Promise<void> {
+    while (!stopped && handed.length > 0 && inFlight.size < concurrency) {
+      start(await takeHanded(concurrency - inFlight.size));
+    }
     while (!stopped && dirty) {
       const slots = concurrency - inFlight.size;
       if (slots <= 0) return;
@@ -106,13 +136,7 @@ export function startWebhookWorker(deps: Deps, opts: WebhookWorkerOptions = {}):
         dirty = true;
         throw err;
       }
-      for (const job of jobs) {
-        const p = deliver(job).finally(() => {
-          inFlight.delete(p);
-          pump();
-        });
-        inFlight.add(p);
-      }
+      start(jobs);
       if (jobs.length === slots) dirty = true;
     }
   }
@@ -264,9 +288,26 @@ export function startWebhookWorker(deps: Deps, opts: WebhookWorkerOptions = {}):
     }
   }
 
+  // The pump runs on the next turn of the event loop: the committing notify answers its channel first.
+  let handScheduled = false;
+  function handOver(ids: string[], leaseUntil: number): void {
+    for (const id of ids) handed.push({ id, leaseUntil });
+    if (handScheduled) return;
+    handScheduled = true;
+    setImmediate(() => {
+      handScheduled = false;
+      pump();
+    });
+  }
+
   let timer: NodeJS.Timeout | undefined;
   let unsubscribe = () => {};
+  let unregister = () => {};
   if (background) {
+    unregister = registerDeliveryTaker(deps.db, {
+      leaseUntil: () => (stopped || handed.length >= MAX_HANDED ? undefined : now() + LEASE_MS),
+      take: handOver,
+    });
     unsubscribe = deps.bus.subscribe(WEBHOOKS_TOPIC, wake);
     timer = setInterval(wake, pollMs);
     timer.unref();
@@ -278,10 +319,16 @@ export function startWebhookWorker(deps: Deps, opts: WebhookWorkerOptions = {}):
     runOnce,
     async stop() {
       stopped = true;
+      unregister();
       if (timer) clearInterval(timer);
       unsubscribe();
       if (pumping) await pumping;
       await Promise.allSettled([...inFlight]);
+      // Handed over but not started: give the leases back so that the next worker need not wait them out.
+      const left = handed.splice(0);
+      for (const h of left) {
+        await repo.releaseLease(deps.db, h.id, h.leaseUntil).catch((err) => deps.logger.warn('could not release a webhook delivery lease', { delivery_id: h.id, err }));
+      }
       if (!opts.client) client.close();
     },
   };
