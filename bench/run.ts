@@ -1,5 +1,9 @@
 // npm run bench: create-payment throughput against a bare Express hello world, in the same run;
-// then notify accepted → webhook received at 200 payments per second (bench/webhooks.ts).
+// create-with-channel (the direct API places the channel order at once) against the rate of
+// RSA-2048 SHA-256 signatures node:crypto makes here (each such create costs at least two: the
+// gateway's request signature and the in-process simulator's answer); then notify accepted →
+// webhook received at 200 payments per second (bench/webhooks.ts).
+import crypto from 'node:crypto';
 import { spawn } from 'node:child_process';
 import readline from 'node:readline';
 import autocannon from 'autocannon';
@@ -44,8 +48,40 @@ try {
   const ratio = payments.requests.average / helloResult.requests.average;
   console.log(`create-payment / hello-world throughput: ${(ratio * 100).toFixed(1)}% (goal ≥ 50%)`);
   if (payments.non2xx > 0 || payments.errors > 0) console.log('WARNING: the payment run had failures');
+
+  const signRate = rsaSignaturesPerSecond(Math.min(seconds, 3));
+  console.log(`node:crypto RSA-2048 SHA-256 signatures, one thread: ${signRate.toFixed(0)}/s`);
+  for (const channel of ['alipay_qr', 'wechat_native']) {
+    const body = (n: number) => JSON.stringify({ amount: 100, subject: 'Bench order', out_trade_no: `bench_${runId}_${channel}_${n}`, channel });
+    // The app's first payment of a provider provisions its simulator keys: once, before measuring.
+    await fetch(`${gateway}/v1/payments`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: body(0) });
+    const direct = await run({
+      url: `${gateway}/v1/payments`,
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      requests: [{ setupRequest: (req) => ({ ...req, body: body(++orderSeq) }) }],
+    });
+    console.log(line(`POST channel=${channel}`, direct));
+    const share = direct.requests.average / signRate;
+    console.log(`create with ${channel} / RSA signatures: ${(share * 100).toFixed(1)}% (goal ≥ 40%)`);
+    if (direct.non2xx > 0 || direct.errors > 0) console.log(`WARNING: the ${channel} run had failures`);
+  }
 } finally {
   child.kill('SIGTERM');
 }
 
 await webhookLatency();
+
+/** How many RSA-2048 SHA-256 signatures node:crypto makes per second on one thread. */
+function rsaSignaturesPerSecond(forSeconds: number): number {
+  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const data = Buffer.from('GET\n/v3/pay/transactions/out-trade-no/bench\n1700000000\nnonce\n\n');
+  for (let i = 0; i < 50; i++) crypto.sign('sha256', data, privateKey);
+  let n = 0;
+  const started = performance.now();
+  while (performance.now() - started < forSeconds * 1000) {
+    crypto.sign('sha256', data, privateKey);
+    n++;
+  }
+  return n / ((performance.now() - started) / 1000);
+}
