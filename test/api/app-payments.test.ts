@@ -14,7 +14,7 @@ import { getCredentials } from '../../server/apps/channel-configs.ts';
 import type { ChannelCode, PaymentAction } from '../../server/channels/types.ts';
 import type { AlipayCredentials } from '../../server/channels/alipay/index.ts';
 import type { WechatpayCredentials } from '../../server/channels/wechatpay/index.ts';
-import { readSignedResponse, requestSignContent, verifyResponse, verifyRsa2 } from '../../server/channels/alipay/sign.ts';
+import { readSignedResponse, requestSignContent, signRequest, verifyResponse, verifyRsa2 } from '../../server/channels/alipay/sign.ts';
 import { appPaySignMessage, signSha256Rsa, verifySha256Rsa } from '../../server/channels/wechatpay/sign.ts';
 import { findOrder as findAlipayOrder } from '../../server/sandbox/alipay/store.ts';
 import { findMerchant as findWechatMerchant, findOrder as findWechatOrder } from '../../server/sandbox/wechatpay/store.ts';
@@ -176,8 +176,27 @@ describe('alipay_app: the simulator\'s wallet', () => {
       expect(res.body.resultStatus, name).toBe('4000');
       expect(res.body.memo, name).toContain(names);
     }
-    // Another method than app pay is not the wallet's.
+    // Genuinely signed, but biz_content breaks Alipay's rules for app pay: refused naming the field.
     const p = nodeParams(s);
+    const cred = await alipayCred();
+    const signedWith = (biz: Record<string, unknown>) => {
+      const q: Record<string, string> = { ...p, biz_content: JSON.stringify({ ...JSON.parse(p.biz_content!), ...biz }) };
+      delete q.sign;
+      return javaEncoded({ ...q, sign: signRequest(q, cred.privateKey) });
+    };
+    for (const [biz, names] of [
+      [{ product_code: 'FAST_INSTANT_TRADE_PAY' }, 'product_code'],
+      [{ time_expire: '2020-01-01 00:00:00' }, 'time_expire'],
+      [{ total_amount: '0.001' }, 'total_amount'],
+      [{ out_trade_no: 'bad no!' }, 'out_trade_no'],
+    ] as const) {
+      const res = await wallet('alipay', signedWith(biz));
+      expect(res.status, names).toBe(400);
+      expect(res.body, names).toMatchObject({ resultStatus: '4000', sub_code: 'ACQ.INVALID_PARAMETER' });
+      expect(res.body.memo, names).toContain(names);
+    }
+    expect(await findAlipayOrder(g.deps.db, cred.appId, { outTradeNo: JSON.parse(p.biz_content!).out_trade_no })).toBeUndefined();
+    // Another method than app pay is not the wallet's.
     const other = await wallet('alipay', javaEncoded({ ...p, method: 'alipay.trade.page.pay' }));
     expect(other.body).toMatchObject({ resultStatus: '4000', sub_code: 'isv.invalid-method' });
   });
