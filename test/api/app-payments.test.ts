@@ -336,6 +336,18 @@ describe('wechat_app: the simulator\'s wallet', () => {
   });
 });
 
+describe('wechat_app: the mobile-app AppID is not a 公众号', () => {
+  it('has no web OAuth at the simulator (the 公众号 AppID has)', async () => {
+    const cred = await wechatCred();
+    const oauth = (appid: string) => fetch(`${g.url}/sandbox/wechatpay/connect/oauth2/authorize?${new URLSearchParams({ appid, redirect_uri: `${g.deps.config.publicUrl}/pay/x/authorized`, response_type: 'code', scope: 'snsapi_base', state: 'abc' })}`, { redirect: 'manual' })
+      .then(async (r) => ({ status: r.status, html: await r.text() }));
+    const mobile = await oauth(cred.appAppid!);
+    expect(mobile.status).toBe(400);
+    expect(mobile.html).toContain('40013');
+    expect((await oauth(cred.appid)).html).not.toContain('40013');
+  });
+});
+
 // --- the cashier ---------------------------------------------------------------------------------
 
 describe('the cashier never offers an in-app code', () => {

@@ -1,7 +1,8 @@
 /**
  * WeChat Pay adapter (API v3, direct merchant): Native (QR), H5 (mobile browser), JSAPI
- * (inside WeChat) and APP (the merchant's own iOS/Android app, through the WeChat OpenSDK). Requests carry a WECHATPAY2-SHA256-RSA2048 Authorization; every answer is
- * verified (signature over the exact body, 5-minute window) before anything in it is believed.
+ * (inside WeChat) and APP (the merchant's own iOS/Android app, through the WeChat OpenSDK).
+ * Requests carry a WECHATPAY2-SHA256-RSA2048 Authorization; every answer is verified
+ * (signature over the exact body, 5-minute window) before anything in it is believed.
  * Notifies are verified the same way, then their AEAD_AES_256_GCM resource is decrypted with
  * the APIv3 key. Stateless: it never touches the database.
  */
