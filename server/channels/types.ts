@@ -138,8 +138,12 @@ export interface Channel<Cred = unknown> {
   parseCredentials(raw: unknown): Cred;
   /** The top-level keys a config may have: an upload with another (a misspelt optional field) is refused. */
   credentialKeys: readonly string[];
-  /** The channel's id for the app (must match what notifications carry). */
-  appIdOf(cred: Cred): string;
+  /**
+   * The channel's id for the app that places orders of `channel` (must match what their
+   * notifications carry): WeChat's in-app code uses the Open Platform mobile AppID, the others
+   * the configured one. Without `channel`, the configured one.
+   */
+  appIdOf(cred: Cred, channel?: ChannelCode): string;
   /** The merchant/seller id, where the config knows it. */
   merchantIdOf(cred: Cred): string | undefined;
 

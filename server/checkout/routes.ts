@@ -1,7 +1,7 @@
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { Deps } from '../deps.ts';
 import { nowSeconds, timingSafeEqualStr } from '../crypto.ts';
-import { CHANNEL_CODES, providerOf, type ChannelCode } from '../channels/types.ts';
+import { CHANNEL_CODES, isAppCode, providerOf, type ChannelCode } from '../channels/types.ts';
 import { channelFor, sandboxFor } from '../channels/registry.ts';
 import { getCredentials } from '../apps/channel-configs.ts';
 import { getApp, type AppRow } from '../apps/service.ts';
@@ -207,7 +207,8 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
     if (!payment || showState(req, res, payment)) return;
     const channel = String(req.query.channel ?? '') as ChannelCode;
     const t = messagesFor(pickLang(req.query.lang, req.get('accept-language')));
-    const adapter = CHANNEL_CODES.includes(channel) ? channelFor(providerOf(channel)) : undefined;
+    // An in-app code is never the cashier's: refused like an unknown one.
+    const adapter = CHANNEL_CODES.includes(channel) && !isAppCode(channel) ? channelFor(providerOf(channel)) : undefined;
     if (!adapter?.payerAuthorization || typeof req.query.state !== 'string' || !timingSafeEqualStr(payerState(payment), req.query.state) || typeof req.query.code !== 'string') {
       res.status(403);
       return render(req, res, 'result', { kind: 'forbidden', payment });

@@ -53,12 +53,13 @@ export async function handleNotify(deps: Deps, provider: Provider, appId: string
     return refuse('notification could not be read', { err: lastError });
   }
   const { n, cred, livemode } = verified;
-  if (n.appId && n.appId !== adapter.appIdOf(cred)) return refuse('app id does not match', { notify_app_id: n.appId });
   const merchantId = adapter.merchantIdOf(cred);
   if (merchantId && n.merchantId && n.merchantId !== merchantId) return refuse('merchant id does not match');
 
   const attempt = await findAttemptByOrderNo(deps.db, provider, n.orderNo);
   if (!attempt || attempt.app_id !== appId || attempt.livemode !== livemode) return refuse('no such order for this app', { order_no: n.orderNo });
+  // The channel app the order was placed under (WeChat's in-app orders: the mobile app's AppID).
+  if (n.appId && n.appId !== adapter.appIdOf(cred, attempt.channel)) return refuse('app id does not match', { notify_app_id: n.appId });
   const payment = await findPaymentById(deps.db, attempt.payment_id);
   if (!payment) return refuse('no such payment');
 

@@ -47,7 +47,7 @@ export async function simulatePayment(
   if (!sandbox) throw invalid('channel_unavailable', `Channel ${channel} has no simulator yet.`, 'channel');
   const sandboxDeps = { db: deps.db, publicUrl: deps.config.publicUrl, masterKey: deps.config.masterKeyBytes, logger: deps.logger };
   const cred = await getCredentials(deps, payment.app_id, provider, payment.livemode);
-  const channelAppId = channelFor(provider)!.appIdOf(cred);
+  const channelAppId = channelFor(provider)!.appIdOf(cred, channel);
   // In-app channels need the payer's id at the channel; the simulator's payer stands in.
   const openid = channel === 'wechat_jsapi' ? sandbox.payerId?.(sandboxDeps, channelAppId) : undefined;
   const clientIp = payment.client_ip ?? caller.ip ?? DOCUMENTATION_IP;

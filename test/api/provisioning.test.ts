@@ -23,7 +23,7 @@ async function burstOfFirstPayments(gateways: TestGateway[], channel: 'alipay_qr
 
 async function provisioned(g: TestGateway, provider: 'alipay' | 'wechatpay') {
   const configs = await g.deps.db('channel_configs').where({ app_id: g.app.app_id, provider, livemode: false });
-  // The WeChat Pay simulator keeps a second row per merchant that maps its appid to it.
+  // The WeChat Pay simulator keeps further rows per merchant that map its AppIDs to it.
   const merchants = await g.deps.db('sandbox_merchants').where({ provider }).whereNot('merchant_id', 'like', 'appid:%');
   return { configs: configs.length, generated: configs.map((c) => Boolean(c.generated)), merchants: merchants.length };
 }
@@ -45,7 +45,8 @@ describe('provisioning simulator credentials on a new app', () => {
   it('many concurrent first WeChat Pay payments share one provisioned config and merchant', async () => {
     await burstOfFirstPayments([g], 'wechat_native');
     expect(await provisioned(g, 'wechatpay')).toEqual({ configs: 1, generated: [true], merchants: 1 });
-    expect(await g.deps.db('sandbox_merchants').where({ provider: 'wechatpay' }).whereLike('merchant_id', 'appid:%')).toHaveLength(1);
+    // One merchant, indexed by its two AppIDs (the 公众号 one and the mobile app's).
+    expect(await g.deps.db('sandbox_merchants').where({ provider: 'wechatpay' }).whereLike('merchant_id', 'appid:%')).toHaveLength(2);
   });
 });
 

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AlipaySdk } from 'alipay-sdk';
+import { alipay } from '../../server/channels/alipay/index.ts';
+import { parseOrderString } from '../../server/sandbox/alipay/wallet.ts';
 import {
   alipayJson, loadPrivateKey, loadPublicKey, notifySignContent, readSignedResponse, requestSignContent, signNotify,
   signRequest, signResponse, signRsa2, verifyNotify, verifyRequest, verifyResponse,
@@ -139,5 +141,49 @@ describe('keys', () => {
     expect(() => loadPrivateKey('not a key')).toThrow();
     expect(() => loadPrivateKey(alipayPublicPem)).toThrow();
     expect(() => loadPublicKey('QUJD')).toThrow();
+  });
+});
+
+describe('in-app pay order string (alipay.trade.app.pay)', () => {
+  // The gateway is unreachable on purpose: building the order string makes no call.
+  const cred = alipay.parseCredentials({ app_id: FIXTURE_APP_ID, private_key: appPrivatePem, alipay_public_key: alipayPublicPem, gateway: 'http://127.0.0.1:9/gateway.do' });
+  const order = {
+    channel: 'alipay_app' as const, orderNo: 'cs_app_0001', amount: 1234, currency: 'CNY', subject: 'Green tea 绿茶 x2',
+    expiresAt: 1_780_000_000, notifyUrl: 'https://gw.example/notify/alipay/app_1', returnUrl: 'https://gw.example/pay/t/return',
+  };
+
+  it('is what the Node SDK\'s sdkExecute writes, signed by our request rule (sign_type in, unencoded) with the app key', async () => {
+    const result = await alipay.createPayment(cred, order);
+    if (!result.ok || result.action.type !== 'alipay_app') throw new Error('expected an alipay_app action');
+    const s = result.action.orderString;
+    // alipay-sdk-nodejs-all test/alipay.test.ts "sdkExecute(), sdkExec()": the prefix, in insertion order.
+    expect(s.startsWith(`method=alipay.trade.app.pay&app_id=${FIXTURE_APP_ID}&charset=utf-8&version=1.0&sign_type=RSA2&timestamp=`)).toBe(true);
+    const pairs = s.split('&').map((kv) => kv.split('=') as [string, string]);
+    expect(pairs.map(([k]) => k)).toEqual(['method', 'app_id', 'charset', 'version', 'sign_type', 'timestamp', 'notify_url', 'biz_content', 'sign']);
+    // Each value encodeURIComponent-ed (spaces as %20, never +).
+    for (const [, v] of pairs) expect(encodeURIComponent(decodeURIComponent(v))).toBe(v);
+    const p = Object.fromEntries(pairs.map(([k, v]) => [k, decodeURIComponent(v)]));
+    expect(JSON.parse(p.biz_content!)).toEqual({
+      out_trade_no: 'cs_app_0001', total_amount: '12.34', subject: 'Green tea 绿茶 x2', time_expire: '2026-05-29 04:26:40', product_code: 'QUICK_MSECURITY_PAY',
+    });
+    expect(p.notify_url).toBe(order.notifyUrl);
+    expect(p.sign).toBe(signRequest(p, appPrivateKey));
+    expect(verifyRequest(p, appPublicKey)).toBe(true);
+    expect(verifyRequest({ ...p, biz_content: p.biz_content!.replace('12.34', '12.35') }, appPublicKey)).toBe(false);
+    expect(verifyRequest({ ...p, sign_type: 'RSA' }, appPublicKey)).toBe(false);
+  });
+
+  it('parses the same from the Node form and the Java form (sorted, + for spaces); refuses repeats and bad encodings', async () => {
+    const result = await alipay.createPayment(cred, order);
+    if (!result.ok || result.action.type !== 'alipay_app') throw new Error('expected an alipay_app action');
+    const node = parseOrderString(result.action.orderString);
+    if (typeof node === 'string') throw new Error(node);
+    const java = Object.keys(node).sort().map((k) => `${k}=${new URLSearchParams({ v: node[k]! }).toString().slice(2)}`).join('&');
+    expect(java).toMatch(/subject%22%3A%22Green\+tea\+/);
+    expect(parseOrderString(java)).toEqual(node);
+    expect(parseOrderString(`${result.action.orderString}&sign=x`)).toBe('sign is given twice');
+    expect(parseOrderString('a=%E0%A4%A')).toMatch(/bad URL encoding/);
+    expect(parseOrderString('novalue')).toMatch(/not k=v pairs/);
+    expect(parseOrderString('')).toMatch(/empty/);
   });
 });

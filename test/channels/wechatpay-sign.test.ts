@@ -7,9 +7,9 @@ import crypto from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MalformedMessageError, SignatureError } from '../../server/errors.ts';
 import {
-  buildAuthorization, decryptResource, encryptResource, jsapiPayParams, jsapiPaySignMessage, loadCertificate, loadPrivateKey,
+  appPayParams, appPaySignMessage, buildAuthorization, decryptResource, encryptResource, jsapiPayParams, jsapiPaySignMessage, loadCertificate, loadPrivateKey,
   loadPublicKey, parseAuthorization, requestMessage, responseMessage, signSha256Rsa, signedHeaders, verifyAuthorization,
-  verifyJsapiPaySign, verifySha256Rsa, verifySignedMessage,
+  verifyAppPaySign, verifyJsapiPaySign, verifySha256Rsa, verifySignedMessage,
 } from '../../server/channels/wechatpay/sign.ts';
 import { wechatpay, type WechatpayCredentials } from '../../server/channels/wechatpay/index.ts';
 import { keyLookup } from '../../server/channels/wechatpay/client.ts';
@@ -196,5 +196,45 @@ describe('keys', () => {
     expect(() => loadPublicKey(goSigner.privateKey)).toThrow();
     const short = crypto.generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey;
     expect(() => loadPrivateKey(pemOf(short))).toThrow(/2048/);
+  });
+});
+
+describe('APP PayReq sign (v3)', () => {
+  it('signs the four lines appid\\ntimestamp\\nnoncestr\\nprepayid\\n (the last ending in \\n too) with the merchant key; a changed field fails', () => {
+    const p = appPayParams('wxd678efh567hg6787', '1900000109', 'wx201410272009395522657a690389285100', goKey, '1414561699', '5K8264ILTKCH16CQ2502SI8ZNMTM67VS');
+    expect(appPaySignMessage('wxd678efh567hg6787', '1414561699', '5K8264ILTKCH16CQ2502SI8ZNMTM67VS', 'wx201410272009395522657a690389285100'))
+      .toBe('wxd678efh567hg6787\n1414561699\n5K8264ILTKCH16CQ2502SI8ZNMTM67VS\nwx201410272009395522657a690389285100\n');
+    expect(p).toEqual({
+      appid: 'wxd678efh567hg6787', partnerid: '1900000109', prepayid: 'wx201410272009395522657a690389285100', package: 'Sign=WXPay',
+      noncestr: '5K8264ILTKCH16CQ2502SI8ZNMTM67VS', timestamp: '1414561699',
+      sign: signSha256Rsa('wxd678efh567hg6787\n1414561699\n5K8264ILTKCH16CQ2502SI8ZNMTM67VS\nwx201410272009395522657a690389285100\n', goKey),
+    });
+    const pub = loadPublicKey(goSigner.publicKey);
+    expect(verifyAppPaySign(p, pub)).toBe(true);
+    expect(crypto.createVerify('RSA-SHA256').update(appPaySignMessage(p.appid, p.timestamp, p.noncestr, p.prepayid)).verify(pub, p.sign, 'base64')).toBe(true);
+    for (const field of ['appid', 'timestamp', 'noncestr', 'prepayid'] as const) expect(verifyAppPaySign({ ...p, [field]: `${p[field]}1` }, pub), field).toBe(false);
+    expect(verifyAppPaySign({ ...p, sign: '' }, pub)).toBe(false);
+    // Defaults: a 10-digit seconds timestamp and a nonce of at most 32 characters.
+    const fresh = appPayParams('wxd678efh567hg6787', '1900000109', 'wx1', goKey);
+    expect(fresh.timestamp).toMatch(/^\d{10}$/);
+    expect(fresh.noncestr.length).toBeGreaterThan(0);
+    expect(fresh.noncestr.length).toBeLessThanOrEqual(32);
+  });
+
+  it('needs app_appid for wechat_app: without it the config is refused for that code only', async () => {
+    expect(cred.appAppid).toBeUndefined();
+    expect(wechatpay.appIdOf(cred, 'wechat_app')).toBe(cred.appid);
+    await expect(wechatpay.createPayment(cred, {
+      channel: 'wechat_app', orderNo: 'cs_app_1', amount: 100, currency: 'CNY', subject: 's', expiresAt: Math.floor(Date.now() / 1000) + 600,
+      notifyUrl: 'https://gw.example/notify/wechatpay/app_1', returnUrl: 'https://gw.example/pay/t/return',
+    })).rejects.toThrow(/app_appid .* is required for wechat_app/);
+    const withApp = wechatpay.parseCredentials({ ...baseConfig, app_appid: 'wx1234567890abcdef', wechatpay_public_key: goSigner.publicKey, wechatpay_public_key_id: PUB_KEY_ID });
+    expect(withApp.appAppid).toBe('wx1234567890abcdef');
+    expect(wechatpay.appIdOf(withApp, 'wechat_app')).toBe('wx1234567890abcdef');
+    expect(wechatpay.appIdOf(withApp, 'wechat_jsapi')).toBe(baseConfig.appid);
+    expect(wechatpay.appIdOf(withApp)).toBe(baseConfig.appid);
+    expect(wechatpay.credentialKeys).toContain('app_appid');
+    expect(() => wechatpay.parseCredentials({ ...baseConfig, app_appid: 'not-an-appid', wechatpay_public_key: goSigner.publicKey, wechatpay_public_key_id: PUB_KEY_ID }))
+      .toThrow(/app_appid must be the Open Platform mobile-app AppID/);
   });
 });

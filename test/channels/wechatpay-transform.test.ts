@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { MalformedMessageError } from '../../server/errors.ts';
 import {
-  cleanDescription, fen, normalizeClientIp, notificationOf, parseRfc3339, payRequestBody, paymentStatusOf, queryResultOf,
+  PAY_PATH, cleanDescription, fen, normalizeClientIp, notificationOf, parseRfc3339, payRequestBody, paymentStatusOf, queryResultOf,
   refundRequestBody, refundResultOf, refundStatusOf, rfc3339Beijing, type NotifyEnvelope,
 } from '../../server/channels/wechatpay/transform.ts';
 import type { ChannelOrder } from '../../server/channels/types.ts';
@@ -73,6 +73,15 @@ describe('requests', () => {
   it('h5 adds scene_info; jsapi adds payer', () => {
     expect(payRequestBody(ids, { ...order, channel: 'wechat_h5' }, { clientIp: '203.0.113.7' }).scene_info).toEqual({ payer_client_ip: '203.0.113.7', h5_info: { type: 'Wap' } });
     expect(payRequestBody(ids, { ...order, channel: 'wechat_jsapi' }, { openid: 'oUpF8uMuAJO_M2pxb1Q9zNjWeS6o' }).payer).toEqual({ openid: 'oUpF8uMuAJO_M2pxb1Q9zNjWeS6o' });
+  });
+
+  it('app: native\'s body under the mobile app\'s AppID, to /v3/pay/transactions/app, without payer or scene_info', () => {
+    const appIds = { appid: 'wx1234567890abcdef', mchid: '1900000109' };
+    expect(payRequestBody(appIds, { ...order, channel: 'wechat_app' })).toEqual({
+      ...appIds, description: 'Widget 小部件', out_trade_no: 'cs0123456789', time_expire: '2026-03-01T10:00:00+08:00',
+      notify_url: order.notifyUrl, amount: { total: 1234, currency: 'CNY' },
+    });
+    expect(PAY_PATH.wechat_app).toBe('/v3/pay/transactions/app');
   });
 
   it('a fractional amount throws before anything is sent', () => {

@@ -20,7 +20,7 @@ async function params(g: TestGateway, o: PaidOrder, patch: { amount?: number } =
 
 conformanceSuite({
   provider: 'alipay',
-  codes: ['alipay_pc', 'alipay_wap', 'alipay_qr'],
+  codes: ['alipay_pc', 'alipay_wap', 'alipay_qr', 'alipay_app'],
   genuine: async (g, o) => encode(await params(g, o)),
   forged: async (g, o) => {
     const { sign: _s, ...rest } = await params(g, o);

@@ -23,7 +23,7 @@ function transaction(merchant: SandboxMerchant, order: Awaited<ReturnType<typeof
 
 conformanceSuite({
   provider: 'wechatpay',
-  codes: ['wechat_native', 'wechat_h5', 'wechat_jsapi'],
+  codes: ['wechat_native', 'wechat_h5', 'wechat_jsapi', 'wechat_app'],
   genuine: async (g, o) => {
     const { merchant, order } = await sandboxSide(g, o);
     return notifyRequest(merchant, transactionNotify(merchant, order));

@@ -1,5 +1,6 @@
 /**
- * Alipay adapter (OpenAPI gateway.do, RSA2): PC and mobile-web page pay, and QR (precreate).
+ * Alipay adapter (OpenAPI gateway.do, RSA2): PC and mobile-web page pay, QR (precreate), and
+ * the order string of in-app pay (alipay.trade.app.pay) for the merchant's own iOS/Android app.
  * The official alipay-sdk signs every request; we send API calls ourselves so that responses
  * are verified by the raw-substring rule (the SDK's exec skips verification unless asked, and
  * then locates the signed bytes by index arithmetic rather than by JSON structure).
@@ -39,7 +40,7 @@ export const alipay: Channel<AlipayCredentials> = {
   // --- metadata --------------------------------------------------------------------------------
   provider: 'alipay',
   displayName: 'Alipay',
-  codes: ['alipay_pc', 'alipay_wap', 'alipay_qr'],
+  codes: ['alipay_pc', 'alipay_wap', 'alipay_qr', 'alipay_app'],
   currencies: ['CNY'],
 
   // --- credentials -----------------------------------------------------------------------------
@@ -73,6 +74,18 @@ export const alipay: Channel<AlipayCredentials> = {
       if (r.code !== '10000') return { ok: false, decline: declineOf(r) };
       if (typeof r.qr_code !== 'string' || !r.qr_code) throw new ChannelUnavailable('Alipay precreate answered without qr_code');
       return { ok: true, action: { type: 'qr', codeUrl: r.qr_code } };
+    }
+    if (channel === 'alipay_app') {
+      // The server never calls the gateway: the app hands this string to the Alipay SDK
+      // (payOrder / payV2), which posts it to Alipay. Signed like a gateway request (all params but
+      // sign, sign_type included, sorted, unencoded); serialised as the Node SDK does it
+      // (insertion order, encodeURIComponent). Only the notify or a query settles the payment.
+      const orderString = (await sdkFor(cred)).sdkExecute(method, {
+        ...withoutEmpty({ notify_url: order.notifyUrl }),
+        timestamp: nowBeijing(),
+        biz_content: biz,
+      }, { bizContentAutoSnakeCase: false });
+      return { ok: true, action: { type: 'alipay_app', orderString } };
     }
     // Page pay places no server call: the browser carries the signed request to the gateway,
     // and Alipay creates the trade once the payer arrives there.

@@ -98,6 +98,8 @@ export const methodFor = {
   alipay_pc: { method: 'alipay.trade.page.pay', productCode: 'FAST_INSTANT_TRADE_PAY' },
   alipay_wap: { method: 'alipay.trade.wap.pay', productCode: 'QUICK_WAP_WAY' },
   alipay_qr: { method: 'alipay.trade.precreate', productCode: undefined },
+  // The merchant's own app: the Alipay app SDK carries the signed order string (app-and-money-out.md §1).
+  alipay_app: { method: 'alipay.trade.app.pay', productCode: 'QUICK_MSECURITY_PAY' },
 } as const satisfies Partial<Record<ChannelCode, { method: string; productCode: string | undefined }>>;
 
 export type AlipayChannelCode = keyof typeof methodFor;

@@ -1,7 +1,8 @@
 /**
- * WeChat Pay adapter (API v3, direct merchant): Native (QR), H5 (mobile browser) and JSAPI
- * (inside WeChat). Requests carry a WECHATPAY2-SHA256-RSA2048 Authorization; every answer is
- * verified (signature over the exact body, 5-minute window) before anything in it is believed.
+ * WeChat Pay adapter (API v3, direct merchant): Native (QR), H5 (mobile browser), JSAPI
+ * (inside WeChat) and APP (the merchant's own iOS/Android app, through the WeChat OpenSDK).
+ * Requests carry a WECHATPAY2-SHA256-RSA2048 Authorization; every answer is verified
+ * (signature over the exact body, 5-minute window) before anything in it is believed.
  * Notifies are verified the same way, then their AEAD_AES_256_GCM resource is decrypted with
  * the APIv3 key. Stateless: it never touches the database.
  */
@@ -10,7 +11,7 @@ import { inspect } from 'node:util';
 import { z } from 'zod';
 import { ChannelConfigError, ChannelRequestError, ChannelUnavailable, MalformedMessageError } from '../../errors.ts';
 import type { Ack, Channel, ChannelCode, CreateResult, InboundMessage, PaymentQueryResult, RefundResult } from '../types.ts';
-import { decryptResource, jsapiPayParams, loadCertificate, loadPrivateKey, loadPublicKey, verifySignedMessage } from './sign.ts';
+import { appPayParams, decryptResource, jsapiPayParams, loadCertificate, loadPrivateKey, loadPublicKey, verifySignedMessage } from './sign.ts';
 import {
   PAY_PATH, envelopeOf, isWechatpayCode, normalizeClientIp, notificationOf, payRequestBody, queryResultOf, refundRequestBody,
   refundResultOf, type WechatpayChannelCode, type WechatpayRefund, type WechatpayTransaction,
@@ -52,6 +53,8 @@ export interface VerificationKey {
 export interface WechatpayCredentials {
   mchid: string;
   appid: string;
+  /** The Open Platform mobile-app AppID (开放平台移动应用) bound to the merchant, for wechat_app. */
+  appAppid?: string;
   /** Serial number of the merchant API certificate (named in every request). */
   serialNo: string;
   privateKey: KeyObject;
@@ -78,6 +81,7 @@ const hexSerial = /^[0-9A-Fa-f]{8,40}$/;
 const configSchema = z.object({
   mchid: z.string().regex(/^\d{8,32}$/, 'must be the WeChat Pay merchant id (商户号, digits)'),
   appid: z.string().regex(/^wx[0-9a-fA-F]{16}$/, 'must be the AppID bound to the merchant (wx + 16 hex characters)'),
+  app_appid: z.string().regex(/^wx[0-9a-fA-F]{16}$/, 'must be the Open Platform mobile-app AppID bound to the merchant (wx + 16 hex characters)').optional(),
   serial_no: z.string().regex(hexSerial, 'must be the serial number of the merchant API certificate (hex)'),
   private_key: z.string().min(1, 'is required'),
   apiv3_key: z.string().regex(/^[\x21-\x7e]{32}$/, 'must be the 32-character APIv3 key'),
@@ -98,7 +102,7 @@ export const wechatpay: Channel<WechatpayCredentials> = {
   // --- metadata --------------------------------------------------------------------------------
   provider: 'wechatpay',
   displayName: 'WeChat Pay',
-  codes: ['wechat_native', 'wechat_h5', 'wechat_jsapi'],
+  codes: ['wechat_native', 'wechat_h5', 'wechat_jsapi', 'wechat_app'],
   currencies: ['CNY'],
   payerAuthorization: { authorizeUrl: oauthAuthorizeUrl, exchangeCode: exchangeOAuthCode },
 
@@ -143,6 +147,7 @@ export const wechatpay: Channel<WechatpayCredentials> = {
     return {
       mchid: c.mchid,
       appid: c.appid,
+      appAppid: c.app_appid,
       serialNo: c.serial_no.toUpperCase(),
       privateKey,
       apiV3Key: crypto.createSecretKey(Buffer.from(c.apiv3_key, 'ascii')),
@@ -155,7 +160,8 @@ export const wechatpay: Channel<WechatpayCredentials> = {
     };
   },
   credentialKeys: Object.keys(configSchema.shape),
-  appIdOf: (cred) => cred.appid,
+  // An APP order is placed (and notified) under the mobile app's own AppID, not the 公众号 one.
+  appIdOf: (cred, channel) => (channel === 'wechat_app' && cred.appAppid) || cred.appid,
   merchantIdOf: (cred) => cred.mchid,
 
   // --- operations ------------------------------------------------------------------------------
@@ -172,7 +178,12 @@ export const wechatpay: Channel<WechatpayCredentials> = {
       if (!order.openid) throw new ChannelRequestError('openid_required', 'WeChat Pay JSAPI needs the payer\'s openid (payer.openid) from the snsapi_base OAuth');
       extra.openid = order.openid;
     }
-    const answer = await callApi(cred, `create (${channel})`, 'POST', PAY_PATH[channel], payRequestBody(cred, { ...order, channel }, extra));
+    // WeChat refuses an APP prepay under an AppID that is not an Open Platform mobile app's.
+    if (channel === 'wechat_app' && !cred.appAppid) {
+      throw new ChannelConfigError('WeChat Pay config: app_appid (the Open Platform mobile-app AppID bound to the merchant) is required for wechat_app');
+    }
+    const ids = { appid: wechatpay.appIdOf(cred, channel), mchid: cred.mchid };
+    const answer = await callApi(cred, `create (${channel})`, 'POST', PAY_PATH[channel], payRequestBody(ids, { ...order, channel }, extra));
     if (!answer.ok) {
       if (DECLINE_CODES.has(answer.error.code)) return { ok: false, decline: { code: answer.error.code, message: answer.error.message.slice(0, 200) } };
       throw faultOf(`create (${channel})`, answer);
@@ -185,6 +196,10 @@ export const wechatpay: Channel<WechatpayCredentials> = {
       // WeChat: append redirect_url (url-encoded) to h5_url; it must be on the merchant's H5 domain.
       const url = `${value}${value.includes('?') ? '&' : '?'}redirect_url=${encodeURIComponent(order.returnUrl)}`;
       return { ok: true, action: { type: 'redirect', url } };
+    }
+    if (channel === 'wechat_app') {
+      // The app passes these to the OpenSDK's PayReq; its errCode is display only, the notify or a query settles.
+      return { ok: true, action: { type: 'wechat_app', params: { ...appPayParams(ids.appid, cred.mchid, value, cred.privateKey) } } };
     }
     return { ok: true, action: { type: 'jsapi', params: { ...jsapiPayParams(cred.appid, value, cred.privateKey) } } };
   },

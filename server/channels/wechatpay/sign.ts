@@ -238,6 +238,42 @@ export function verifyJsapiPaySign(params: Partial<Record<keyof JsapiPayParams, 
   return verifySha256Rsa(jsapiPaySignMessage(appId, timeStamp, nonceStr, pkg), paySign, merchantPublicKey);
 }
 
+// --- APP (the WeChat OpenSDK's PayReq) ----------------------------------------------------------
+
+/** The seven PayReq fields of a v3 APP payment, with the names WeChat's doc uses (iOS: `package`; Android: packageValue). */
+export interface AppPayParams {
+  appid: string;
+  partnerid: string;
+  prepayid: string;
+  package: 'Sign=WXPay';
+  noncestr: string;
+  timestamp: string;
+  sign: string;
+}
+
+/**
+ * sign is over `appid\ntimestamp\nnoncestr\nprepayid\n`: four lines, each ending in \n, the last
+ * too (pay.weixin.qq.com/wiki/doc/api_external/ch/apis/chapter4_1_29.shtml). A v3 prepay is
+ * always signed so: SHA256withRSA with the merchant API key, never v2's MD5/HMAC over sorted params.
+ */
+export function appPaySignMessage(appid: string, timestamp: string, noncestr: string, prepayid: string): string {
+  return `${appid}\n${timestamp}\n${noncestr}\n${prepayid}\n`;
+}
+
+/** What the merchant's app passes to PayReq for a prepay_id, signed with the merchant key (timestamp: 10-digit seconds). */
+export function appPayParams(
+  appid: string, partnerid: string, prepayid: string, privateKey: KeyObject, timestamp = String(nowSeconds()), noncestr = newNonce(),
+): AppPayParams {
+  return { appid, partnerid, prepayid, package: 'Sign=WXPay', noncestr, timestamp, sign: signSha256Rsa(appPaySignMessage(appid, timestamp, noncestr, prepayid), privateKey) };
+}
+
+/** Checks a PayReq's sign as the WeChat client does, with the merchant's API public key. */
+export function verifyAppPaySign(params: Partial<Record<keyof AppPayParams, string>>, merchantPublicKey: KeyObject): boolean {
+  const { appid, timestamp, noncestr, prepayid, sign } = params;
+  if (!appid || !timestamp || !noncestr || !prepayid || !sign) return false;
+  return verifySha256Rsa(appPaySignMessage(appid, timestamp, noncestr, prepayid), sign, merchantPublicKey);
+}
+
 // --- keys ----------------------------------------------------------------------------------------
 // WeChat Pay hands out PEM files: apiclient_key.pem (PKCS#8), pub_key.pem (SPKI), and platform
 // certificates (X.509). A bare base64 body is accepted too, as some consoles copy it so.

@@ -10,13 +10,15 @@ import type {
   RefundRequest, RefundResult,
 } from '../types.ts';
 
-export type WechatpayChannelCode = 'wechat_native' | 'wechat_h5' | 'wechat_jsapi';
+export type WechatpayChannelCode = 'wechat_native' | 'wechat_h5' | 'wechat_jsapi' | 'wechat_app';
 
 /** The order-placing endpoint of each channel code. */
 export const PAY_PATH: Record<WechatpayChannelCode, string> = {
   wechat_native: '/v3/pay/transactions/native',
   wechat_h5: '/v3/pay/transactions/h5',
   wechat_jsapi: '/v3/pay/transactions/jsapi',
+  // The merchant's own app (app-and-money-out.md §2): prepay_id, then the app-side PayReq.
+  wechat_app: '/v3/pay/transactions/app',
 };
 
 export const isWechatpayCode = (code: ChannelCode): code is WechatpayChannelCode => code in PAY_PATH;
@@ -139,8 +141,9 @@ export function normalizeClientIp(ip: string | null | undefined): string | undef
 // --- requests --------------------------------------------------------------------------------
 
 /**
- * The body of a pay request (native, h5 or jsapi). Nothing sensitive rides along: `attach` is
- * left out, as WeChat echoes it in queries and notifies.
+ * The body of a pay request (native, h5, jsapi or app: app is native's body, with the app's own
+ * AppID in `ids.appid`). Nothing sensitive rides along: `attach` is left out, as WeChat echoes it
+ * in queries and notifies.
  */
 export function payRequestBody(
   ids: { appid: string; mchid: string },

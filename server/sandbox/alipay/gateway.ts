@@ -15,6 +15,9 @@ export type GatewayAnswer = { code: string; msg: string; sub_code?: string; sub_
 
 export const PAGE_METHODS = new Set(['alipay.trade.page.pay', 'alipay.trade.wap.pay']);
 export const API_METHODS = new Set(['alipay.trade.precreate', 'alipay.trade.query', 'alipay.trade.close', 'alipay.trade.refund', 'alipay.trade.fastpay.refund.query']);
+const GATEWAY_METHODS: ReadonlySet<string> = new Set([...PAGE_METHODS, ...API_METHODS]);
+/** In-app pay: the Alipay app posts the order string itself; gateway.do does not take it (see wallet.ts). */
+export const APP_PAY_METHOD = 'alipay.trade.app.pay';
 
 const missing = (sub: string, what: string): GatewayAnswer => ({ code: '40001', msg: 'Missing Required Arguments', sub_code: sub, sub_msg: what });
 const invalid = (sub: string, what: string): GatewayAnswer => ({ code: '40002', msg: 'Invalid Arguments', sub_code: sub, sub_msg: what });
@@ -26,8 +29,11 @@ export type Authenticated =
   | { ok: true; merchant: SandboxMerchant; method: string; biz: Record<string, unknown> }
   | { ok: false; error: GatewayAnswer; merchant?: SandboxMerchant; method?: string };
 
-/** Checks common parameters and the signature, in the order Alipay's gateway reports them. */
-export async function authenticate(deps: SandboxDeps, params: Record<string, string>): Promise<Authenticated> {
+/**
+ * Checks common parameters and the signature, in the order Alipay's gateway reports them; `methods`
+ * are the ones this entry point takes (gateway.do's, or in-app pay's at the wallet).
+ */
+export async function authenticate(deps: SandboxDeps, params: Record<string, string>, methods: ReadonlySet<string> = GATEWAY_METHODS): Promise<Authenticated> {
   const method = params.method || undefined;
   for (const [name, sub] of [['app_id', 'app-id'], ['method', 'method'], ['sign', 'signature'], ['sign_type', 'signature-type'], ['timestamp', 'timestamp'], ['version', 'version']] as const) {
     if (!params[name]) return { ok: false, method, error: missing(`isv.missing-${sub}`, `缺少${name}参数 (missing ${name})`) };
@@ -35,7 +41,7 @@ export async function authenticate(deps: SandboxDeps, params: Record<string, str
   const merchant = /^\d{16}$/.test(params.app_id!) ? await findMerchant(deps.db, deps.masterKey, params.app_id!) : undefined;
   if (!merchant) return { ok: false, method, error: invalid('isv.invalid-app-id', '无效的AppID参数 (unknown app_id)') };
   const fail = (error: GatewayAnswer): Authenticated => ({ ok: false, merchant, method, error });
-  if (!PAGE_METHODS.has(method!) && !API_METHODS.has(method!)) return fail(invalid('isv.invalid-method', '不存在的方法名 (unknown method)'));
+  if (!methods.has(method!)) return fail(invalid('isv.invalid-method', '不存在的方法名 (unknown method)'));
   if (params.sign_type !== 'RSA2') return fail(invalid('isv.invalid-signature-type', '无效的签名类型 (sign_type must be RSA2)'));
   if (params.charset && params.charset.toLowerCase() !== 'utf-8') return fail(invalid('isv.invalid-charset', '字符集错误 (the sandbox speaks utf-8)'));
   if (params.format && params.format.toUpperCase() !== 'JSON') return fail(invalid('isv.invalid-format', '参数格式错误 (format must be JSON)'));
@@ -87,6 +93,13 @@ export async function loadOrder(deps: SandboxDeps, appId: string, by: { outTrade
 
 type Opened = { ok: true; order: SandboxOrder } | { ok: false; error: GatewayAnswer };
 
+/** The product_code each pay method requires (precreate takes any, or none). */
+const EXPECTED_PRODUCT_CODE: Record<string, string | undefined> = {
+  'alipay.trade.page.pay': 'FAST_INSTANT_TRADE_PAY',
+  'alipay.trade.wap.pay': 'QUICK_WAP_WAY',
+  [APP_PAY_METHOD]: 'QUICK_MSECURITY_PAY',
+};
+
 /**
  * Creates the trade of a pay request (page pay or precreate), or returns the existing one when
  * the same out_trade_no comes again with the same terms.
@@ -105,7 +118,7 @@ export async function openOrder(deps: SandboxDeps, merchant: SandboxMerchant, me
     return bad('total_amount: a yuan amount with at most 2 decimals');
   }
   if (amount < 1 || amount > 10_000_000_000) return bad('total_amount: 0.01–100000000');
-  const expected = method === 'alipay.trade.page.pay' ? 'FAST_INSTANT_TRADE_PAY' : method === 'alipay.trade.wap.pay' ? 'QUICK_WAP_WAY' : undefined;
+  const expected = EXPECTED_PRODUCT_CODE[method];
   const productCode = text(biz.product_code);
   if (expected && productCode !== expected) return bad(`product_code: ${expected} for ${method}`);
   let expiresAt: number | undefined;
@@ -258,4 +271,25 @@ export function payerToken(masterKey: Buffer, appId: string, outTradeNo: string)
 export function scanUrl(deps: SandboxDeps, appId: string, outTradeNo: string): string {
   const q = new URLSearchParams({ app_id: appId, out_trade_no: outTradeNo, t: payerToken(deps.masterKey, appId, outTradeNo) });
   return `${deps.publicUrl.replace(/\/$/, '')}/sandbox/alipay/scan?${q}`;
+}
+
+type Settled = { ok: true; changed: boolean; order: SandboxOrder } | { ok: false; code: string; message: string };
+
+/** Pays or closes a waiting trade; asking again for the state it is already in changes nothing. */
+export async function settle(deps: SandboxDeps, merchant: SandboxMerchant, order: SandboxOrder, to: 'TRADE_SUCCESS' | 'TRADE_CLOSED'): Promise<Settled> {
+  if (order.status !== 'WAIT_BUYER_PAY') {
+    // A fully refunded trade is TRADE_CLOSED yet was paid: gmt_payment tells.
+    const paid = order.data.gmtPayment !== undefined;
+    if ((to === 'TRADE_SUCCESS') === paid) return { ok: true, changed: false, order };
+    return paid
+      ? { ok: false, code: 'ACQ.TRADE_HAS_SUCCESS', message: '交易已被支付 · The trade is already paid' }
+      : { ok: false, code: 'ACQ.TRADE_HAS_CLOSE', message: '交易已经关闭 · The trade is closed' };
+  }
+  const at = now();
+  const data = to === 'TRADE_SUCCESS'
+    ? { ...order.data, scanned: true, gmtPayment: at, buyerId: `2088${digits(12)}`, buyerLogonId: 'sandbox***@checkstand.test', notifyId: newNotifyId() }
+    : { ...order.data, gmtClose: at, notifyId: newNotifyId() };
+  if (await transitionOrder(deps.db, order, to, data)) return { ok: true, changed: true, order: { ...order, status: to, data } };
+  const current = await loadOrder(deps, merchant.appId, { outTradeNo: order.outTradeNo });
+  return current ? settle(deps, merchant, current, to) : { ok: false, code: 'ACQ.TRADE_NOT_EXIST', message: '交易不存在' };
 }

@@ -61,6 +61,7 @@ export const alipaySandbox: SandboxProvider & { act(deps: SandboxDeps, opts: Ali
   },
 
   async act(deps: SandboxDeps, opts: AlipayActOptions): Promise<void> {
+    if (opts.action?.type === 'alipay_app') return payInApp(deps, opts, opts.action.orderString);
     // The customer first lands on the payer page (page pay) or scans the code (QR).
     const page = opts.action?.type === 'redirect' ? opts.action.url : opts.action?.type === 'qr' ? opts.action.codeUrl : undefined;
     if (page) {
@@ -85,5 +86,22 @@ export const alipaySandbox: SandboxProvider & { act(deps: SandboxDeps, opts: Ali
     }
   },
 };
+
+/** resultStatus the Alipay SDK reports for each outcome (app-and-money-out.md §1). */
+const RESULT_STATUS: Record<SandboxOutcome, string> = { pay: '9000', fail: '4000', cancel: '6001' };
+
+/** The customer's Alipay app: the SDK posts the order string to Alipay (our wallet stand-in) as it got it. */
+async function payInApp(deps: SandboxDeps, opts: AlipayActOptions, orderString: string): Promise<void> {
+  const q = new URLSearchParams({ outcome: opts.outcome, notify: opts.notify });
+  const res = await fetch(`${base(deps)}/app/pay?${q}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', accept: 'application/json' },
+    body: orderString,
+  });
+  const answer = (await res.json().catch(() => undefined)) as { resultStatus?: string; memo?: string; sub_code?: string } | undefined;
+  if (!res.ok || answer?.resultStatus !== RESULT_STATUS[opts.outcome]) {
+    throw new Error(`alipay sandbox refused ${opts.outcome} for ${opts.orderNo}: ${answer?.sub_code ?? `HTTP ${res.status}`} ${answer?.memo ?? ''}`.trim());
+  }
+}
 
 const base = (deps: SandboxDeps) => `${deps.publicUrl.replace(/\/$/, '')}/sandbox/alipay`;

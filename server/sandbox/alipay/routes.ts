@@ -8,12 +8,15 @@ import type { SandboxDeps } from '../types.ts';
 import { timingSafeEqualStr } from '../../crypto.ts';
 import { alipayJson, signResponse } from '../../channels/alipay/sign.ts';
 import { beijingTime, fenToYuan } from '../../channels/alipay/transform.ts';
-import { API_METHODS, PAGE_METHODS, authenticate, digits, loadOrder, openOrder, payerToken, runApiMethod, type GatewayAnswer } from './gateway.ts';
-import { newNotifyId, notifyModeOf, returnParams, sendNotify, tradeNotifyParams } from './notify.ts';
-import { findMerchant, transitionOrder, updateOrderData, type SandboxMerchant, type SandboxOrder } from './store.ts';
+import { API_METHODS, PAGE_METHODS, authenticate, loadOrder, openOrder, payerToken, runApiMethod, settle, type GatewayAnswer } from './gateway.ts';
+import { createAlipayWalletRouter } from './wallet.ts';
+import { notifyModeOf, returnParams, sendNotify, tradeNotifyParams } from './notify.ts';
+import { findMerchant, updateOrderData, type SandboxMerchant, type SandboxOrder } from './store.ts';
 
 export function createAlipaySandboxRouter(deps: SandboxDeps): express.Router {
   const router = express.Router();
+  // Before the form parser: the wallet reads the order string as the raw bytes the SDK sent.
+  router.use('/app', createAlipayWalletRouter(deps));
   router.use(express.urlencoded({ extended: false, limit: '100kb' }));
   router.use(express.json({ limit: '16kb' }));
   router.use((_req, res, next) => {
@@ -97,27 +100,6 @@ export function createAlipaySandboxRouter(deps: SandboxDeps): express.Router {
   });
 
   return router;
-}
-
-type Settled = { ok: true; changed: boolean; order: SandboxOrder } | { ok: false; code: string; message: string };
-
-/** Pays or closes a waiting trade; asking again for the state it is already in changes nothing. */
-async function settle(deps: SandboxDeps, merchant: SandboxMerchant, order: SandboxOrder, to: 'TRADE_SUCCESS' | 'TRADE_CLOSED'): Promise<Settled> {
-  if (order.status !== 'WAIT_BUYER_PAY') {
-    // A fully refunded trade is TRADE_CLOSED yet was paid: gmt_payment tells.
-    const paid = order.data.gmtPayment !== undefined;
-    if ((to === 'TRADE_SUCCESS') === paid) return { ok: true, changed: false, order };
-    return paid
-      ? { ok: false, code: 'ACQ.TRADE_HAS_SUCCESS', message: '交易已被支付 · The trade is already paid' }
-      : { ok: false, code: 'ACQ.TRADE_HAS_CLOSE', message: '交易已经关闭 · The trade is closed' };
-  }
-  const now = Math.floor(Date.now() / 1000);
-  const data = to === 'TRADE_SUCCESS'
-    ? { ...order.data, scanned: true, gmtPayment: now, buyerId: `2088${digits(12)}`, buyerLogonId: 'sandbox***@checkstand.test', notifyId: newNotifyId() }
-    : { ...order.data, gmtClose: now, notifyId: newNotifyId() };
-  if (await transitionOrder(deps.db, order, to, data)) return { ok: true, changed: true, order: { ...order, status: to, data } };
-  const current = await loadOrder(deps, merchant.appId, { outTradeNo: order.outTradeNo });
-  return current ? settle(deps, merchant, current, to) : { ok: false, code: 'ACQ.TRADE_NOT_EXIST', message: '交易不存在' };
 }
 
 /** All request parameters (URL and form body); undefined when one is given twice. */

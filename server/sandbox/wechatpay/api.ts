@@ -11,7 +11,7 @@ import { findMerchant, type SandboxMerchant, type TradeType } from './store.ts';
 import { closeOrder, placeOrder, queryOrder, queryRefund, refundOrder, type Answer } from './orders.ts';
 import { v3Error, type V3Error } from './wire.ts';
 
-const TRADE_TYPES: Record<string, TradeType> = { native: 'NATIVE', h5: 'MWEB', jsapi: 'JSAPI' };
+const TRADE_TYPES: Record<string, TradeType> = { native: 'NATIVE', h5: 'MWEB', jsapi: 'JSAPI', app: 'APP' };
 
 interface Authenticated {
   merchant: SandboxMerchant;

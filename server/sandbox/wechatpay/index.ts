@@ -72,12 +72,14 @@ export const wechatpaySandbox: SandboxProvider & {
           // Sandbox merchants look like real ones: mchid 19…, appid wx + 16 hex, a 40-hex certificate serial.
           const mchid = `19${digits(8)}`;
           const appid = `wx${hex(16)}`;
+          // The merchant's mobile app on the Open Platform: APP orders are placed under its own AppID.
+          const appAppid = `wx${hex(16)}`;
           const serialNo = hex(40).toUpperCase();
           const apiv3Key = randomId(32);
           const appSecret = hex(32);
           const platformSerial = byCertificate ? hex(40).toUpperCase() : `PUB_KEY_ID_0112${mchid}${digits(14)}`;
           const stored = await insertMerchant(db, deps.masterKey, mchid, {
-            appid, serial_no: serialNo, merchant_public_key: pem(merchantKeys.publicKey), apiv3_key: apiv3Key,
+            appid, app_appid: appAppid, serial_no: serialNo, merchant_public_key: pem(merchantKeys.publicKey), apiv3_key: apiv3Key,
             platform_private_key: pem(platformKeys.privateKey), platform_serial: platformSerial, app_secret: appSecret,
           });
           if (!stored) continue;
@@ -85,7 +87,7 @@ export const wechatpaySandbox: SandboxProvider & {
             ? { platform_certificates: [{ serial_no: platformSerial, public_key: pem(platformKeys.publicKey) }] }
             : { wechatpay_public_key: pem(platformKeys.publicKey), wechatpay_public_key_id: platformSerial };
           return {
-            mchid, appid, serial_no: serialNo, private_key: pem(merchantKeys.privateKey), apiv3_key: apiv3Key,
+            mchid, appid, app_appid: appAppid, serial_no: serialNo, private_key: pem(merchantKeys.privateKey), apiv3_key: apiv3Key,
             ...verification, app_secret: appSecret, base_url: base(deps.publicUrl),
           };
         }
@@ -95,6 +97,7 @@ export const wechatpaySandbox: SandboxProvider & {
   },
 
   async act(deps: SandboxDeps, opts: WechatpayActOptions): Promise<void> {
+    if (opts.action?.type === 'wechat_app') return payInApp(deps, opts, opts.action.params);
     const merchant = await findMerchantByAppid(deps.db, deps.masterKey, opts.appId);
     const order = merchant && (await findOrder(deps.db, merchant.mchid, opts.orderNo));
     if (!order) throw new Error(`wechatpay sandbox refused ${opts.outcome} for ${opts.orderNo}: ORDER_NOT_EXIST no such order at the simulator`);
@@ -125,5 +128,22 @@ export const wechatpaySandbox: SandboxProvider & {
     }
   },
 };
+
+/** errCode the OpenSDK's PayResp reports for each outcome (app-and-money-out.md §2). */
+const ERR_CODE: Record<SandboxOutcome, number> = { pay: 0, fail: -1, cancel: -2 };
+
+/** The customer's WeChat app: the OpenSDK takes the PayReq fields as the merchant's app got them. */
+async function payInApp(deps: SandboxDeps, opts: WechatpayActOptions, params: Record<string, string>): Promise<void> {
+  const q = new URLSearchParams({ outcome: opts.outcome, notify: opts.notify });
+  const res = await fetch(`${base(deps.publicUrl)}/app/pay?${q}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    body: JSON.stringify(params),
+  });
+  const answer = (await res.json().catch(() => undefined)) as { errCode?: number; errStr?: string; code?: string } | undefined;
+  if (!res.ok || answer?.errCode !== ERR_CODE[opts.outcome]) {
+    throw new Error(`wechatpay sandbox refused ${opts.outcome} for ${opts.orderNo}: ${answer?.code ?? `HTTP ${res.status}`} ${answer?.errStr ?? ''}`.trim());
+  }
+}
 
 const base = (publicUrl: string) => `${publicUrl.replace(/\/$/, '')}/sandbox/wechatpay`;

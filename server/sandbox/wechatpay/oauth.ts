@@ -48,7 +48,8 @@ export function createOAuthRouter(deps: SandboxDeps): express.Router {
     const q = new URLSearchParams(req.originalUrl.split('?')[1] ?? '');
     const fail = (code: string, message: string) => renderResult(res, 400, 'error', { code, message });
     const merchant = await findMerchantByAppid(deps.db, deps.masterKey, q.get('appid') ?? '');
-    if (!merchant) return fail('40013', 'appid 参数错误 · invalid appid');
+    // Only the Official Account (公众号) AppID has the web OAuth; a mobile-app AppID has none.
+    if (!merchant || merchant.appid !== q.get('appid')) return fail('40013', 'appid 参数错误 · invalid appid');
     if (q.get('response_type') !== 'code') return fail('10003', 'response_type 参数错误 · response_type must be code');
     const scope = q.get('scope');
     if (scope !== 'snsapi_base' && scope !== 'snsapi_userinfo') return fail('10005', 'scope 参数错误 · scope must be snsapi_base or snsapi_userinfo');
@@ -79,7 +80,7 @@ export function createOAuthRouter(deps: SandboxDeps): express.Router {
     if (!code) return error(41008, 'missing code');
     if (q.get('grant_type') !== 'authorization_code') return error(40002, 'invalid grant_type');
     const merchant = await findMerchantByAppid(deps.db, deps.masterKey, appid);
-    if (!merchant) return error(40013, 'invalid appid');
+    if (!merchant || merchant.appid !== appid) return error(40013, 'invalid appid');
     if (!timingSafeEqualStr(secret, merchant.appSecret)) return error(40125, 'invalid appsecret');
     const redeemed = redeemCode(deps.masterKey, appid, code);
     if (redeemed === 'used') return error(40163, 'code been used');

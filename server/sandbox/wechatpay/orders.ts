@@ -1,5 +1,5 @@
 /**
- * The simulated API v3 operations, run for an authenticated merchant: place (native, h5, jsapi),
+ * The simulated API v3 operations, run for an authenticated merchant: place (native, h5, jsapi, app),
  * query, close, refund and refund query, with WeChat's field rules and error codes.
  * Error codes: the common table of pay.weixin.qq.com/doc/v3/merchant (下单/查单/关单/退款).
  */
@@ -52,7 +52,7 @@ const OUT_TRADE_NO = /^[A-Za-z0-9_\-|*]{6,32}$/;
 
 // --- placing orders --------------------------------------------------------------------------
 
-/** POST /v3/pay/transactions/{native|h5|jsapi}. */
+/** POST /v3/pay/transactions/{native|h5|jsapi|app}. */
 export async function placeOrder(deps: SandboxDeps, merchant: SandboxMerchant, tradeType: TradeType, b: Json): Promise<Answer> {
   const terms = payTerms(deps, merchant, tradeType, b);
   if (isError(terms)) return fromError(terms);
@@ -83,7 +83,14 @@ function payTerms(deps: SandboxDeps, merchant: SandboxMerchant, tradeType: Trade
   const mchid = text(b, 'mchid', 'mchid', { max: 32 });
   if (isError(mchid)) return mchid;
   if (mchid !== merchant.mchid) return paramError('body', 'mchid', 'must be the mchid of the Authorization header');
-  if (appid !== merchant.appid) return v3Error(400, 'APPID_MCHID_NOT_MATCH', 'appid和mch_id不匹配，请检查后再试 (appid is not bound to this mchid)');
+  // APP orders take the Open Platform mobile-app AppID, the others the 公众号 one (app-and-money-out.md §2).
+  if (appid === undefined || (appid !== merchant.appid && appid !== merchant.appAppid)) return v3Error(400, 'APPID_MCHID_NOT_MATCH', 'appid和mch_id不匹配，请检查后再试 (appid is not bound to this mchid)');
+  if (tradeType === 'APP' && appid !== merchant.appAppid) {
+    return v3Error(400, 'INVALID_REQUEST', '支付类型与AppID不匹配 (trade type APP needs the Open Platform mobile-app AppID bound to this mchid, not the 公众号 one)');
+  }
+  if (tradeType !== 'APP' && appid !== merchant.appid) {
+    return v3Error(400, 'INVALID_REQUEST', '支付类型与AppID不匹配 (a mobile-app AppID places APP orders only)');
+  }
   const description = text(b, 'description', 'description', { max: 127 });
   if (isError(description)) return description;
   const outTradeNo = text(b, 'out_trade_no', 'out_trade_no', { max: 32, pattern: OUT_TRADE_NO, rule: '6–32 characters of A-Z a-z 0-9 _ - | *' });
@@ -151,6 +158,7 @@ function placed(deps: SandboxDeps, order: SandboxOrder): Answer {
     case 'MWEB':
       return answer(200, { h5_url: `${deps.publicUrl.replace(/\/$/, '')}/sandbox/wechatpay/h5/${order.token}?prepay_id=${order.data.prepayId}` });
     case 'JSAPI':
+    case 'APP':
       return answer(200, { prepay_id: order.data.prepayId });
   }
 }

@@ -12,8 +12,8 @@ import { newNotifyId, notifyModeOf, sendNotify, transactionNotify } from './noti
 import { GATEWAY_URL_RULE, isCashierUrl } from '../gateway-urls.ts';
 import { newTransactionId, nowSeconds, sandboxOpenid, tokenOfCodeUrl, tokenOfPrepayId, yuanText } from './wire.ts';
 
-type Mode = 'scan' | 'h5' | 'jsapi';
-const MODE_OF: Record<SandboxOrder['data']['tradeType'], Mode> = { NATIVE: 'scan', MWEB: 'h5', JSAPI: 'jsapi' };
+type Mode = 'scan' | 'h5' | 'jsapi' | 'app';
+const MODE_OF: Record<SandboxOrder['data']['tradeType'], Mode> = { NATIVE: 'scan', MWEB: 'h5', JSAPI: 'jsapi', APP: 'app' };
 
 export function createPayerRouter(deps: SandboxDeps): express.Router {
   const router = express.Router();
@@ -119,7 +119,7 @@ function paramsOf(req: Request): Record<string, string | undefined> {
 type Settled = { ok: true; changed: boolean; order: SandboxOrder } | { ok: false; code: string; message: string };
 
 /** Pays or fails a waiting order; asking again for the state it is already in changes nothing. */
-async function settle(deps: SandboxDeps, merchant: SandboxMerchant, order: SandboxOrder, to: 'SUCCESS' | 'PAYERROR'): Promise<Settled> {
+export async function settle(deps: SandboxDeps, merchant: SandboxMerchant, order: SandboxOrder, to: 'SUCCESS' | 'PAYERROR'): Promise<Settled> {
   if (order.state !== 'NOTPAY') {
     const paid = order.data.successTime !== undefined;
     if ((to === 'SUCCESS' && paid) || (to === 'PAYERROR' && order.state === 'PAYERROR')) return { ok: true, changed: false, order };

@@ -1,13 +1,15 @@
 /**
  * HTTP face of the WeChat Pay simulator, mounted at /sandbox/wechatpay: the API v3 endpoints
  * under /v3, the payer pages (scan, H5, JSAPI stand-in) with their action endpoint, and the
- * Official Account OAuth stand-ins (/connect/oauth2/authorize, /sns/oauth2/access_token).
+ * Official Account OAuth stand-ins (/connect/oauth2/authorize, /sns/oauth2/access_token), and the
+ * WeChat app stand-in that takes an APP PayReq (/app/pay).
  */
 import express from 'express';
 import type { SandboxDeps } from '../types.ts';
 import { createV3Router } from './api.ts';
 import { createPayerRouter } from './pages.ts';
 import { createOAuthRouter } from './oauth.ts';
+import { createWechatpayWalletRouter } from './wallet.ts';
 
 export function createWechatpaySandboxRouter(deps: SandboxDeps): express.Router {
   const router = express.Router();
@@ -16,6 +18,7 @@ export function createWechatpaySandboxRouter(deps: SandboxDeps): express.Router 
     next();
   });
   router.use('/v3', createV3Router(deps));
+  router.use('/app', createWechatpayWalletRouter(deps));
   router.use(createPayerRouter(deps));
   router.use(createOAuthRouter(deps));
   return router;

@@ -9,13 +9,15 @@ import { seal, unseal } from '../../crypto.ts';
 import { parseJson } from '../../db.ts';
 
 const PROVIDER = 'wechatpay';
-/** A second sandbox_merchants row maps an appid to its merchant (the JSAPI and OAuth stand-ins know only the appid). */
+/** Further sandbox_merchants rows map each appid (公众号 and mobile app) to its merchant (the JSAPI, OAuth and app stand-ins know only the appid). */
 const appidRowId = (appid: string) => `appid:${appid}`;
 
 /** A merchant registered at the simulator: its API public key and the "WeChat Pay" keys it is answered with. */
 export interface SandboxMerchant {
   mchid: string;
   appid: string;
+  /** The Open Platform mobile-app AppID bound to the merchant (APP orders); merchants registered before it have none. */
+  appAppid?: string;
   /** Serial of the merchant API certificate that requests must name. */
   serialNo: string;
   merchantPublicKey: KeyObject;
@@ -28,6 +30,7 @@ export interface SandboxMerchant {
 
 export interface StoredMerchantSecrets {
   appid: string;
+  app_appid?: string;
   serial_no: string;
   merchant_public_key: string;
   apiv3_key: string;
@@ -37,7 +40,7 @@ export interface StoredMerchantSecrets {
 }
 
 export type TradeState = 'NOTPAY' | 'SUCCESS' | 'REFUND' | 'CLOSED' | 'PAYERROR';
-export type TradeType = 'NATIVE' | 'MWEB' | 'JSAPI';
+export type TradeType = 'NATIVE' | 'MWEB' | 'JSAPI' | 'APP';
 
 /** What an order keeps beside its columns. Times are unix seconds. */
 export interface OrderData {
@@ -99,9 +102,16 @@ export async function insertMerchant(db: Knex, masterKey: Buffer, mchid: string,
       .ignore()
       .returning('merchant_id')).length > 0;
   if (!(await insert(mchid, secrets))) return false;
-  if (await insert(appidRowId(secrets.appid), { mchid })) return true;
-  await db('sandbox_merchants').where({ provider: PROVIDER, merchant_id: mchid }).delete();
-  return false;
+  const appids = [secrets.appid, ...(secrets.app_appid ? [secrets.app_appid] : [])];
+  const indexed: string[] = [];
+  for (const appid of appids) {
+    if (!(await insert(appidRowId(appid), { mchid }))) {
+      await db('sandbox_merchants').where({ provider: PROVIDER }).whereIn('merchant_id', [mchid, ...indexed.map(appidRowId)]).delete();
+      return false;
+    }
+    indexed.push(appid);
+  }
+  return true;
 }
 
 export async function findMerchant(db: Knex, masterKey: Buffer, mchid: string): Promise<SandboxMerchant | undefined> {
@@ -112,6 +122,7 @@ export async function findMerchant(db: Knex, masterKey: Buffer, mchid: string): 
   return {
     mchid,
     appid: s.appid,
+    appAppid: s.app_appid,
     serialNo: s.serial_no,
     merchantPublicKey: crypto.createPublicKey(s.merchant_public_key),
     apiV3Key: Buffer.from(s.apiv3_key, 'ascii'),
