@@ -47,7 +47,7 @@ export function createApp(deps: Deps): express.Express {
 
   // The cashier first: it is what customers load, and it needs none of the layers below.
   const pageHeaders = securityHeaders(["'self'", new URL(deps.config.publicUrl).origin, ...CHANNEL_FORM_TARGETS]);
-  app.use('/pay', pageHeaders, createCheckoutRoutes(deps, cashierRateLimit(deps.config.cashierRateLimit)));
+  app.use('/pay', pageHeaders, createCheckoutRoutes(deps, cashierRateLimit(deps.config.cashierRateLimit), cashierRateLimit(deps.config.cashierRateLimit)));
 
   const api = express.Router();
   api.use(checkUrlInput, jsonBody(100 * 1024));

@@ -13,7 +13,7 @@ import { allowFraming } from '../http/security.ts';
 import { declinedText, formatAmount, formatCountdown, messagesFor, pickLang, type Lang } from './i18n.ts';
 import {
   attemptNotice, attemptStateOf, channelsFor, checkFormToken, confirmOnReturn, environmentOf, findAttempt, formTokenFor,
-  merchantReturnUrl, stateOf, watchAttempt,
+  merchantReturnUrl, stateOf, walletsFor, watchAttempt,
 } from './service.ts';
 import { statusBody, streamStatus } from './status.ts';
 import { createPaymentPageCache } from './page-cache.ts';
@@ -30,9 +30,10 @@ let qrcodeModule: Promise<typeof import('qrcode')> | undefined;
 /**
  * The hosted cashier at /pay/:token. No step depends on a cookie (it runs inside cross-site
  * iframes). `limit` guards the steps that reach a channel (placing orders, OAuth, the return's
- * query); plain page views and status reads are not limited.
+ * query), `imageLimit` (a budget of its own) the aggregate QR image; plain page views and status
+ * reads are not limited.
  */
-export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, _res, next) => next()): Router {
+export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, _res, next) => next(), imageLimit: RequestHandler = limit): Router {
   const r = Router();
   const publicOrigin = new URL(deps.config.publicUrl).origin;
 
@@ -133,10 +134,13 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
     if (status !== 200) res.status(status);
     const t = messagesFor(pickLang(req.query.lang, req.get('accept-language')));
     const notice = cameBackFrom && attemptNotice(cameBackFrom, t);
+    // A phone cannot scan its own screen: the aggregate QR code is for desktops.
+    const wallets = env === 'desktop' ? walletsFor(payment) : [];
     render(req, res, 'cashier', {
       payment,
       env,
       channels: channelsFor(payment, env),
+      walletQr: wallets.length ? { src: `/pay/${payment.checkout_token}/qr.svg`, caption: t[wallets.length > 1 ? 'wallet_qr_both' : `wallet_qr_${wallets[0]}` as const] } : undefined,
       qrChannels: QR_CHANNELS,
       formToken: formTokenFor(deps.config.masterKeyBytes, payment.checkout_token),
       error,
@@ -256,6 +260,30 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
       return undefined;
     }
   }
+
+  /**
+   * The aggregate QR code (聚合码): the checkout URL itself, which WeChat opens inside WeChat
+   * (JSAPI) and Alipay inside Alipay (WAP). Its bytes never change for a token, so browsers and
+   * caches keep it until the payment expires; once the payment cannot be paid it is gone (410).
+   */
+  r.get('/:token/qr.svg', imageLimit, async (req, res) => {
+    const token = String(req.params.token);
+    const payment = tokenPattern.test(token) ? await pages.get(token) : undefined;
+    if (!payment || stateOf(payment) !== 'open') {
+      res.status(payment ? 410 : 404).set('Cache-Control', 'no-store').type('text/plain');
+      res.send(payment ? 'This checkout can no longer be paid.\n' : 'No such checkout.\n');
+      return;
+    }
+    const QRCode = await (qrcodeModule ??= import('qrcode'));
+    const svg = await QRCode.toString(checkoutUrlOf(payment), { type: 'svg', margin: 2, width: 256, errorCorrectionLevel: 'M' });
+    res.setHeader('Cache-Control', `public, max-age=${payment.expires_at - nowSeconds()}, immutable`);
+    res.setHeader('Content-Type', 'image/svg+xml; charset=utf-8');
+    res.setHeader('Content-Length', Buffer.byteLength(svg));
+    res.end(svg);
+  });
+
+  /** The payment's checkout_url, as the API gives it. */
+  const checkoutUrlOf = (payment: PaymentRow) => `${deps.config.publicUrl}/pay/${payment.checkout_token}`;
 
   r.get('/:token/qr', limit, async (req, res) => {
     const payment = await load(req, res);

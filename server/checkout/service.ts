@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { Deps } from '../deps.ts';
 import { timingSafeEqualStr, nowSeconds } from '../crypto.ts';
-import { isAppCode, type ChannelCode } from '../channels/types.ts';
+import { isAppCode, providerOf, type ChannelCode, type Provider } from '../channels/types.ts';
 import { isImplemented } from '../channels/registry.ts';
 import { expediteAttemptQuery, listAttempts, type AttemptRow, type PaymentRow } from '../payments/repo.ts';
 import { refreshAttempt } from '../payments/service.ts';
@@ -25,13 +25,29 @@ const byEnvironment: Record<Environment, ChannelCode[]> = {
   alipay: ['alipay_wap'],
 };
 
+/** Inside each wallet's own browser the other wallet's pages do not open (WeChat blocks Alipay's). */
+const blockedIn: Partial<Record<Environment, Provider>> = { wechat: 'alipay', alipay: 'wechatpay' };
+
 /**
- * The channels the cashier offers for this payment, here. A payment created for one channel offers
- * only it. Never an in-app code (*_app): those are paid in the merchant's own app (DESIGN §2).
+ * The channels the cashier offers for this payment, here. A payment created for one channel
+ * offers only it, and not inside the other wallet's app. Never an in-app code (*_app): those are
+ * paid in the merchant's own app (DESIGN §2).
  */
 export function channelsFor(payment: PaymentRow, env: Environment): ChannelCode[] {
   const offered = payment.channel ? [payment.channel] : byEnvironment[env];
-  return offered.filter((code) => isImplemented(code) && !isAppCode(code));
+  return offered.filter((code) => isImplemented(code) && !isAppCode(code) && providerOf(code) !== blockedIn[env]);
+}
+
+/** The wallet apps that pay a scanned checkout URL inside themselves, and the channel each uses. */
+export const IN_WALLET_CHANNEL = { wechat: 'wechat_jsapi', alipay: 'alipay_wap' } as const satisfies Partial<Record<Environment, ChannelCode>>;
+export type Wallet = keyof typeof IN_WALLET_CHANNEL;
+
+/**
+ * The wallets in which this payment's checkout URL, scanned as a QR code, can be paid: the
+ * aggregate QR code (聚合码) of the desktop cashier is shown only when there is one.
+ */
+export function walletsFor(payment: PaymentRow): Wallet[] {
+  return (Object.keys(IN_WALLET_CHANNEL) as Wallet[]).filter((w) => channelsFor(payment, w).includes(IN_WALLET_CHANNEL[w]));
 }
 
 /**

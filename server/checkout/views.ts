@@ -15,7 +15,7 @@ const VIEWS = path.join(ROOT, 'views');
 const LOCALS = [
   'lang', 't', 'otherLang', 'langQuery', 'amountText', 'countdownText', 'parentOrigin', 'query', 'payment', 'appName', 'cspNonce',
   'env', 'channels', 'qrChannels', 'formToken', 'error', 'kind', 'returnUrl', 'svg', 'channel', 'qrExpiresAt', 'scanUrl',
-  'params', 'sandboxUrl', 'action', 'title', 'notice', 'watchQuery', 'choiceUrl', 'refreshUrl', 'confirmUrl',
+  'params', 'sandboxUrl', 'action', 'title', 'notice', 'watchQuery', 'choiceUrl', 'refreshUrl', 'confirmUrl', 'walletQr',
 ];
 
 export type CashierView = 'cashier' | 'cashier-qr' | 'cashier-inapp' | 'cashier-form' | 'result';

@@ -228,6 +228,34 @@ ${opts.extra ?? ''}
     }, 60_000);
   }
 
+  // The channel choice shows the aggregate QR code beside it where the frame has room (the desktop
+  // modal), and not in the compact frame of a phone-sized screen.
+  const choiceSizes = [[1280, 720, true], [1024, 640, true], [320, 568, false], [390, 844, false]] as const;
+  for (const [width, height, shown] of choiceSizes) {
+    it(`the channel choice in the modal at ${width}×${height} ${shown ? 'shows the aggregate QR code, all inside the frame' : 'has no aggregate QR code'}`, async () => {
+      const payment = await createPayment();
+      const page = await browser.newPage({ viewport: { width, height } });
+      await page.goto(merchantPage(`choice-${width}-${height}`, { url: payment.checkout_url, mode: 'modal' }));
+      await page.click('#pay');
+      const cashierFrame = page.frameLocator('#pay iframe');
+      await cashierFrame.locator('[data-channel]').first().waitFor();
+      const qr = cashierFrame.locator('[data-aggregate-qr]');
+      expect(await qr.isVisible()).toBe(shown);
+      if (shown) {
+        const frameBox = (await page.locator('#pay iframe').boundingBox())!;
+        for (const selector of ['[data-aggregate-qr] img', '[data-aggregate-qr] figcaption', '[data-channel]']) {
+          const box = (await cashierFrame.locator(selector).last().boundingBox())!;
+          expect(box.y + box.height, selector).toBeLessThanOrEqual(frameBox.y + frameBox.height);
+          expect(box.x + box.width, selector).toBeLessThanOrEqual(frameBox.x + frameBox.width);
+        }
+        expect((await cashierFrame.locator('[data-aggregate-qr] img').boundingBox())!.width).toBeGreaterThanOrEqual(128);
+      }
+      const frame = (await (await page.locator('#pay iframe').elementHandle())!.contentFrame())!;
+      expect(await frame.evaluate(() => document.documentElement.scrollWidth - innerWidth)).toBeLessThanOrEqual(0);
+      await page.close();
+    }, 60_000);
+  }
+
   it('traps focus in the modal and fills a 320 px wide screen', async () => {
     const page = await browser.newPage({ viewport: { width: 320, height: 640 } });
     await page.goto(merchantPage('narrow', { url: `${cashier.url}/stub`, mode: 'modal' }));
