@@ -280,7 +280,7 @@ describe('wechat_app: the simulator\'s wallet', () => {
       ['the 公众号 AppID', resign({ ...p, appid: cred.appid }, cred.privateKey), 'INVALID_APPID', 'appid'],
       ['an unknown AppID', resign({ ...p, appid: 'wx0123456789abcdef' }, cred.privateKey), 'INVALID_APPID', 'appid'],
       ['another partnerid', resign({ ...p, partnerid: '1900000000' }, cred.privateKey), 'APPID_MCHID_NOT_MATCH', 'partnerid'],
-      ['an unknown prepay_id', resign({ ...p, prepayid: `${p.prepayid!.slice(0, -1)}Z` }, cred.privateKey), 'INVALID_REQUEST', 'prepayid'],
+      ['an unknown prepay_id', resign({ ...p, prepayid: `${p.prepayid!.slice(0, -1)}${p.prepayid!.endsWith('Z') ? 'Y' : 'Z'}` }, cred.privateKey), 'INVALID_REQUEST', 'prepayid'],
     ];
     for (const [name, body, code, field] of cases) {
       const res = await payWechat(body);
