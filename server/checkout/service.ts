@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { Deps } from '../deps.ts';
 import { timingSafeEqualStr, nowSeconds } from '../crypto.ts';
-import type { ChannelCode } from '../channels/types.ts';
+import { isAppCode, type ChannelCode } from '../channels/types.ts';
 import { isImplemented } from '../channels/registry.ts';
 import { expediteAttemptQuery, listAttempts, type AttemptRow, type PaymentRow } from '../payments/repo.ts';
 import { refreshAttempt } from '../payments/service.ts';
@@ -25,9 +25,12 @@ const byEnvironment: Record<Environment, ChannelCode[]> = {
   alipay: ['alipay_wap'],
 };
 
-/** The channels the cashier offers for this payment, here. A payment created for one channel offers only it. */
+/**
+ * The channels the cashier offers for this payment, here. A payment created for one channel offers
+ * only it, unless that is an in-app channel (*_app), which no browser can pay: then the usual choice.
+ */
 export function channelsFor(payment: PaymentRow, env: Environment): ChannelCode[] {
-  const offered = payment.channel ? [payment.channel] : byEnvironment[env];
+  const offered = payment.channel && !isAppCode(payment.channel) ? [payment.channel] : byEnvironment[env];
   return offered.filter(isImplemented);
 }
 
