@@ -207,6 +207,25 @@ describe('the cashier opens a placed order\'s step', () => {
     expect(await attemptsOf(p.id)).toHaveLength(1);
   });
 
+  it('an in-app order cannot be paid in a browser: the cashier offers its usual channels', async () => {
+    // An order as the app adapters place it (alipay_app's order string), written where placing puts it.
+    const p = (await g.api('POST', '/v1/payments', { ...base, out_trade_no: tradeNo() })).body;
+    await g.api('POST', `/v1/payments/${p.id}/confirm`, { channel: 'alipay_qr' });
+    const [attempt] = await attemptsOf(p.id);
+    const orderString = 'app_id=2021000000000000&method=alipay.trade.app.pay&sign=x';
+    await g.deps.db('payments').where({ id: p.id }).update({
+      channel: 'alipay_app', next_action_attempt_id: attempt.id,
+      next_action: JSON.stringify({ action: { type: 'alipay_app', orderString }, expires_at: p.expires_at }),
+    });
+    expect((await g.api('GET', `/v1/payments/${p.id}`)).body.next_action).toEqual({ type: 'alipay_app', alipay_app: { order_string: orderString } });
+    const res = await open(p);
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).toContain('data-channel="alipay_pc"');
+    expect(html).toContain('data-channel="wechat_native"');
+    expect(html).not.toContain('data-channel="alipay_app"');
+  });
+
   it('after a declined or paid order, and for a payment without one, the usual pages', async () => {
     const plain = (await g.api('POST', '/v1/payments', { ...base, out_trade_no: tradeNo() })).body;
     const res = await open(plain);
