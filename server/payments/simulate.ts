@@ -6,7 +6,7 @@ import { getCredentials } from '../apps/channel-configs.ts';
 import type { NotifyMode } from '../sandbox/types.ts';
 import { invalid, notFound } from '../errors.ts';
 import { findPayment, listAttempts } from './repo.ts';
-import { retrievePayment, startAttempt, type PaymentObject } from './service.ts';
+import { refreshAttempt, retrievePayment, startAttempt, type PaymentObject } from './service.ts';
 
 export const simulateSchema = z
   .object({
@@ -50,7 +50,15 @@ export async function simulatePayment(
   const sandboxDeps = { db: deps.db, publicUrl: deps.config.publicUrl, masterKey: deps.config.masterKeyBytes, logger: deps.logger };
   const cred = await getCredentials(deps, payment.app_id, provider, payment.livemode);
   const channelAppId = channelFor(provider)!.appIdOf(cred);
-  let target = (await listAttempts(deps.db, payment.id)).filter((a) => a.channel === channel && a.status === 'pending' && a.action).at(-1);
+  let target = await placedAttempt(deps, payment.id, channel);
+  if (target) {
+    // The customer may have paid it already (its notify lost): the channel is asked first, as
+    // the payment worker would, so an order is never paid twice by the helper.
+    await refreshAttempt(deps, target);
+    target = await placedAttempt(deps, payment.id, channel);
+    const now = await findPayment(deps.db, auth, id);
+    if (now?.status !== 'pending') return retrievePayment(deps, auth, id);
+  }
   if (!target) {
     // In-app channels need the payer's id at the channel; the simulator's payer stands in.
     const openid = channel === 'wechat_jsapi' ? sandbox.payerId?.(sandboxDeps, channelAppId) : undefined;
@@ -64,4 +72,9 @@ export async function simulatePayment(
     { appId: channelAppId, orderNo: target.channel_order_no, outcome: input.outcome, notify: input.notify as NotifyMode, action: target.action ?? undefined },
   );
   return retrievePayment(deps, auth, id);
+}
+
+/** The payment's newest order on this channel that was placed (it has an action) and is still open. */
+async function placedAttempt(deps: Deps, paymentId: string, channel: string) {
+  return (await listAttempts(deps.db, paymentId)).filter((a) => a.channel === channel && a.status === 'pending' && a.action).at(-1);
 }
