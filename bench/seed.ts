@@ -112,6 +112,7 @@ function paymentObject(p: any) {
     subject: p.subject, description: p.description, channel: p.channel, status: p.status, amount_refunded: p.amount_refunded,
     channel_trade_no: p.channel_trade_no, paid_at: p.paid_at, expires_at: p.expires_at, return_url: p.return_url,
     metadata: JSON.parse(p.metadata), checkout_url: `https://pay.example.com/pay/${p.checkout_token}`, created: p.created,
+    next_action: null, last_attempt_error: p.last_attempt_error ?? null,
   };
 }
 
@@ -241,7 +242,7 @@ function* generate(apps: SeedApp[], objectIdColumn: boolean, batch = 5000): Gene
     rows.payment_attempts.push(...attempts);
     for (const a of attempts) {
       if (a.status === 'failed') {
-        rows.events.push(eventRow(app, livemode, 'payment.attempt_failed', { ...paymentObject({ ...p, status: 'pending', paid_at: null, channel_trade_no: null }), last_attempt: { channel: a.channel, failure_code: a.failure_code, failure_message: a.failure_message } }, a.created + 30, objectIdColumn));
+        rows.events.push(eventRow(app, livemode, 'payment.attempt_failed', paymentObject({ ...p, status: 'pending', paid_at: null, channel_trade_no: null, last_attempt_error: { channel: a.channel, code: a.failure_code, message: a.failure_message } }), a.created + 30, objectIdColumn));
       }
     }
     if (p.status === 'succeeded') rows.events.push(eventRow(app, livemode, 'payment.succeeded', paymentObject({ ...p, amount_refunded: 0 }), p.paid_at, objectIdColumn));

@@ -6,6 +6,7 @@ import * as idempotencyExpiry from './005_idempotency_expiry.ts';
 import * as attemptsByPayment from './006_attempts_by_payment.ts';
 import * as productionReads from './007_production_reads.ts';
 import * as paymentCloseRetry from './008_payment_close_retry.ts';
+import * as nextAction from './009_next_action.ts';
 
 /** Every migration in order; knex reads them through a migration source, not the file system. */
 export const migrations = [
@@ -17,4 +18,5 @@ export const migrations = [
   { name: '006_attempts_by_payment', ...attemptsByPayment },
   { name: '007_production_reads', ...productionReads },
   { name: '008_payment_close_retry', ...paymentCloseRetry },
+  { name: '009_next_action', ...nextAction },
 ];

@@ -1,7 +1,7 @@
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { Deps } from '../deps.ts';
 import { nowSeconds, timingSafeEqualStr } from '../crypto.ts';
-import { CHANNEL_CODES, isAppCode, providerOf, type ChannelCode } from '../channels/types.ts';
+import { CHANNEL_CODES, isAppCode, providerOf, type ChannelCode, type PaymentAction } from '../channels/types.ts';
 import { channelFor, sandboxFor } from '../channels/registry.ts';
 import { getCredentials } from '../apps/channel-configs.ts';
 import { getApp, type AppRow } from '../apps/service.ts';
@@ -18,14 +18,14 @@ import {
 import { statusBody, streamStatus } from './status.ts';
 import { createPaymentPageCache } from './page-cache.ts';
 import { createCashierViews, type CashierView } from './views.ts';
+import { qrSvg } from './qr.ts';
+import { QR_TTL_S } from '../payments/next-action.ts';
+
+export { QR_TTL_S };
 
 const tokenPattern = /^[A-Za-z0-9]{32}$/;
 const QR_CHANNELS: ReadonlySet<ChannelCode> = new Set(['alipay_qr', 'wechat_native']);
-/** A channel QR code stays payable for 2 hours (WeChat's code_url limit); the cashier renews it after. */
-export const QR_TTL_S = 7200;
-// Loaded with the first QR page: qrcode and its PNG encoder are ~60 modules a process that
-// serves no QR code never needs at start.
-let qrcodeModule: Promise<typeof import('qrcode')> | undefined;
+const attemptParamPattern = /^att_[A-Za-z0-9]{1,64}$/;
 
 /**
  * The hosted cashier at /pay/:token. No step depends on a cookie (it runs inside cross-site
@@ -155,8 +155,36 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
     if (!payment || showState(req, res, payment)) return;
     // ?attempt= names the attempt the payer came back from (a page of ours sends them here with it).
     const cameBackFrom = req.query.attempt === undefined ? undefined : await findAttempt(deps, payment, req.query.attempt);
+    if (!cameBackFrom && (await openPlacedStep(req, res, payment))) return;
     renderCashier(req, res, payment, undefined, 200, cameBackFrom);
   });
+
+  /**
+   * A payment whose order was placed through the API (create with channel, confirm) opens that
+   * order's step at once: the QR view, the redirect, the auto-posted form, the JSAPI page. An
+   * in-app order (*_app) cannot be paid in a browser: the usual choice is shown. Returns whether
+   * it answered.
+   */
+  async function openPlacedStep(req: Request, res: Response, payment: PaymentRow): Promise<boolean> {
+    if (!payment.next_action || !payment.next_action_attempt_id || payment.next_action.expires_at <= nowSeconds()) return false;
+    const action: PaymentAction = payment.next_action.action;
+    if (action.type === 'alipay_app' || action.type === 'wechat_app') return false;
+    const row = await findAttempt(deps, payment, payment.next_action_attempt_id);
+    if (!row || row.status !== 'pending') return false;
+    if (action.type === 'redirect') {
+      res.redirect(303, action.url);
+    } else if (action.type === 'form') {
+      render(req, res, 'cashier-form', { payment, action });
+    } else if (action.type === 'qr') {
+      // The QR view finds this order: the newest live QR order of its channel.
+      const q = new URLSearchParams(carried(req, res).slice(1));
+      q.set('channel', row.channel);
+      res.redirect(303, `/pay/${payment.checkout_token}/qr?${q}`);
+    } else {
+      renderInApp(req, res, payment, row.channel, row, action.params);
+    }
+    return true;
+  }
 
   r.post('/:token/channel', limit, express.urlencoded({ extended: false, limit: '8kb' }), async (req, res) => {
     const payment = await load(req, res);
@@ -227,18 +255,23 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
     }
     const placed = await attempt(req, res, payment, channel, openid);
     if (!placed || placed.action.type !== 'jsapi') return;
-    const sandbox = payment.livemode ? undefined : sandboxFor(deps.config, adapter.provider);
+    renderInApp(req, res, payment, channel, placed.row, placed.action.params);
+  });
+
+  /** The page that opens WeChat's payment sheet (getBrandWCPayRequest) with these parameters. */
+  function renderInApp(req: Request, res: Response, payment: PaymentRow, channel: ChannelCode, row: AttemptRow, params: Record<string, string>) {
+    const sandbox = payment.livemode ? undefined : sandboxFor(deps.config, providerOf(channel));
     // Whatever the sheet answers, the return page asks WeChat and then goes on or offers the choice again.
-    const confirmUrl = `/pay/${payment.checkout_token}/return${carried(req, res, { out_trade_no: placed.row.channel_order_no })}`;
+    const confirmUrl = `/pay/${payment.checkout_token}/return${carried(req, res, { out_trade_no: row.channel_order_no })}`;
     render(req, res, 'cashier-inapp', {
       payment,
       channel,
-      params: placed.action.params,
+      params,
       confirmUrl,
-      sandboxUrl: sandbox?.inAppPayUrl?.(deps.config.publicUrl, placed.action.params, `${deps.config.publicUrl}${confirmUrl}`),
-      ...watching(req, res, payment, placed.row),
+      sandboxUrl: sandbox?.inAppPayUrl?.(deps.config.publicUrl, params, `${deps.config.publicUrl}${confirmUrl}`),
+      ...watching(req, res, payment, row),
     });
-  });
+  }
 
   /** Places the channel order; a decline or a fault re-renders the cashier with a message. */
   async function attempt(req: Request, res: Response, payment: PaymentRow, channel: ChannelCode, openid?: string) {
@@ -274,8 +307,7 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
       res.send(payment ? 'This checkout can no longer be paid.\n' : 'No such checkout.\n');
       return;
     }
-    const QRCode = await (qrcodeModule ??= import('qrcode'));
-    const svg = await QRCode.toString(checkoutUrlOf(payment), { type: 'svg', margin: 2, width: 256, errorCorrectionLevel: 'M' });
+    const svg = await qrSvg(checkoutUrlOf(payment), { margin: 2, width: 256 });
     res.setHeader('Cache-Control', `public, max-age=${payment.expires_at - nowSeconds()}, immutable`);
     res.setHeader('Content-Type', 'image/svg+xml; charset=utf-8');
     res.setHeader('Content-Length', Buffer.byteLength(svg));
@@ -302,8 +334,7 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
       row = placed.row;
     }
     const codeUrl = row.action?.type === 'qr' ? row.action.codeUrl : '';
-    const QRCode = await (qrcodeModule ??= import('qrcode'));
-    const svg = await QRCode.toString(codeUrl, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' });
+    const svg = await qrSvg(codeUrl);
     const qrExpiresAt = Math.min(payment.expires_at, row.created + QR_TTL_S);
     const sandbox = payment.livemode ? undefined : sandboxFor(deps.config, providerOf(channel));
     render(req, res, 'cashier-qr', {
@@ -315,6 +346,25 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
       refreshUrl: `/pay/${payment.checkout_token}/qr${carried(req, res, { channel, attempt: row.id })}`,
       ...watching(req, res, payment, row),
     });
+  });
+
+  /**
+   * display_qr_code.image_url of the direct API: the attempt's channel QR code as SVG, for the
+   * merchant's own page. It takes the checkout token (the payment's only credential a page holds)
+   * and one of that payment's attempt ids, and shows only what next_action already carries.
+   */
+  r.get('/:token/attempts/:attempt/qr.svg', async (req, res) => {
+    const token = String(req.params.token);
+    const payment = tokenPattern.test(token) && attemptParamPattern.test(String(req.params.attempt)) ? await findPaymentByToken(deps.db, token) : undefined;
+    const row = payment && (await findAttempt(deps, payment, req.params.attempt));
+    res.set('Cache-Control', 'no-store');
+    if (!row || row.action?.type !== 'qr') return void res.status(404).type('text/plain').send('No such QR code.');
+    const svg = await qrSvg(row.action.codeUrl);
+    // An <img> on the merchant's own site shows it: helmet's same-origin resource policy would block that.
+    res.set('Cross-Origin-Resource-Policy', 'cross-origin');
+    // The code of an attempt never changes: the browser may keep it while the code lives.
+    res.set('Cache-Control', `private, max-age=${Math.max(0, Math.min(payment.expires_at, row.created + QR_TTL_S) - nowSeconds())}`);
+    res.type('image/svg+xml').send(svg);
   });
 
   /** The newest still-payable QR order of this channel; older expired ones are handed to the worker to close. */

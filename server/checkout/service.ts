@@ -30,11 +30,12 @@ const blockedIn: Partial<Record<Environment, Provider>> = { wechat: 'alipay', al
 
 /**
  * The channels the cashier offers for this payment, here. A payment created for one channel
- * offers only it, and not inside the other wallet's app. Never an in-app code (*_app): those are
- * paid in the merchant's own app (DESIGN §2).
+ * offers only it, and not inside the other wallet's app; one created for an in-app channel
+ * (*_app), which no browser can pay, gets the usual choice. Never an in-app code itself: those
+ * are paid in the merchant's own app (DESIGN §2).
  */
 export function channelsFor(payment: PaymentRow, env: Environment): ChannelCode[] {
-  const offered = payment.channel ? [payment.channel] : byEnvironment[env];
+  const offered = payment.channel && !isAppCode(payment.channel) ? [payment.channel] : byEnvironment[env];
   return offered.filter((code) => isImplemented(code) && !isAppCode(code) && providerOf(code) !== blockedIn[env]);
 }
 

@@ -45,7 +45,7 @@ export async function closePayment(deps: Deps, payment: PaymentRow): Promise<Pay
   }
   let closed = false;
   await deps.db.transaction(async (trx) => {
-    const n = await trx('payments').where({ id: payment.id, status: 'pending' }).update({ status: 'closed', updated_ms: Date.now() });
+    const n = await trx('payments').where({ id: payment.id, status: 'pending' }).update({ status: 'closed', next_action: null, next_action_attempt_id: null, updated_ms: Date.now() });
     if (n !== 1) return;
     closed = true;
     await emitPaymentEvent(deps, trx, payment.id, 'payment.closed');

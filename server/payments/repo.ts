@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { bool, firstRow, parseJson } from '../db.ts';
 import { sqlOf, type Sql } from '../sql.ts';
 import type { ChannelCode, PaymentAction, Provider } from '../channels/types.ts';
+import type { AttemptError, StoredNextAction } from './next-action.ts';
 
 export type PaymentStatus = 'pending' | 'succeeded' | 'closed';
 
@@ -25,6 +26,10 @@ export interface PaymentRow {
   checkout_token: string;
   client_ip: string | null;
   created: number;
+  /** The action of the attempt placed through the API (create with channel, confirm), while it can be used. */
+  next_action: StoredNextAction | null;
+  next_action_attempt_id: string | null;
+  last_attempt_error: AttemptError | null;
 }
 
 /** 'closing': another attempt won; this one is still to be closed at its channel. */
@@ -56,6 +61,9 @@ export function paymentFromRow(r: any): PaymentRow {
     expires_at: Number(r.expires_at),
     created: Number(r.created),
     metadata: parseJson(r.metadata, {}),
+    next_action: r.next_action ? parseJson(r.next_action, null) : null,
+    next_action_attempt_id: r.next_action_attempt_id ?? null,
+    last_attempt_error: r.last_attempt_error ? parseJson(r.last_attempt_error, null) : null,
   };
 }
 
@@ -88,7 +96,8 @@ export async function findAttemptByOrderNo(db: Knex | Sql, provider: Provider, o
 /** The statements of a success, exported for the query-plan test. */
 export const SUCCESS_SQL = {
   attempt: `update payment_attempts set status = 'succeeded', channel_trade_no = ?, next_query_at_ms = null, updated_ms = ? where id = ? and status <> 'succeeded'`,
-  payment: `update payments set status = 'succeeded', channel = ?, channel_trade_no = ?, paid_at = ?, updated_ms = ? where id = ? and status = 'pending' returning *`,
+  // A paid payment has nothing left to do: its next_action goes in the same statement.
+  payment: `update payments set status = 'succeeded', channel = ?, channel_trade_no = ?, paid_at = ?, updated_ms = ?, next_action = null, next_action_attempt_id = null, last_attempt_error = null where id = ? and status = 'pending' returning *`,
   siblings: `update payment_attempts set status = 'closing', next_query_at_ms = ?, updated_ms = ? where payment_id = ? and status = 'pending' and id <> ?`,
 };
 
@@ -112,6 +121,44 @@ export async function markPaymentSucceeded(
 /** Other pending attempts of the payment become 'closing'; the payment worker closes them at their channels. */
 export async function closeSiblingAttempts(tx: Sql, paymentId: string, winnerId: string, nowMs: number): Promise<void> {
   await tx.run(SUCCESS_SQL.siblings, [nowMs, nowMs, paymentId, winnerId]);
+}
+
+// ---- next_action and last_attempt_error (DESIGN §2.1) ----------------------------------------
+
+/**
+ * An attempt is being placed through the API: it becomes the payment's next_action attempt (its
+ * action follows once the channel answered) and the payment's channel. False when the payment is
+ * not pending any more.
+ */
+export async function assignNextActionAttempt(tx: Sql, p: { paymentId: string; attemptId: string; channel: ChannelCode; nowMs: number }): Promise<boolean> {
+  return (await tx.run(
+    `update payments set next_action = null, next_action_attempt_id = ?, channel = ?, updated_ms = ? where id = ? and status = 'pending'`,
+    [p.attemptId, p.channel, p.nowMs, p.paymentId],
+  )) === 1;
+}
+
+/** The channel placed the next_action attempt: its action is the payment's next_action, and the last error is over. */
+export async function storeNextAction(tx: Sql, p: { paymentId: string; attemptId: string; next: StoredNextAction; nowMs: number }): Promise<void> {
+  await tx.run(
+    `update payments set next_action = ?, last_attempt_error = null, updated_ms = ? where id = ? and next_action_attempt_id = ? and status = 'pending'`,
+    [JSON.stringify(p.next), p.nowMs, p.paymentId, p.attemptId],
+  );
+}
+
+/**
+ * An attempt failed (declined, failed or cancelled at the channel, or a fault while placing it):
+ * the payment's last_attempt_error, and no next_action if it was that attempt's.
+ */
+export async function recordLastAttemptError(tx: Sql, p: { paymentId: string; attemptId: string; error: AttemptError; nowMs: number }): Promise<void> {
+  // Every SET expression reads the row as it was (SQLite and PostgreSQL alike).
+  await tx.run(
+    `update payments set last_attempt_error = ?,
+       next_action = case when next_action_attempt_id = ? then null else next_action end,
+       next_action_attempt_id = case when next_action_attempt_id = ? then null else next_action_attempt_id end,
+       updated_ms = ?
+     where id = ? and status = 'pending'`,
+    [JSON.stringify(p.error), p.attemptId, p.attemptId, p.nowMs, p.paymentId],
+  );
 }
 
 export async function listAttempts(db: Knex, paymentId: string): Promise<AttemptRow[]> {

@@ -4,8 +4,8 @@ import type { Deps } from '../deps.ts';
 import { authOf } from '../http/auth.ts';
 import { listParams, timestampParam } from '../http/pagination.ts';
 import { CHANNEL_CODES } from '../channels/types.ts';
-import { createPaymentSchema } from './validation.ts';
-import { createPayment, listPayments, retrievePayment, toPaymentObject } from './service.ts';
+import { confirmPaymentSchema, createPaymentSchema } from './validation.ts';
+import { confirmPayment, createPayment, listPayments, retrievePayment, toPaymentObject } from './service.ts';
 import { closePayment } from './close.ts';
 import { findPayment } from './repo.ts';
 import { invalid, notFound } from '../errors.ts';
@@ -37,6 +37,10 @@ export function createPaymentRoutes(deps: Deps): Router {
   r.get('/:id', async (req, res) => {
     paramsOf(noParams, req.query);
     res.json(await retrievePayment(deps, authOf(res), req.params.id));
+  });
+  r.post('/:id/confirm', async (req, res) => {
+    const input = paramsOf(confirmPaymentSchema, bodyOf(req));
+    res.json(await confirmPayment(deps, authOf(res), req.params.id, input));
   });
   r.post('/:id/close', async (req, res) => {
     paramsOf(noParams, bodyOf(req));

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { newId, nowSeconds, randomId } from '../crypto.ts';
-import { invalid, notFound } from '../errors.ts';
+import { ChannelConfigError, ChannelRequestError, ChannelUnavailable, SignatureError, invalid, notFound } from '../errors.ts';
+import { toApiError } from '../http/errors.ts';
 import { insertEvent } from '../events/repo.ts';
 import type { AuthContext, Deps } from '../deps.ts';
 import { channelFor, isImplemented } from '../channels/registry.ts';
@@ -9,12 +10,13 @@ import { getCredentials } from '../apps/channel-configs.ts';
 import { paginate } from '../http/pagination.ts';
 import { batcherFor } from '../batch.ts';
 import { queueAutomaticRefund } from '../refunds/service.ts';
-import { CURRENCIES, type CreatePaymentInput } from './validation.ts';
-import { transaction, type Sql } from '../sql.ts';
+import { CURRENCIES, checkChannelInputs, type ConfirmPaymentInput, type CreatePaymentInput } from './validation.ts';
+import { actionExpiry, nextActionOf, qrImagePath, type AttemptError, type NextAction } from './next-action.ts';
+import { sqlOf, transaction, type Sql } from '../sql.ts';
 import { deliveriesNeedClaim } from '../webhooks/handoff.ts';
 import {
-  attemptFromRow, closeSiblingAttempts, findPayment, findPaymentById, markAttemptSucceeded, markPaymentSucceeded, paymentFromRow,
-  type AttemptRow, type PaymentRow,
+  assignNextActionAttempt, attemptFromRow, closeSiblingAttempts, findPayment, findPaymentById, markAttemptSucceeded, markPaymentSucceeded,
+  paymentFromRow, recordLastAttemptError, storeNextAction, type AttemptRow, type PaymentRow,
 } from './repo.ts';
 
 /** The public payment object of DESIGN §2. */
@@ -39,17 +41,46 @@ export function toPaymentObject(p: PaymentRow, publicUrl: string) {
     metadata: p.metadata,
     checkout_url: `${publicUrl}/pay/${p.checkout_token}`,
     created: p.created,
+    next_action: nextActionFor(p, publicUrl),
+    last_attempt_error: p.last_attempt_error,
   };
 }
 export type PaymentObject = ReturnType<typeof toPaymentObject>;
 
+/**
+ * The payment's next_action: the step of the attempt placed through the API, while the payment is
+ * pending and the step can still be used (a QR code lives 2 h); null when nothing is left to do.
+ */
+export function nextActionFor(p: PaymentRow, publicUrl: string): NextAction | null {
+  const stored = p.next_action;
+  if (p.status !== 'pending' || !stored || !p.next_action_attempt_id || stored.expires_at <= nowSeconds()) return null;
+  return nextActionOf(stored.action, { imageUrl: publicUrl + qrImagePath(p.checkout_token, p.next_action_attempt_id), expiresAt: stored.expires_at });
+}
+
+/** The checks a channel order passes before anything is stored or sent; `currencyParam` names the parameter of a currency mismatch. */
+function checkChannel(channel: ChannelCode, currency: string, currencyParam: 'currency' | 'channel'): void {
+  if (!isImplemented(channel)) throw invalid('channel_unavailable', `Channel ${channel} is not available yet on this gateway.`, 'channel');
+  if (!channelFor(providerOf(channel))!.currencies.includes(currency)) {
+    throw invalid('currency_not_supported', `Channel ${channel} does not accept ${currency}.`, currencyParam);
+  }
+}
+
+/**
+ * Creates a payment. With `channel` the channel order is placed at once, after the row is stored
+ * (DESIGN §2.1): the answer carries next_action, or last_attempt_error when the channel declined
+ * or could not be reached. What the channel needs (client_ip, openid, a config) is checked first.
+ */
 export async function createPayment(deps: Deps, auth: AuthContext, input: CreatePaymentInput): Promise<PaymentObject> {
-  if (input.channel && !isImplemented(input.channel)) {
-    throw invalid('channel_unavailable', `Channel ${input.channel} is not available yet on this gateway.`, 'channel');
+  let cred: unknown;
+  if (input.channel) {
+    checkChannel(input.channel, input.currency, 'currency');
+    checkChannelInputs(input.channel, { clientIp: input.client_ip, openid: input.openid });
+    // A channel this app cannot use (live mode without a config) is refused before the row exists.
+    cred = await getCredentials(deps, auth.appId, providerOf(input.channel), auth.livemode);
+  } else if (input.openid !== undefined) {
+    throw invalid('parameter_invalid', 'openid is only used with channel wechat_jsapi.', 'openid');
   }
-  if (input.channel && !channelFor(providerOf(input.channel))!.currencies.includes(input.currency)) {
-    throw invalid('currency_not_supported', `Channel ${input.channel} does not accept ${input.currency}.`, 'currency');
-  }
+  const attemptId = input.channel ? newId('att') : null;
   const created = nowSeconds();
   const row = {
     id: newId('pay'),
@@ -71,12 +102,68 @@ export async function createPayment(deps: Deps, auth: AuthContext, input: Create
     client_ip: input.client_ip ?? null,
     created,
     updated_ms: Date.now(),
+    next_action: null,
+    // The attempt about to be placed is the payment's next_action attempt from the start.
+    next_action_attempt_id: attemptId,
+    last_attempt_error: null,
   };
   // Batched with concurrent creates (group commit); a unique-key conflict comes back as false.
   if (!(await batcherFor(deps.db, 'payments').insert(row))) {
     throw invalid('out_trade_no_taken', `A payment with out_trade_no '${input.out_trade_no}' already exists for this app.`, 'out_trade_no');
   }
-  return toPaymentObject(paymentFromRow(row), deps.config.publicUrl);
+  const payment = paymentFromRow(row);
+  if (!input.channel) return toPaymentObject(payment, deps.config.publicUrl);
+  return placeDirect(deps, payment, input.channel, { clientIp: input.client_ip, openid: input.openid }, { cred, attemptId: attemptId! });
+}
+
+/**
+ * POST /v1/payments/:id/confirm: places a new attempt now (the same channel again, or another),
+ * answering the payment with its next_action. Refusals (a payment that is not pending or has
+ * expired, a channel it cannot use, missing customer inputs) change nothing.
+ */
+export async function confirmPayment(deps: Deps, auth: AuthContext, id: string, input: ConfirmPaymentInput): Promise<PaymentObject> {
+  const payment = await findPayment(deps.db, auth, id);
+  if (!payment) throw notFound('payment', id);
+  checkPayable(payment);
+  checkChannel(input.channel, payment.currency, 'channel');
+  const clientIp = input.client_ip ?? payment.client_ip;
+  checkChannelInputs(input.channel, { clientIp, openid: input.openid });
+  const cred = await getCredentials(deps, payment.app_id, providerOf(input.channel), payment.livemode);
+  return placeDirect(deps, payment, input.channel, { clientIp, openid: input.openid }, { cred, attemptId: newId('att') });
+}
+
+/** Channel faults (not declines): the order may or may not exist at the channel. */
+const isChannelFault = (err: unknown) =>
+  err instanceof ChannelUnavailable || err instanceof SignatureError || err instanceof ChannelConfigError || err instanceof ChannelRequestError;
+
+/**
+ * Places an attempt for the direct API and answers the payment. A decline is recorded by
+ * startAttempt (payment.attempt_failed). A fault (network, 5xx, a signature that does not verify,
+ * keys the channel refuses) does not fail the request either: the payment exists already, so the
+ * merchant gets it with last_attempt_error and no next_action, and may confirm again. The attempt
+ * stays pending: the order may exist at the channel, and the payment worker asks it.
+ */
+async function placeDirect(
+  deps: Deps, payment: PaymentRow, channel: ChannelCode, ctx: { clientIp?: string | null; openid?: string },
+  pre: { cred: unknown; attemptId: string },
+): Promise<PaymentObject> {
+  try {
+    await startAttempt(deps, payment, channel, { ...ctx, direct: true }, pre);
+  } catch (err) {
+    if (!isChannelFault(err)) throw err;
+    const apiErr = toApiError(err);
+    deps.logger.warn('channel fault placing an order', { payment_id: payment.id, attempt_id: pre.attemptId, channel, code: apiErr.code, err });
+    await transaction(deps.db, (tx) =>
+      recordLastAttemptError(tx, { paymentId: payment.id, attemptId: pre.attemptId, error: { channel, code: apiErr.code, message: apiErr.message }, nowMs: Date.now() }));
+    await deps.bus.publish(`payment:${payment.id}`, 'pending');
+  }
+  return toPaymentObject((await findPaymentById(deps.db, payment.id))!, deps.config.publicUrl);
+}
+
+/** A payment takes a new attempt only while pending and unexpired; the refusal names `id`. */
+function checkPayable(payment: PaymentRow): void {
+  if (payment.status !== 'pending') throw invalid('payment_unexpected_state', `This payment is ${payment.status}.`, 'id');
+  if (payment.expires_at <= nowSeconds()) throw invalid('payment_expired', 'This payment has expired.', 'id');
 }
 
 export async function retrievePayment(deps: Deps, auth: AuthContext, id: string): Promise<PaymentObject> {
@@ -114,29 +201,31 @@ const FIRST_QUERY_MS = 10_000;
 
 /**
  * Places a new order at the channel for a pending payment (one attempt per channel order).
- * Returns what the customer's browser does next, or the channel's decline.
+ * Returns what the customer's browser does next, or the channel's decline; a fault is thrown.
+ * `direct`: placed through the API (create with channel, confirm): the attempt becomes the
+ * payment's next_action attempt and its channel the payment's. The cashier's own attempts are
+ * the cashier's to show, and leave the payment's next_action alone.
  */
 export async function startAttempt(
   deps: Deps,
   payment: PaymentRow,
   channel: ChannelCode,
-  ctx: { clientIp?: string | null; openid?: string } = {},
+  ctx: { clientIp?: string | null; openid?: string; direct?: boolean } = {},
+  pre: { cred?: unknown; attemptId?: string } = {},
 ): Promise<{ attempt: AttemptRow; result: CreateResult }> {
-  if (payment.status !== 'pending') throw invalid('payment_unexpected_state', `This payment is ${payment.status}.`, 'id');
-  if (payment.expires_at <= nowSeconds()) throw invalid('payment_expired', 'This payment has expired.', 'id');
-  if (!isImplemented(channel)) throw invalid('channel_unavailable', `Channel ${channel} is not available yet on this gateway.`, 'channel');
+  checkPayable(payment);
+  checkChannel(channel, payment.currency, 'channel');
+  const clientIp = ctx.clientIp ?? payment.client_ip;
+  checkChannelInputs(channel, { clientIp, openid: ctx.openid });
   const provider = providerOf(channel);
   const adapter = channelFor(provider)!;
-  if (!adapter.currencies.includes(payment.currency)) {
-    throw invalid('currency_not_supported', `Channel ${channel} does not accept ${payment.currency}.`, 'channel');
-  }
-  const cred = await getCredentials(deps, payment.app_id, provider, payment.livemode);
-  const attemptId = newId('att');
+  const cred = pre.cred ?? (await getCredentials(deps, payment.app_id, provider, payment.livemode));
+  const attemptId = pre.attemptId ?? newId('att');
   // WeChat allows 32 characters [A-Za-z0-9_-|*]: a 30-character random order number fits every channel.
   const orderNo = `cs${randomId(30)}`;
   const now = nowSeconds();
   const base = deps.config.publicUrl;
-  await deps.db('payment_attempts').insert({
+  const attemptRow = {
     id: attemptId,
     payment_id: payment.id,
     app_id: payment.app_id,
@@ -148,7 +237,19 @@ export async function startAttempt(
     created: now,
     updated_ms: Date.now(),
     next_query_at_ms: Date.now() + FIRST_QUERY_MS,
-  });
+  };
+  // A payment created with this attempt's id already names it; a confirm moves it there now.
+  const assign = ctx.direct && payment.next_action_attempt_id !== attemptId;
+  if (assign) {
+    await transaction(deps.db, async (tx) => {
+      if (!(await assignNextActionAttempt(tx, { paymentId: payment.id, attemptId, channel, nowMs: Date.now() }))) {
+        throw invalid('payment_unexpected_state', 'This payment is not pending any more.', 'id');
+      }
+      await tx.insert('payment_attempts', attemptRow);
+    });
+  } else {
+    await deps.db('payment_attempts').insert(attemptRow);
+  }
   const result = await adapter.createPayment(cred, {
     channel,
     orderNo,
@@ -162,11 +263,21 @@ export async function startAttempt(
     // A payer who quits Alipay's mobile cashier comes back through the return page too: it asks
     // Alipay, then offers the channel choice again with a line saying how the attempt went.
     quitUrl: `${base}/pay/${payment.checkout_token}/return`,
-    clientIp: ctx.clientIp ?? payment.client_ip,
+    clientIp,
     openid: ctx.openid,
   });
   if (result.ok) {
-    await deps.db('payment_attempts').where({ id: attemptId }).update({ action: JSON.stringify(result.action), updated_ms: Date.now() });
+    const action = JSON.stringify(result.action);
+    if (ctx.direct) {
+      await transaction(deps.db, async (tx) => {
+        await tx.run('update payment_attempts set action = ?, updated_ms = ? where id = ?', [action, Date.now(), attemptId]);
+        await storeNextAction(tx, { paymentId: payment.id, attemptId, next: { action: result.action, expires_at: actionExpiry(result.action, payment.expires_at, now) }, nowMs: Date.now() });
+      });
+      // Cashier pages of this payment now open the new step: drop their cached row.
+      if (assign) await deps.bus.publish(`payment:${payment.id}`, 'pending');
+    } else {
+      await deps.db('payment_attempts').where({ id: attemptId }).update({ action, updated_ms: Date.now() });
+    }
   } else {
     await recordAttemptFailure(deps, attemptId, result.decline.code, result.decline.message);
   }
@@ -183,14 +294,12 @@ async function recordAttemptFailure(deps: Deps, attemptId: string, code: string,
       .update({ status: 'failed', failure_code: code, failure_message: message, next_query_at_ms: null, updated_ms: Date.now() });
     if (n !== 1) return;
     const attempt = attemptFromRow(await trx('payment_attempts').where({ id: attemptId }).first());
+    const error: AttemptError = { channel: attempt.channel, code, message };
+    await recordLastAttemptError(sqlOf(trx), { paymentId: attempt.payment_id, attemptId, error, nowMs: Date.now() });
     const payment = paymentFromRow(await trx('payments').where({ id: attempt.payment_id }).first());
     paymentId = payment.id;
-    await insertEvent(trx, {
-      appId: payment.app_id,
-      livemode: payment.livemode,
-      type: 'payment.attempt_failed',
-      object: { ...toPaymentObject(payment, deps.config.publicUrl), last_attempt: { channel: attempt.channel, failure_code: code, failure_message: message } },
-    });
+    // The payment as it now stands: pending, with last_attempt_error saying why (and which channel).
+    await insertEvent(trx, { appId: payment.app_id, livemode: payment.livemode, type: 'payment.attempt_failed', object: toPaymentObject(payment, deps.config.publicUrl) });
   });
   if (paymentId) await announce(deps, paymentId);
 }

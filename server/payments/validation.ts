@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { CHANNEL_CODES } from '../channels/types.ts';
+import { CHANNEL_CODES, type ChannelCode } from '../channels/types.ts';
+import { invalid } from '../errors.ts';
 
 /** Currencies and their minor-unit exponent; amounts are integers in the minor unit. */
 export const CURRENCIES: Record<string, number> = { CNY: 2, HKD: 2, USD: 2, EUR: 2, GBP: 2, JPY: 0, SGD: 2, AUD: 2, CAD: 2 };
@@ -20,6 +21,23 @@ const httpUrl = z
   .url('must be an absolute http(s) URL')
   .refine((v) => /^https?:\/\//i.test(v), 'must be an absolute http(s) URL');
 
+const channelSchema = z.enum(CHANNEL_CODES, {
+  error: (i) => (i.input === undefined ? 'is required' : `must be one of ${CHANNEL_CODES.join(', ')}`),
+});
+
+// isIP also takes a zone id (fe80::1%eth0), which no address on the internet has and which
+// has no length limit; the longest address written out (::ffff:255.255.255.255 in full) is 45.
+const clientIpSchema = z
+  .string()
+  .max(45, 'must be an IPv4 or IPv6 address')
+  .refine((v) => isIP(v) !== 0 && !v.includes('%'), 'must be an IPv4 or IPv6 address, without a zone id');
+
+/**
+ * A WeChat openid (the payer's id for one appid, from the snsapi_base OAuth): 28 characters of
+ * [A-Za-z0-9_-] in practice; other lengths are let through, since WeChat does not promise 28.
+ */
+const openidSchema = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be a WeChat openid: 1–128 characters of letters, digits, _ and -');
+
 export const createPaymentSchema = z
   .object({
     amount: amountSchema,
@@ -32,7 +50,7 @@ export const createPaymentSchema = z
     out_trade_no: z
       .string()
       .regex(/^[A-Za-z0-9_\-|*.:]{1,64}$/, 'must be 1–64 characters of letters, digits and _-|*.: (no spaces)'),
-    channel: z.enum(CHANNEL_CODES, { error: `must be one of ${CHANNEL_CODES.join(', ')}` }).optional(),
+    channel: channelSchema.optional(),
     description: z.string().max(1000).optional(),
     return_url: httpUrl.optional(),
     expires_in: z.number().int().min(60, 'must be at least 60 seconds').max(15 * 86400, 'must be at most 15 days').default(7200),
@@ -40,14 +58,37 @@ export const createPaymentSchema = z
       .record(z.string().max(40, 'keys must be at most 40 characters'), z.string({ error: 'values must be strings' }).max(500))
       .refine((m) => Object.keys(m).length <= 50, 'must have at most 50 keys')
       .default({}),
-    // isIP also takes a zone id (fe80::1%eth0), which no address on the internet has and which
-    // has no length limit; the longest address written out (::ffff:255.255.255.255 in full) is 45.
-    client_ip: z
-      .string()
-      .max(45, 'must be an IPv4 or IPv6 address')
-      .refine((v) => isIP(v) !== 0 && !v.includes('%'), 'must be an IPv4 or IPv6 address, without a zone id')
-      .optional(),
+    client_ip: clientIpSchema.optional(),
+    /** With channel wechat_jsapi: the payer's openid. */
+    openid: openidSchema.optional(),
   })
   .strict();
 
 export type CreatePaymentInput = z.infer<typeof createPaymentSchema>;
+
+/** POST /v1/payments/:id/confirm: place (or switch to) a channel order now. */
+export const confirmPaymentSchema = z
+  .object({
+    channel: channelSchema,
+    client_ip: clientIpSchema.optional(),
+    openid: openidSchema.optional(),
+  })
+  .strict();
+
+export type ConfirmPaymentInput = z.infer<typeof confirmPaymentSchema>;
+
+/**
+ * What a channel needs from the customer before an order can be placed (DESIGN §2.1), checked
+ * before anything is stored or sent: the 400 names the parameter.
+ */
+export function checkChannelInputs(channel: ChannelCode, given: { clientIp?: string | null; openid?: string | null }): void {
+  if (channel === 'wechat_h5' && !given.clientIp) {
+    throw invalid('parameter_missing', "client_ip is required for channel wechat_h5: WeChat Pay checks the payer's IP address against the one that opens its page.", 'client_ip');
+  }
+  if (channel === 'wechat_jsapi' && !given.openid) {
+    throw invalid('parameter_missing', "openid is required for channel wechat_jsapi: the payer's openid for the app's appid, from WeChat's snsapi_base OAuth.", 'openid');
+  }
+  if (channel !== 'wechat_jsapi' && given.openid) {
+    throw invalid('parameter_invalid', `openid is only used with channel wechat_jsapi, not ${channel}.`, 'openid');
+  }
+}

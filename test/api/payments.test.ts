@@ -24,7 +24,7 @@ describe('POST /v1/payments', () => {
     expect(res.status).toBe(200);
     const p = res.body;
     expect(p.id).toMatch(/^pay_[A-Za-z0-9]{24}$/);
-    expect(p).toMatchObject({ object: 'payment', livemode: false, app_id: g.app.app_id, amount: 100, currency: 'CNY', subject: 'Tea', status: 'pending', amount_refunded: 0, channel: null, metadata: { cart: '42' } });
+    expect(p).toMatchObject({ object: 'payment', livemode: false, app_id: g.app.app_id, amount: 100, currency: 'CNY', subject: 'Tea', status: 'pending', amount_refunded: 0, channel: null, metadata: { cart: '42' }, next_action: null, last_attempt_error: null });
     expect(p.expires_at - p.created).toBe(600);
     expect(p.checkout_url).toMatch(new RegExp(`^${g.url}/pay/[A-Za-z0-9]{32}$`));
     const again = await g.api('GET', `/v1/payments/${p.id}`);

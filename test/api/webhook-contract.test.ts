@@ -86,7 +86,7 @@ describe('webhook contract', () => {
     expect(Object.keys(body)).toEqual(['id', 'object', 'type', 'created', 'livemode', 'data']);
     expect(body).toMatchObject({ object: 'event', type: 'payment.succeeded', livemode: false });
     expect(body.id).toMatch(/^evt_/);
-    expect(body.data.object).toMatchObject({ id: payment.id, object: 'payment', amount: 2500, status: 'succeeded', channel: 'alipay_pc' });
+    expect(body.data.object).toMatchObject({ id: payment.id, object: 'payment', amount: 2500, status: 'succeeded', channel: 'alipay_pc', next_action: null, last_attempt_error: null });
     expect(delivery.headers['webhook-id']).toBe(body.id);
     expect(Math.abs(Number(delivery.headers['webhook-timestamp']) - Date.now() / 1000)).toBeLessThan(10);
     expect(delivery.headers['webhook-signature']).toMatch(/^v1,[A-Za-z0-9+/]{43}=$/);
