@@ -51,3 +51,16 @@ export const createPaymentSchema = z
   .strict();
 
 export type CreatePaymentInput = z.infer<typeof createPaymentSchema>;
+
+/**
+ * Body of POST /v1/payments/:id/confirm (DESIGN §2.1): place a new channel order now, or switch
+ * channel. `client_ip` is needed for wechat_h5, `openid` (the payer's id under the merchant's
+ * WeChat appid) for wechat_jsapi.
+ */
+export const confirmPaymentSchema = z
+  .object({
+    channel: createPaymentSchema.shape.channel.unwrap(),
+    client_ip: createPaymentSchema.shape.client_ip,
+    openid: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be a WeChat openid: letters, digits, _ and -').optional(),
+  })
+  .strict();
