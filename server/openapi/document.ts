@@ -95,6 +95,15 @@ function operationObject(op: Operation): Json {
   return out;
 }
 
+const TAGS: Record<Operation['tag'], string> = {
+  Payments: 'Payments: created by your server, paid on the hosted cashier or, with a channel, straight from your page or app.',
+  Refunds: 'Refunds of succeeded payments, in full or in part.',
+  Events: 'The event log behind the webhooks: kept, never pruned.',
+  'Webhook endpoints': 'Where events are delivered, signed by Standard Webhooks.',
+  'Test helpers': 'Test mode only: act as the customer and the channel.',
+  Meta: 'This description of the API.',
+};
+
 const WEBHOOK_HEADERS = [
   { name: 'webhook-id', in: 'header', required: true, description: "The event's id, the same on every retry: deduplicate on it.", schema: { type: 'string' } },
   { name: 'webhook-timestamp', in: 'header', required: true, description: 'Unix seconds; refuse a message far from now.', schema: { type: 'string' } },
@@ -155,7 +164,7 @@ export function buildOpenApiDocument(publicUrl: string): Json {
     },
     servers: [{ url: publicUrl }],
     security: [{ bearerAuth: [] }],
-    tags: ['Payments', 'Refunds', 'Events', 'Webhook endpoints', 'Test helpers', 'Meta'].map((name) => ({ name })),
+    tags: Object.entries(TAGS).map(([name, description]) => ({ name, description })),
     paths,
     webhooks: Object.fromEntries(knownEventTypes.map((t) => [t, webhookObject(t)])),
     components: {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type express from 'express';
+import { createConfig, lintFromString } from '@redocly/openapi-core';
 import { createApp } from '../../server/app.ts';
 import { OPERATIONS } from '../../server/openapi/operations.ts';
 import { knownEventTypes } from '../../server/webhooks/service.ts';
@@ -94,6 +95,20 @@ describe('OpenAPI document', () => {
       const target = pointer.slice(2).split('/').reduce((n: any, k) => n?.[k], doc);
       expect(target, pointer).toBeDefined();
     }
+  });
+
+  it('is a valid OpenAPI 3.1 document (Redocly\'s recommended rules find no error)', async () => {
+    const source = await (await fetch(`${g.url}/v1/openapi.json`)).text();
+    const config = await createConfig({ extends: ['recommended'] });
+    const problems = await lintFromString({ source, absoluteRef: 'openapi.json', config });
+    const errors = problems.filter((p) => p.severity === 'error').map((p) => `${p.ruleId}: ${p.message} at ${p.location[0]?.pointer}`);
+    expect(errors).toEqual([]);
+    // A broken document does fail the lint, so the check above can fail.
+    const broken = JSON.parse(source);
+    broken.paths['/v1/payments'].post.responses['200'].content['application/json'].schema = { $ref: '#/components/schemas/Nope' };
+    broken.paths['/v1/payments'].post.parameters.push({ name: 'x' });
+    const brokenProblems = await lintFromString({ source: JSON.stringify(broken), absoluteRef: 'openapi.json', config });
+    expect(brokenProblems.some((p) => p.severity === 'error')).toBe(true);
   });
 
   it('describes the request parameters from the routes’ own schemas', async () => {
