@@ -15,7 +15,7 @@ import type { EventType } from './repo.ts';
 export const failedAttemptPaymentSchema = paymentObjectSchema
   .extend({
     last_attempt: z
-      .object({ channel: z.enum(CHANNEL_CODES), failure_code: z.string(), failure_message: z.string() })
+      .strictObject({ channel: z.enum(CHANNEL_CODES), failure_code: z.string(), failure_message: z.string() })
       .optional()
       .describe('the attempt that failed (see also last_attempt_error)'),
   })
