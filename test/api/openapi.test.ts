@@ -111,6 +111,26 @@ describe('OpenAPI document', () => {
     expect(brokenProblems.some((p) => p.severity === 'error')).toBe(true);
   });
 
+  it('serves /docs and its assets from the gateway, under a CSP of its own origin alone', async () => {
+    const page = await fetch(`${g.url}/docs`);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    const csp = page.headers.get('content-security-policy')!;
+    expect(csp.split(';').map((d) => d.trim())).toEqual(expect.arrayContaining([
+      "default-src 'none'", "script-src 'self'", "style-src 'self'", "connect-src 'self'", "frame-ancestors 'none'", "object-src 'none'",
+    ]));
+    expect(csp).not.toMatch(/unsafe|https?:/);
+    expect(page.headers.get('x-content-type-options')).toBe('nosniff');
+    // Every script and stylesheet the page names is one of the gateway's, and is there.
+    const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]);
+    expect(assets.length).toBe(3);
+    for (const a of assets) {
+      expect(a.startsWith('/docs/')).toBe(true);
+      expect((await fetch(g.url + a)).status, a).toBe(200);
+    }
+    expect(html).not.toMatch(/<script>|<style>|style="/);
+  });
+
   it('describes the request parameters from the routes’ own schemas', async () => {
     const doc = (await (await fetch(`${g.url}/v1/openapi.json`)).json()) as any;
     const create = doc.paths['/v1/payments'].post.requestBody;
