@@ -16,6 +16,7 @@ import { createRefundRoutes } from './refunds/routes.ts';
 import { createWidgetRoutes } from './widget/routes.ts';
 import { createWebhookEndpointRoutes } from './webhooks/routes.ts';
 import { createEventRoutes } from './events/routes.ts';
+import { createOpenApiRoutes } from './openapi/routes.ts';
 import { createAlipaySandboxRouter } from './sandbox/alipay/index.ts';
 import { createConsoleRoutes } from './dashboard/routes.ts';
 import { createWechatpaySandboxRouter } from './sandbox/wechatpay/index.ts';
@@ -48,6 +49,9 @@ export function createApp(deps: Deps): express.Express {
   // The cashier first: it is what customers load, and it needs none of the layers below.
   const pageHeaders = securityHeaders(["'self'", new URL(deps.config.publicUrl).origin, ...CHANNEL_FORM_TARGETS]);
   app.use('/pay', pageHeaders, createCheckoutRoutes(deps, cashierRateLimit(deps.config.cashierRateLimit), cashierRateLimit(deps.config.cashierRateLimit)));
+
+  // The API's description and its reference page: public, before the API key is asked for.
+  app.use(createOpenApiRoutes(deps.config.publicUrl));
 
   const api = express.Router();
   api.use(checkUrlInput, jsonBody(100 * 1024));

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import express, { type Request, type Response } from 'express';
-import { Webhook } from 'standardwebhooks';
+import { Checkstand, type Event, type Payment } from '../../clients/node/src/index.ts';
 import { ROOT } from '../../server/root.ts';
 import { STATUS_TEXT, messagePage, orderPage, productsPage, type Order, type Product, type WidgetScript } from './pages.ts';
 
@@ -46,20 +46,9 @@ export const PRODUCTS: Product[] = [
 // From the checkout's root, so the sources and the compiled copy in dist/ serve the same files.
 const here = path.join(ROOT, 'examples/shop');
 
-/** Calls the gateway's API with the shop's secret key; a POST always carries an Idempotency-Key. */
-async function gatewayApi(opts: ShopOptions, method: string, p: string, body?: unknown, idempotencyKey?: string): Promise<any> {
-  const res = await fetch(new URL(p, opts.gatewayUrl), {
-    method,
-    headers: {
-      authorization: `Bearer ${opts.secretKey}`,
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      ...(method === 'POST' ? { 'idempotency-key': idempotencyKey ?? crypto.randomUUID() } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = (await res.json().catch(() => ({}))) as any;
-  if (!res.ok) throw new Error(`gateway ${method} ${p}: ${res.status} ${json?.error?.message ?? ''}`.trim());
-  return json;
+/** The shop's API client: the typed Checkstand client, with the shop's secret key. */
+function gatewayClient(opts: { gatewayUrl: string; secretKey: string }): Checkstand {
+  return new Checkstand({ apiKey: opts.secretKey, baseUrl: opts.gatewayUrl });
 }
 
 /**
@@ -68,11 +57,12 @@ async function gatewayApi(opts: ShopOptions, method: string, p: string, body?: u
  * secrets were shown once and are gone, so they could only ever fail.
  */
 export async function registerShopWebhook(opts: { gatewayUrl: string; secretKey: string; shopUrl: string }): Promise<string> {
+  const gateway = gatewayClient(opts);
   const url = `${opts.shopUrl}/webhooks`;
-  const list = await gatewayApi(opts, 'GET', '/v1/webhook_endpoints?limit=100');
-  for (const ep of list.data ?? []) if (ep.url === url) await gatewayApi(opts, 'DELETE', `/v1/webhook_endpoints/${ep.id}`);
-  const created = await gatewayApi(opts, 'POST', '/v1/webhook_endpoints', { url, enabled_events: ['payment.succeeded', 'payment.closed'] });
-  return created.secret as string;
+  const list = await gateway.webhookEndpoints.list({ limit: 100 });
+  for (const ep of list.data) if (ep.url === url) await gateway.webhookEndpoints.del(ep.id);
+  const created = await gateway.webhookEndpoints.create({ url, enabled_events: ['payment.succeeded', 'payment.closed'] });
+  return created.secret;
 }
 
 /** Builds the shop's Express app (never listens). */
@@ -80,7 +70,7 @@ export function createShopApp(opts: ShopOptions & { publicUrl: string; webhookSe
   const app = express();
   app.disable('x-powered-by');
   const widgetOrigin = new URL(opts.widgetUrl ?? opts.gatewayUrl).origin;
-  const webhook = new Webhook(opts.webhookSecret);
+  const gateway = gatewayClient(opts);
 
   let widget: { value?: WidgetScript; at: number } = { at: 0 };
   // The manifest names the immutable, versioned URL and its SRI hash; re-read it every minute
@@ -120,18 +110,18 @@ export function createShopApp(opts: ShopOptions & { publicUrl: string; webhookSe
     const product = PRODUCTS.find((p) => p.id === req.body?.product);
     if (!product) return res.status(400).type('html').send(messagePage('Unknown product', 'Pick a product from the list.'));
     const id = `ord_${crypto.randomBytes(8).toString('hex')}`;
-    let payment: any;
+    let payment: Payment;
     try {
       // The order id is both the merchant's out_trade_no and the idempotency key: a retried
       // request can never create a second payment for one order.
-      payment = await gatewayApi(opts, 'POST', '/v1/payments', {
+      payment = await gateway.payments.create({
         amount: product.amount,
         currency: 'CNY',
         subject: product.name,
         out_trade_no: id,
         return_url: `${opts.publicUrl}/orders/${id}`,
         metadata: { order_id: id },
-      }, `create-payment-${id}`);
+      }, { idempotencyKey: `create-payment-${id}` });
     } catch (err) {
       return res.status(502).type('html').send(messagePage('Payment unavailable', (err as Error).message));
     }
@@ -156,13 +146,9 @@ export function createShopApp(opts: ShopOptions & { publicUrl: string; webhookSe
 
   // The raw body is what was signed: parse JSON only after the signature verifies.
   app.post('/webhooks', express.text({ type: '*/*', limit: '256kb' }), (req, res) => {
-    let event: any;
+    let event: Event;
     try {
-      event = webhook.verify(typeof req.body === 'string' ? req.body : '', {
-        'webhook-id': req.get('webhook-id') ?? '',
-        'webhook-timestamp': req.get('webhook-timestamp') ?? '',
-        'webhook-signature': req.get('webhook-signature') ?? '',
-      });
+      event = gateway.webhooks.verify(typeof req.body === 'string' ? req.body : '', req.headers, opts.webhookSecret);
     } catch {
       return res.status(400).json({ error: 'invalid signature' });
     }
@@ -178,9 +164,10 @@ export function createShopApp(opts: ShopOptions & { publicUrl: string; webhookSe
  * order's own and its amount and currency match; anything else is acknowledged and ignored
  * (a retry would not change it).
  */
-export function applyEvent(orders: Map<string, Order>, event: any): void {
-  const payment = event?.data?.object;
-  const order = orders.get(payment?.metadata?.order_id ?? payment?.out_trade_no);
+export function applyEvent(orders: Map<string, Order>, event: Event): void {
+  if (event.type !== 'payment.succeeded' && event.type !== 'payment.closed') return;
+  const payment = event.data.object;
+  const order = orders.get(payment.metadata.order_id ?? payment.out_trade_no);
   if (!order || payment.id !== order.paymentId) return;
   if (event.type === 'payment.succeeded' && payment.status === 'succeeded' && payment.amount === order.amount && payment.currency === order.currency) {
     order.status = 'paid';

@@ -12,7 +12,8 @@ import { deliveryListQuery, listDeliveries, resendEvent, resendSchema } from '..
 // `payment.succeeded`, or a whole family with a trailing wildcard: `payment.*` (as Stripe allows).
 const typeFilter = z.string().max(64).regex(/^[a-z_]+(\.[a-z_]+)*(\.\*)?$/, 'must be an event type such as payment.succeeded or payment.*');
 
-const listQuery = z
+/** Query of GET /v1/events. */
+export const listEventsQuery = z
   .object({
     ...listParams,
     type: typeFilter.optional(),
@@ -24,7 +25,7 @@ const listQuery = z
   })
   .strict();
 
-type ListQuery = z.output<typeof listQuery>;
+type ListQuery = z.output<typeof listEventsQuery>;
 
 /**
  * Express 5 parses queries with the 'simple' parser, so `created[gte]=1` arrives as the key
@@ -60,7 +61,7 @@ export function createEventRoutes(deps: Deps): express.Router {
   const router = express.Router();
 
   router.get('/', async (req, res) => {
-    const { limit, starting_after, ending_before, ...filters } = parse(listQuery, flattenQuery(req.query));
+    const { limit, starting_after, ending_before, ...filters } = parse(listEventsQuery, flattenQuery(req.query));
     const auth = authOf(res);
     res.json(await paginate(() => eventsOf(deps.db, auth, filters), { limit, starting_after, ending_before, url: '/v1/events' }, eventFromRow));
   });

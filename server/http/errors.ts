@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { ZodError } from 'zod';
+import { z, ZodError } from 'zod';
 import { ApiError, ChannelConfigError, ChannelRequestError, ChannelUnavailable, SignatureError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 
@@ -10,6 +10,22 @@ interface ErrorBody {
   param?: string;
   request_id: string;
 }
+
+/** The error object of DESIGN §2, as every /v1 error answers it. */
+export const errorObjectSchema = z
+  .object({
+    error: z
+      .object({
+        type: z.enum(['invalid_request_error', 'authentication_error', 'idempotency_error', 'channel_error', 'api_error']),
+        code: z.string(),
+        message: z.string(),
+        param: z.string().optional().describe('the parameter at fault, when there is one'),
+        request_id: z.string(),
+      })
+      .strict(),
+  })
+  .strict()
+  .meta({ id: 'Error' });
 
 /** Turns a zod error into the API error naming the first bad parameter. */
 export function fromZod(err: ZodError): ApiError {

@@ -11,6 +11,14 @@ export const listParams = {
 /** A unix-seconds filter from a query string; z.coerce would read an empty `created[gte]=` as 0 and `0x10` as 16. */
 export const timestampParam = z.string().regex(/^\d{1,15}$/, 'must be a unix timestamp in seconds').transform(Number);
 
+/** The schema of a list page of `item`s: `{object: "list", url, data, has_more}`. */
+export function listPageSchema<T extends z.ZodType>(item: T, id: string) {
+  return z
+    .object({ object: z.literal('list'), url: z.string(), data: z.array(item), has_more: z.boolean() })
+    .strict()
+    .meta({ id });
+}
+
 export interface ListPage<T> {
   object: 'list';
   url: string;

@@ -13,7 +13,8 @@ import { createRefundRoutes } from '../refunds/routes.ts';
 import { simulatePayment, simulateSchema } from './simulate.ts';
 import { bodyOf, noParams, paramsOf } from '../http/body.ts';
 
-const listSchema = z
+/** Query of GET /v1/payments. */
+export const listPaymentsQuery = z
   .object({
     ...listParams,
     status: z.enum(['pending', 'succeeded', 'closed']).optional(),
@@ -31,7 +32,7 @@ export function createPaymentRoutes(deps: Deps): Router {
     res.status(200).json(await createPayment(deps, authOf(res), input));
   });
   r.get('/', async (req, res) => {
-    const q = paramsOf(listSchema, req.query);
+    const q = paramsOf(listPaymentsQuery, req.query);
     res.json(await listPayments(deps, authOf(res), { ...q, created_gte: q['created[gte]'], created_lte: q['created[lte]'] }));
   });
   r.get('/:id', async (req, res) => {

@@ -1,11 +1,12 @@
 import type { Knex } from 'knex';
+import { z } from 'zod';
 import { newId, nowSeconds, randomId } from '../crypto.ts';
 import { ChannelConfigError, ChannelRequestError, ChannelUnavailable, SignatureError, invalid, notFound } from '../errors.ts';
 import { toApiError } from '../http/errors.ts';
 import { insertEvent } from '../events/repo.ts';
 import type { AuthContext, Deps } from '../deps.ts';
 import { channelFor, isImplemented } from '../channels/registry.ts';
-import { providerOf, type ChannelCode, type ChannelPaymentStatus, type CreateResult } from '../channels/types.ts';
+import { CHANNEL_CODES, providerOf, type ChannelCode, type ChannelPaymentStatus, type CreateResult } from '../channels/types.ts';
 import { getCredentials } from '../apps/channel-configs.ts';
 import { paginate } from '../http/pagination.ts';
 import { batcherFor } from '../batch.ts';
@@ -18,6 +19,71 @@ import {
   assignNextActionAttempt, attemptFromRow, closeSiblingAttempts, findPayment, findPaymentById, markAttemptSucceeded, markPaymentSucceeded,
   paymentFromRow, recordLastAttemptError, storeNextAction, type AttemptRow, type PaymentRow,
 } from './repo.ts';
+
+const unixSeconds = z.number().int().describe('unix seconds');
+
+/** What the payer's page or app does next to pay: the six shapes of DESIGN §2.1 (Stripe's next_action). */
+export const nextActionSchema = z
+  .discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('redirect_to_url'), redirect_to_url: z.strictObject({ url: z.string() }) })
+      .describe('Send the browser to `url`: Alipay PC/WAP, WeChat H5, PayPal, cards.'),
+    z.strictObject({ type: z.literal('post_form'), post_form: z.strictObject({ url: z.string(), fields: z.record(z.string(), z.string()) }) })
+      .describe('Auto-post a form of `fields` to `url`: UnionPay.'),
+    z.strictObject({
+      type: z.literal('display_qr_code'),
+      display_qr_code: z.strictObject({
+        data: z.string().describe('the text the QR code encodes'),
+        image_url: z.string().describe('an SVG of `data`, served by the gateway'),
+        expires_at: unixSeconds,
+      }),
+    }).describe('Show a QR code for the payer to scan: Alipay QR, WeChat Native.'),
+    z.strictObject({
+      type: z.literal('wechat_jsapi'),
+      wechat_jsapi: z.strictObject({ appId: z.string(), timeStamp: z.string(), nonceStr: z.string(), package: z.string(), signType: z.string(), paySign: z.string() }),
+    }).describe("The parameters of WeixinJSBridge's getBrandWCPayRequest, inside WeChat."),
+    z.strictObject({
+      type: z.literal('wechat_app'),
+      wechat_app: z.strictObject({
+        appid: z.string(), partnerid: z.string(), prepayid: z.string(), package: z.string(), noncestr: z.string(), timestamp: z.string(), sign: z.string(),
+      }),
+    }).describe("The fields of the WeChat app SDK's PayReq."),
+    z.strictObject({ type: z.literal('alipay_app'), alipay_app: z.strictObject({ order_string: z.string() }) })
+      .describe("The signed order string the Alipay app SDK's payOrder / payV2 takes."),
+  ])
+  .meta({ id: 'NextAction' });
+
+/** Why the last channel order of a payment was declined; null when it was not. */
+export const attemptErrorSchema = z
+  .strictObject({ channel: z.enum(CHANNEL_CODES), code: z.string(), message: z.string() })
+  .meta({ id: 'AttemptError' });
+
+/** The payment object as the API answers it; a test parses real answers with it. */
+export const paymentObjectSchema = z
+  .object({
+    id: z.string().describe('pay_…'),
+    object: z.literal('payment'),
+    livemode: z.boolean(),
+    app_id: z.string(),
+    out_trade_no: z.string(),
+    amount: z.number().int().describe("in the currency's minor unit (fen for CNY)"),
+    currency: z.string(),
+    subject: z.string(),
+    description: z.string().nullable(),
+    channel: z.enum(CHANNEL_CODES).nullable(),
+    status: z.enum(['pending', 'succeeded', 'closed']),
+    amount_refunded: z.number().int(),
+    channel_trade_no: z.string().nullable(),
+    paid_at: unixSeconds.nullable(),
+    expires_at: unixSeconds,
+    return_url: z.string().nullable(),
+    metadata: z.record(z.string(), z.string()),
+    checkout_url: z.string().describe('the hosted cashier for this payment'),
+    created: unixSeconds,
+    next_action: nextActionSchema.nullable().describe('what the payer does next on the placed channel order; null when nothing is left to do'),
+    last_attempt_error: attemptErrorSchema.nullable(),
+  })
+  .strict()
+  .meta({ id: 'Payment' });
 
 /** The public payment object of DESIGN §2. */
 export function toPaymentObject(p: PaymentRow, publicUrl: string) {

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { z } from 'zod';
 import { bool } from '../db.ts';
 
 export type RefundStatus = 'pending' | 'succeeded' | 'failed';
@@ -38,6 +39,23 @@ export async function findRefundByOutRefundNo(db: Knex, scope: { appId: string; 
 }
 
 /** The public refund object of DESIGN §2. */
+/** The refund object as the API answers it; a test parses real answers with it. */
+export const refundObjectSchema = z
+  .object({
+    id: z.string().describe('re_…'),
+    object: z.literal('refund'),
+    livemode: z.boolean(),
+    payment_id: z.string(),
+    amount: z.number().int(),
+    status: z.enum(['pending', 'succeeded', 'failed']),
+    reason: z.string().nullable(),
+    out_refund_no: z.string(),
+    failure_message: z.string().nullable(),
+    created: z.number().int().describe('unix seconds'),
+  })
+  .strict()
+  .meta({ id: 'Refund' });
+
 export function toRefundObject(r: RefundRow) {
   return {
     id: r.id,

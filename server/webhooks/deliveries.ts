@@ -34,6 +34,36 @@ export interface WebhookDeliveryObject {
   attempts: WebhookAttemptObject[];
 }
 
+/** One try of a delivery, as the API answers it. */
+export const webhookAttemptObjectSchema = z
+  .object({
+    attempted_at: z.number().int(),
+    status_code: z.number().int().nullable(),
+    latency_ms: z.number(),
+    response_excerpt: z.string().nullable(),
+    error: z.string().nullable(),
+  })
+  .strict()
+  .meta({ id: 'WebhookAttempt' });
+
+/** The webhook delivery object as the API answers it; a test parses real answers with it. */
+export const webhookDeliveryObjectSchema = z
+  .object({
+    id: z.string().describe('wd_…'),
+    object: z.literal('webhook_delivery'),
+    event: z.string(),
+    event_type: z.string().nullable(),
+    webhook_endpoint: z.string(),
+    status: z.enum(['pending', 'delivered', 'failed']),
+    attempt_count: z.number().int(),
+    next_attempt_at: z.number().int().nullable(),
+    last_status_code: z.number().int().nullable(),
+    created: z.number().int(),
+    attempts: z.array(webhookAttemptObjectSchema),
+  })
+  .strict()
+  .meta({ id: 'WebhookDelivery' });
+
 export const deliveryListQuery = z.object({ ...listParams, status: z.enum(['pending', 'delivered', 'failed']).optional() }).strict();
 
 /** Input of POST /v1/events/:id/resend: one endpoint, or (absent) every endpoint subscribed to the type. */

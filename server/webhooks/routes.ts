@@ -18,7 +18,8 @@ import {
 } from './service.ts';
 import { deliveryListQuery, listDeliveries } from './deliveries.ts';
 
-const listQuery = z.object(listParams).strict();
+/** Query of GET /v1/webhook_endpoints. */
+export const listEndpointsQuery = z.object(listParams).strict();
 
 /**
  * /v1/webhook_endpoints, mounted by the core after api-key auth, JSON parsing and idempotency.
@@ -34,7 +35,7 @@ export function createWebhookEndpointRoutes(deps: Deps): express.Router {
   });
 
   router.get('/', async (req, res) => {
-    res.json(await listEndpoints(deps, authOf(res), parse(listQuery, req.query)));
+    res.json(await listEndpoints(deps, authOf(res), parse(listEndpointsQuery, req.query)));
   });
 
   router.get('/:id', async (req, res) => {

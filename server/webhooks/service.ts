@@ -54,6 +54,33 @@ const eventTypeSet: Record<EventType, true> = {
 };
 export const knownEventTypes = Object.keys(eventTypeSet) as EventType[];
 
+/** The webhook endpoint object as the API answers it; a test parses real answers with it. */
+export const webhookEndpointObjectSchema = z
+  .object({
+    id: z.string().describe('we_…'),
+    object: z.literal('webhook_endpoint'),
+    livemode: z.boolean(),
+    url: z.string(),
+    enabled_events: z.array(z.string()).describe("event types, or ['*'] for all"),
+    status: z.enum(['enabled', 'disabled']),
+    disabled_reason: z.string().nullable(),
+    failing_since: z.number().int().nullable(),
+    previous_secret_expires_at: z.number().int().nullable(),
+    created: z.number().int(),
+  })
+  .strict()
+  .meta({ id: 'WebhookEndpoint' });
+
+/** Create and rotate_secret answer the endpoint with its secret, the only time it is shown. */
+export const webhookEndpointWithSecretSchema = webhookEndpointObjectSchema
+  .extend({ secret: z.string().describe('whsec_…, shown once') })
+  .meta({ id: 'WebhookEndpointWithSecret' });
+
+export const deletedWebhookEndpointSchema = z
+  .object({ id: z.string(), object: z.literal('webhook_endpoint'), deleted: z.literal(true) })
+  .strict()
+  .meta({ id: 'DeletedWebhookEndpoint' });
+
 export const MAX_URL_LENGTH = 2048;
 
 /** Input of POST /v1/webhook_endpoints; unknown keys are refused so a typo is not silently ignored. */

@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { CHANNEL_CODES } from '../channels/types.ts';
+import { paymentObjectSchema } from '../payments/service.ts';
+import { refundObjectSchema } from '../refunds/repo.ts';
+import { webhookEndpointObjectSchema } from '../webhooks/service.ts';
+import type { EventType } from './repo.ts';
+
+/**
+ * The event object's schemas, one per type (what `data.object` holds), for the API's answers
+ * and the OpenAPI document's webhooks. A Record over EventType: a new type does not compile
+ * until it is described here.
+ */
+
+export const EVENT_DATA_SCHEMAS: Record<EventType, { object: z.ZodType; summary: string }> = {
+  'payment.succeeded': { object: paymentObjectSchema, summary: 'A payment succeeded: the customer paid and the channel confirmed it.' },
+  'payment.closed': { object: paymentObjectSchema, summary: 'A pending payment was closed (by the merchant, or on expiry), also at the channel.' },
+  'payment.attempt_failed': { object: paymentObjectSchema, summary: 'A channel order of a payment was declined, failed or cancelled; the payment stays pending, and its last_attempt_error says why.' },
+  'refund.succeeded': { object: refundObjectSchema, summary: 'A refund was confirmed by the channel.' },
+  'refund.failed': { object: refundObjectSchema, summary: 'A refund was refused by the channel; its amount can be refunded again.' },
+  'webhook_endpoint.disabled': { object: webhookEndpointObjectSchema, summary: 'An endpoint was disabled: it answered 410 Gone, or every delivery failed for three days.' },
+  'test.webhook': { object: webhookEndpointObjectSchema, summary: 'A test event sent to one endpoint by POST /v1/webhook_endpoints/{id}/test.' },
+};
+
+/** `payment.attempt_failed` → `PaymentAttemptFailedEvent`. */
+export const eventSchemaId = (type: string) =>
+  `${type.split(/[._]/).map((w) => w[0].toUpperCase() + w.slice(1)).join('')}Event`;
+
+function eventSchemaOf<T extends EventType>(type: T, object: z.ZodType) {
+  return z
+    .object({
+      id: z.string().describe('evt_…, also the webhook-id header of its deliveries'),
+      object: z.literal('event'),
+      type: z.literal(type),
+      created: z.number().int(),
+      livemode: z.boolean(),
+      data: z.object({ object }).strict(),
+    })
+    .strict()
+    .meta({ id: eventSchemaId(type) });
+}
+
+export const EVENT_SCHEMAS = Object.fromEntries(
+  Object.entries(EVENT_DATA_SCHEMAS).map(([type, d]) => [type, eventSchemaOf(type as EventType, d.object)]),
+) as Record<EventType, ReturnType<typeof eventSchemaOf>>;
+
+/** Any event, told apart by `type`. */
+export const eventObjectSchema = z
+  .discriminatedUnion('type', Object.values(EVENT_SCHEMAS) as [ReturnType<typeof eventSchemaOf>, ...ReturnType<typeof eventSchemaOf>[]])
+  .meta({ id: 'Event' });

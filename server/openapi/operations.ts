@@ -1,0 +1,157 @@
+import { z } from 'zod';
+import { noParams } from '../http/body.ts';
+import { listPageSchema } from '../http/pagination.ts';
+import { errorObjectSchema } from '../http/errors.ts';
+import { confirmPaymentSchema, createPaymentSchema } from '../payments/validation.ts';
+import { listPaymentsQuery } from '../payments/routes.ts';
+import { paymentObjectSchema } from '../payments/service.ts';
+import { simulateSchema } from '../payments/simulate.ts';
+import { createRefundSchema } from '../refunds/service.ts';
+import { refundObjectSchema } from '../refunds/repo.ts';
+import { listEventsQuery } from '../events/routes.ts';
+import { eventObjectSchema } from '../events/schema.ts';
+import { listEndpointsQuery } from '../webhooks/routes.ts';
+import {
+  createEndpointSchema, deletedWebhookEndpointSchema, rotateSecretSchema, updateEndpointSchema,
+  webhookEndpointObjectSchema, webhookEndpointWithSecretSchema,
+} from '../webhooks/service.ts';
+import { deliveryListQuery, resendSchema, webhookDeliveryObjectSchema } from '../webhooks/deliveries.ts';
+
+/**
+ * Every /v1 operation, described by the very schemas its route validates with (exported by the
+ * route files) and the schema of the object it answers. The OpenAPI document is built from this
+ * table, and a test walks the Express router and fails on any route missing here.
+ */
+export interface Operation {
+  method: 'get' | 'post' | 'delete';
+  /** OpenAPI style: /v1/payments/{id}. */
+  path: string;
+  operationId: string;
+  tag: 'Payments' | 'Refunds' | 'Events' | 'Webhook endpoints' | 'Test helpers' | 'Meta';
+  summary: string;
+  description?: string;
+  query?: z.ZodObject;
+  /** The JSON body's schema; omitted for a POST that takes none. */
+  body?: z.ZodType;
+  response: z.ZodType;
+  /** Statuses besides 200 and those every /v1 call can answer (400, 401, 429, 500; and 409 on a POST, an Idempotency-Key in use). */
+  errors?: number[];
+  /** No API key needed (the document itself). */
+  public?: boolean;
+}
+
+export const paymentListSchema = listPageSchema(paymentObjectSchema, 'PaymentList');
+export const eventListSchema = listPageSchema(eventObjectSchema, 'EventList');
+export const webhookEndpointListSchema = listPageSchema(webhookEndpointObjectSchema, 'WebhookEndpointList');
+export const webhookDeliveryListSchema = listPageSchema(webhookDeliveryObjectSchema, 'WebhookDeliveryList');
+/** The document itself: an OpenAPI 3.1 object, not described further here. */
+const openApiDocumentSchema = z.object({ openapi: z.string() }).loose();
+
+export const OPERATIONS: Operation[] = [
+  {
+    method: 'post', path: '/v1/payments', operationId: 'createPayment', tag: 'Payments',
+    summary: 'Create a payment',
+    description: 'Without `channel`, the customer picks one on the hosted cashier at `checkout_url`. '
+      + 'With `channel`, the channel order is placed at once and `next_action` says what the payer does next '
+      + '(a channel that declines does not fail the create: `next_action` is null and `last_attempt_error` says why).',
+    body: createPaymentSchema, response: paymentObjectSchema, errors: [402, 502],
+  },
+  {
+    method: 'get', path: '/v1/payments', operationId: 'listPayments', tag: 'Payments',
+    summary: 'List payments', description: 'Newest first; page with `starting_after` / `ending_before`.',
+    query: listPaymentsQuery, response: paymentListSchema,
+  },
+  {
+    method: 'get', path: '/v1/payments/{id}', operationId: 'retrievePayment', tag: 'Payments',
+    summary: 'Retrieve a payment', query: noParams, response: paymentObjectSchema, errors: [404],
+  },
+  {
+    method: 'post', path: '/v1/payments/{id}/confirm', operationId: 'confirmPayment', tag: 'Payments',
+    summary: 'Place (or switch to) a channel order now',
+    description: 'A new attempt on `channel` for a pending payment; answers the payment with `next_action`. '
+      + '`client_ip` is required for wechat_h5, `openid` for wechat_jsapi.',
+    body: confirmPaymentSchema, response: paymentObjectSchema, errors: [402, 404, 502],
+  },
+  {
+    method: 'post', path: '/v1/payments/{id}/close', operationId: 'closePayment', tag: 'Payments',
+    summary: 'Close a pending payment', description: 'Also closes its orders at the channels.',
+    response: paymentObjectSchema, errors: [404, 502],
+  },
+  {
+    method: 'post', path: '/v1/payments/{id}/refunds', operationId: 'createRefund', tag: 'Refunds',
+    summary: 'Refund a succeeded payment', description: '`amount` defaults to what is left to refund.',
+    body: createRefundSchema, response: refundObjectSchema, errors: [402, 404, 502],
+  },
+  {
+    method: 'get', path: '/v1/refunds/{id}', operationId: 'retrieveRefund', tag: 'Refunds',
+    summary: 'Retrieve a refund', query: noParams, response: refundObjectSchema, errors: [404],
+  },
+  {
+    method: 'get', path: '/v1/events', operationId: 'listEvents', tag: 'Events',
+    summary: 'List events', description: '`type` takes an exact type or a family: `payment.*`.',
+    query: listEventsQuery, response: eventListSchema,
+  },
+  {
+    method: 'get', path: '/v1/events/{id}', operationId: 'retrieveEvent', tag: 'Events',
+    summary: 'Retrieve an event', query: noParams, response: eventObjectSchema, errors: [404],
+  },
+  {
+    method: 'get', path: '/v1/events/{id}/deliveries', operationId: 'listEventDeliveries', tag: 'Events',
+    summary: "List an event's webhook deliveries", query: deliveryListQuery, response: webhookDeliveryListSchema, errors: [404],
+  },
+  {
+    method: 'post', path: '/v1/events/{id}/resend', operationId: 'resendEvent', tag: 'Events',
+    summary: 'Resend an event', description: 'To one endpoint, or to every enabled endpoint subscribed to its type; the receiver sees the same webhook-id.',
+    body: resendSchema, response: webhookDeliveryListSchema, errors: [404],
+  },
+  {
+    method: 'post', path: '/v1/webhook_endpoints', operationId: 'createWebhookEndpoint', tag: 'Webhook endpoints',
+    summary: 'Create a webhook endpoint', description: 'The answer carries the signing secret (`whsec_…`), the only time it is shown.',
+    body: createEndpointSchema, response: webhookEndpointWithSecretSchema,
+  },
+  {
+    method: 'get', path: '/v1/webhook_endpoints', operationId: 'listWebhookEndpoints', tag: 'Webhook endpoints',
+    summary: 'List webhook endpoints', query: listEndpointsQuery, response: webhookEndpointListSchema,
+  },
+  {
+    method: 'get', path: '/v1/webhook_endpoints/{id}', operationId: 'retrieveWebhookEndpoint', tag: 'Webhook endpoints',
+    summary: 'Retrieve a webhook endpoint', query: noParams, response: webhookEndpointObjectSchema, errors: [404],
+  },
+  {
+    method: 'post', path: '/v1/webhook_endpoints/{id}', operationId: 'updateWebhookEndpoint', tag: 'Webhook endpoints',
+    summary: 'Update a webhook endpoint', description: '`status: "enabled"` re-enables a disabled endpoint.',
+    body: updateEndpointSchema, response: webhookEndpointObjectSchema, errors: [404],
+  },
+  {
+    method: 'delete', path: '/v1/webhook_endpoints/{id}', operationId: 'deleteWebhookEndpoint', tag: 'Webhook endpoints',
+    summary: 'Delete a webhook endpoint', response: deletedWebhookEndpointSchema, errors: [404],
+  },
+  {
+    method: 'post', path: '/v1/webhook_endpoints/{id}/rotate_secret', operationId: 'rotateWebhookEndpointSecret', tag: 'Webhook endpoints',
+    summary: "Roll an endpoint's signing secret",
+    description: 'The old secret keeps signing beside the new one for `expires_in` seconds (two signatures in webhook-signature).',
+    body: rotateSecretSchema, response: webhookEndpointWithSecretSchema, errors: [404],
+  },
+  {
+    method: 'post', path: '/v1/webhook_endpoints/{id}/test', operationId: 'sendTestWebhook', tag: 'Webhook endpoints',
+    summary: 'Send a test.webhook event to this endpoint', response: eventObjectSchema, errors: [404],
+  },
+  {
+    method: 'get', path: '/v1/webhook_endpoints/{id}/deliveries', operationId: 'listWebhookEndpointDeliveries', tag: 'Webhook endpoints',
+    summary: "List an endpoint's deliveries", query: deliveryListQuery, response: webhookDeliveryListSchema, errors: [404],
+  },
+  {
+    method: 'post', path: '/v1/test_helpers/payments/{id}/simulate', operationId: 'simulatePayment', tag: 'Test helpers',
+    summary: 'Act as the customer and the channel (test mode only)',
+    description: 'Places a real order at the channel simulator and pays, fails or cancels it there; the result arrives through the real notify path. A live key gets 404.',
+    body: simulateSchema, response: paymentObjectSchema, errors: [402, 404, 502],
+  },
+  {
+    method: 'get', path: '/v1/openapi.json', operationId: 'getOpenApiDocument', tag: 'Meta',
+    summary: 'This document', description: 'Served without an API key: it describes the public contract and holds nothing secret.',
+    response: openApiDocumentSchema, public: true,
+  },
+];
+
+/** The error schema every error status answers. */
+export { errorObjectSchema };

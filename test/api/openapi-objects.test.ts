@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { z } from 'zod';
+import { OPERATIONS } from '../../server/openapi/operations.ts';
+import { errorObjectSchema } from '../../server/http/errors.ts';
+import { EVENT_SCHEMAS } from '../../server/events/schema.ts';
+import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+import { startReceiver } from '../support/receiver.ts';
+import { getCredentials } from '../../server/apps/channel-configs.ts';
+import { sandboxPayerOpenid } from '../../server/sandbox/wechatpay/index.ts';
+
+/**
+ * The object schemas the document is built from, checked against what the API really answers:
+ * a field the API adds or drops without its schema fails here (the schemas are strict).
+ */
+
+const responseOf = (operationId: string): z.ZodType => {
+  const op = OPERATIONS.find((o) => o.operationId === operationId);
+  if (!op) throw new Error(`no operation ${operationId}`);
+  return op.response;
+};
+const seen = new Set<string>();
+
+/** Calls the API and parses the answer with the operation's documented response schema. */
+async function call(operationId: string, method: string, path: string, body?: unknown) {
+  const res = await g.api(method, path, body);
+  expect(res.status, `${operationId}: ${JSON.stringify(res.body)}`).toBe(200);
+  const parsed = responseOf(operationId).safeParse(res.body);
+  expect(parsed.error?.issues, operationId).toBeUndefined();
+  seen.add(operationId);
+  return res.body;
+}
+
+let g: TestGateway;
+let receiver: Awaited<ReturnType<typeof startReceiver>>;
+beforeAll(async () => {
+  g = await startTestGateway({ workers: false });
+  receiver = await startReceiver();
+});
+afterAll(async () => {
+  await receiver?.close();
+  await g?.close();
+});
+
+describe('response schemas match the API', () => {
+  it('payments, refunds, events, webhook endpoints and deliveries', async () => {
+    const p = await call('createPayment', 'POST', '/v1/payments', { amount: 1200, subject: 'Schema', out_trade_no: 'schema_1', metadata: { k: 'v' } });
+    await call('createPayment', 'POST', '/v1/payments', { amount: 300, subject: 'QR', out_trade_no: 'schema_2', channel: 'alipay_qr', description: 'd', return_url: 'https://shop.example/r' });
+    await call('retrievePayment', 'GET', `/v1/payments/${p.id}`);
+    const paid = await call('simulatePayment', 'POST', `/v1/test_helpers/payments/${p.id}/simulate`, { channel: 'alipay_pc' });
+    expect(paid.status).toBe('succeeded');
+    const list = await call('listPayments', 'GET', '/v1/payments?limit=1');
+    expect(list.has_more).toBe(true);
+    const refund = await call('createRefund', 'POST', `/v1/payments/${p.id}/refunds`, { amount: 200, reason: 'schema' });
+    await call('retrieveRefund', 'GET', `/v1/refunds/${refund.id}`);
+    const toClose = await call('createPayment', 'POST', '/v1/payments', { amount: 100, subject: 'Close', out_trade_no: 'schema_3' });
+    await call('simulatePayment', 'POST', `/v1/test_helpers/payments/${toClose.id}/simulate`, { channel: 'alipay_pc', outcome: 'fail' });
+    // Each next_action shape the simulators give parses strictly: redirect, QR, JSAPI, the app ones.
+    const wechat = (await getCredentials(g.deps, g.app.app_id, 'wechatpay', false)) as { appid: string };
+    const openid = sandboxPayerOpenid({ db: g.deps.db, logger: g.deps.logger, masterKey: g.deps.config.masterKeyBytes, publicUrl: g.deps.config.publicUrl }, wechat.appid);
+    for (const channel of ['wechat_native', 'wechat_jsapi', 'alipay_wap', 'alipay_app', 'wechat_app']) {
+      const body = channel === 'wechat_jsapi' ? { channel, openid } : { channel };
+      const confirmed = await call('confirmPayment', 'POST', `/v1/payments/${toClose.id}/confirm`, body);
+      expect(confirmed.next_action, channel).not.toBeNull();
+    }
+    await call('closePayment', 'POST', `/v1/payments/${toClose.id}/close`);
+
+    const ep = await call('createWebhookEndpoint', 'POST', '/v1/webhook_endpoints', { url: receiver.url });
+    await call('retrieveWebhookEndpoint', 'GET', `/v1/webhook_endpoints/${ep.id}`);
+    await call('updateWebhookEndpoint', 'POST', `/v1/webhook_endpoints/${ep.id}`, { enabled_events: ['payment.succeeded', 'test.webhook'] });
+    await call('listWebhookEndpoints', 'GET', '/v1/webhook_endpoints');
+    await call('rotateWebhookEndpointSecret', 'POST', `/v1/webhook_endpoints/${ep.id}/rotate_secret`, { expires_in: 60 });
+    const test = await call('sendTestWebhook', 'POST', `/v1/webhook_endpoints/${ep.id}/test`);
+    await call('listWebhookEndpointDeliveries', 'GET', `/v1/webhook_endpoints/${ep.id}/deliveries`);
+    await call('listEventDeliveries', 'GET', `/v1/events/${test.id}/deliveries`);
+    await call('resendEvent', 'POST', `/v1/events/${test.id}/resend`, { webhook_endpoint: ep.id });
+
+    const events = await call('listEvents', 'GET', '/v1/events?limit=100');
+    const types = new Set<string>(events.data.map((e: any) => e.type));
+    // Each event parses with its own type's schema too, not only with the union.
+    for (const e of events.data) expect(EVENT_SCHEMAS[e.type as keyof typeof EVENT_SCHEMAS].safeParse(e).error?.issues, e.type).toBeUndefined();
+    expect([...types].sort()).toEqual(expect.arrayContaining(['payment.attempt_failed', 'payment.closed', 'payment.succeeded', 'refund.succeeded', 'test.webhook']));
+    await call('retrieveEvent', 'GET', `/v1/events/${events.data[0].id}`);
+    await call('deleteWebhookEndpoint', 'DELETE', `/v1/webhook_endpoints/${ep.id}`);
+
+    const doc = await fetch(`${g.url}/v1/openapi.json`).then((r) => r.json());
+    expect(responseOf('getOpenApiDocument').safeParse(doc).success).toBe(true);
+    seen.add('getOpenApiDocument');
+    // Every routed operation has had a real answer parsed.
+    expect(OPERATIONS.map((o) => o.operationId).filter((id) => !seen.has(id))).toEqual([]);
+  });
+
+  it('errors, by status', async () => {
+    const cases: Array<[number, () => Promise<{ status: number; body: any }>]> = [
+      [400, () => g.api('POST', '/v1/payments', { amount: -1, subject: 'x', out_trade_no: 'bad' })],
+      [401, async () => {
+        const r = await fetch(`${g.url}/v1/payments`);
+        return { status: r.status, body: await r.json() };
+      }],
+      [404, () => g.api('GET', '/v1/payments/pay_nope')],
+      [404, () => g.api('GET', '/v1/nothing_here')],
+    ];
+    for (const [status, run] of cases) {
+      const res = await run();
+      expect(res.status).toBe(status);
+      expect(errorObjectSchema.safeParse(res.body).error?.issues).toBeUndefined();
+    }
+  });
+});
