@@ -56,7 +56,7 @@ describe('response schemas match the API', () => {
     await call('simulatePayment', 'POST', `/v1/test_helpers/payments/${toClose.id}/simulate`, { channel: 'alipay_pc', outcome: 'fail' });
     // Each next_action shape the simulators give parses strictly: redirect, QR, JSAPI, the app ones.
     const wechat = (await getCredentials(g.deps, g.app.app_id, 'wechatpay', false)) as { appid: string };
-    const openid = sandboxPayerOpenid({ db: g.deps.db, logger: g.deps.logger, masterKey: g.deps.config.masterKeyBytes, publicUrl: g.deps.config.publicUrl }, wechat.appid);
+    const openid = sandboxPayerOpenid({ masterKey: g.deps.config.masterKeyBytes }, wechat.appid);
     for (const channel of ['wechat_native', 'wechat_jsapi', 'alipay_wap', 'alipay_app', 'wechat_app']) {
       const body = channel === 'wechat_jsapi' ? { channel, openid } : { channel };
       const confirmed = await call('confirmPayment', 'POST', `/v1/payments/${toClose.id}/confirm`, body);
