@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import http, { type Server } from 'node:http';
 import { loadConfig, type Config } from './config.ts';
 import { createDb, isPostgres, migrate } from './db.ts';
-import { startCheckpointer } from './sqlite-checkpointer.ts';
+import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createLocalBus, createPgBus } from './bus.ts';
 import { createApp } from './app.ts';
@@ -21,6 +21,9 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
+
+/** The SQLite checkpoint thread starts this long after the server. */
+const CHECKPOINTER_DELAY_MS = 3000;
 /**
  * Creates the demo app on an empty database and writes its key to data/demo-app.json. It is a
  * test-mode app only: a live key would sit in a plain file for an app nobody set up for real
@@ -55,7 +58,12 @@ export async function startGateway(baseConfig: Config = loadConfig(), logger: Lo
   const bus = isPostgres(db) ? await createPgBus(config.databaseUrl, config.databaseSchema, logger) : createLocalBus();
   const deps: Deps = { db, config, logger, bus };
   const sqliteFile = config.databaseUrl.startsWith('sqlite:') ? config.databaseUrl.slice('sqlite:'.length) : undefined;
-  const checkpointer = sqliteFile && sqliteFile !== ':memory:' ? startCheckpointer(db, sqliteFile) : undefined;
+  // Started a little after the server is up: a thread and its own SQLite connection are start-up
+  // CPU that the first requests do not need (SQLite checkpoints by itself until then).
+  let checkpointer: Checkpointer | undefined;
+  const checkpointerTimer = sqliteFile && sqliteFile !== ':memory:'
+    ? setTimeout(() => (checkpointer = startCheckpointer(db, sqliteFile)), CHECKPOINTER_DELAY_MS).unref()
+    : undefined;
   const demo = config.demo ? await ensureDemoApp(deps) : undefined;
   handler = createApp(deps);
   const webhooks = config.workers ? startWebhookWorker(deps) : undefined;
@@ -70,6 +78,7 @@ export async function startGateway(baseConfig: Config = loadConfig(), logger: Lo
       await webhooks?.stop();
       await payments?.stop();
       await bus.close();
+      clearTimeout(checkpointerTimer);
       await checkpointer?.stop();
       await db.destroy();
     })());

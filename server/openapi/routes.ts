@@ -2,7 +2,6 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import express from 'express';
 import helmet from 'helmet';
-import { openApiJson } from './document.ts';
 
 /**
  * GET /v1/openapi.json and the /docs reference (Swagger UI, served from this gateway's own
@@ -59,10 +58,15 @@ const INIT_JS = `window.ui = SwaggerUIBundle({
 });
 `;
 
+let documentModule: Promise<typeof import('./document.ts')> | undefined;
+
 /** Mounted before /v1's api-key auth. */
 export function createOpenApiRoutes(publicUrl: string): express.Router {
   const r = express.Router();
-  r.get('/v1/openapi.json', (_req, res) => {
+  r.get('/v1/openapi.json', async (_req, res) => {
+    // The document's builder (every route's and object's schema, zod's JSON Schema output) is
+    // loaded with the first request for it, not at every start.
+    const { openApiJson } = await (documentModule ??= import('./document.ts'));
     res.set('Cache-Control', 'public, max-age=300');
     res.set('Access-Control-Allow-Origin', '*');
     res.type('application/json').send(openApiJson(publicUrl));

@@ -2,6 +2,7 @@
  * The Alipay simulator's own storage (what Alipay holds on its side): registered apps with their
  * keys, trades and refunds, in the sandbox_* tables. State changes are conditional updates.
  */
+import { parsedMerchant } from '../parsed-merchants.ts';
 import crypto, { type KeyObject } from 'node:crypto';
 import type { Knex } from 'knex';
 import { seal, unseal } from '../../crypto.ts';
@@ -81,7 +82,11 @@ export async function insertMerchant(db: Knex, masterKey: Buffer, appId: string,
 export async function findMerchant(db: Knex, masterKey: Buffer, appId: string): Promise<SandboxMerchant | undefined> {
   const row = await db('sandbox_merchants').where({ provider: PROVIDER, merchant_id: appId }).first('data_sealed');
   if (!row) return undefined;
-  const s = JSON.parse(unseal(masterKey, row.data_sealed, merchantAad(appId))) as StoredMerchantSecrets;
+  return parsedMerchant(masterKey, row.data_sealed, () => openMerchant(masterKey, appId, row.data_sealed));
+}
+
+function openMerchant(masterKey: Buffer, appId: string, sealed: string): SandboxMerchant {
+  const s = JSON.parse(unseal(masterKey, sealed, merchantAad(appId))) as StoredMerchantSecrets;
   return {
     appId,
     sellerId: s.seller_id,

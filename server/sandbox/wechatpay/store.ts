@@ -3,6 +3,7 @@
  * their keys, orders and refunds, in the sandbox_* tables under provider 'wechatpay'. State
  * changes are conditional updates; the row count decides races.
  */
+import { parsedMerchant } from '../parsed-merchants.ts';
 import crypto, { type KeyObject } from 'node:crypto';
 import type { Knex } from 'knex';
 import { seal, unseal } from '../../crypto.ts';
@@ -118,7 +119,11 @@ export async function findMerchant(db: Knex, masterKey: Buffer, mchid: string): 
   if (!/^\d{1,32}$/.test(mchid)) return undefined;
   const row = await db('sandbox_merchants').where({ provider: PROVIDER, merchant_id: mchid }).first('data_sealed');
   if (!row) return undefined;
-  const s = JSON.parse(unseal(masterKey, row.data_sealed, merchantAad(mchid))) as StoredMerchantSecrets;
+  return parsedMerchant(masterKey, row.data_sealed, () => openMerchant(masterKey, mchid, row.data_sealed));
+}
+
+function openMerchant(masterKey: Buffer, mchid: string, sealed: string): SandboxMerchant {
+  const s = JSON.parse(unseal(masterKey, sealed, merchantAad(mchid))) as StoredMerchantSecrets;
   return {
     mchid,
     appid: s.appid,
