@@ -21,9 +21,9 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-
 /** The SQLite checkpoint thread starts this long after the server. */
 const CHECKPOINTER_DELAY_MS = 3000;
+
 /**
  * Creates the demo app on an empty database and writes its key to data/demo-app.json. It is a
  * test-mode app only: a live key would sit in a plain file for an app nobody set up for real
