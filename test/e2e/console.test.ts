@@ -70,5 +70,6 @@ describe.skipIf(!haveChromium)('merchant console in Chromium', () => {
     }
     expect(cspErrors).toEqual([]);
     await context.close();
-  });
+    // Nine axe runs, a login's scrypt and a refund: 25–32 s on a 2-core machine, the default's edge.
+  }, 90_000);
 });
