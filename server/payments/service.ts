@@ -12,7 +12,7 @@ import { paginate } from '../http/pagination.ts';
 import { batcherFor } from '../batch.ts';
 import { queueAutomaticRefund } from '../refunds/service.ts';
 import { CURRENCIES, checkChannelInputs, type ConfirmPaymentInput, type CreatePaymentInput } from './validation.ts';
-import { actionExpiry, nextActionOf, qrImagePath, type AttemptError, type NextAction } from './next-action.ts';
+import { actionExpiry, attemptErrorSchema, nextActionOf, nextActionSchema, qrImagePath, type AttemptError, type NextAction } from './next-action.ts';
 import { sqlOf, transaction, type Sql } from '../sql.ts';
 import { deliveriesNeedClaim } from '../webhooks/handoff.ts';
 import {
@@ -21,41 +21,6 @@ import {
 } from './repo.ts';
 
 const unixSeconds = z.number().int().describe('unix seconds');
-
-/** What the payer's page or app does next to pay: the six shapes of DESIGN §2.1 (Stripe's next_action). */
-export const nextActionSchema = z
-  .discriminatedUnion('type', [
-    z.strictObject({ type: z.literal('redirect_to_url'), redirect_to_url: z.strictObject({ url: z.string() }) })
-      .describe('Send the browser to `url`: Alipay PC/WAP, WeChat H5, PayPal, cards.'),
-    z.strictObject({ type: z.literal('post_form'), post_form: z.strictObject({ url: z.string(), fields: z.record(z.string(), z.string()) }) })
-      .describe('Auto-post a form of `fields` to `url`: UnionPay.'),
-    z.strictObject({
-      type: z.literal('display_qr_code'),
-      display_qr_code: z.strictObject({
-        data: z.string().describe('the text the QR code encodes'),
-        image_url: z.string().describe('an SVG of `data`, served by the gateway'),
-        expires_at: unixSeconds,
-      }),
-    }).describe('Show a QR code for the payer to scan: Alipay QR, WeChat Native.'),
-    z.strictObject({
-      type: z.literal('wechat_jsapi'),
-      wechat_jsapi: z.strictObject({ appId: z.string(), timeStamp: z.string(), nonceStr: z.string(), package: z.string(), signType: z.string(), paySign: z.string() }),
-    }).describe("The parameters of WeixinJSBridge's getBrandWCPayRequest, inside WeChat."),
-    z.strictObject({
-      type: z.literal('wechat_app'),
-      wechat_app: z.strictObject({
-        appid: z.string(), partnerid: z.string(), prepayid: z.string(), package: z.string(), noncestr: z.string(), timestamp: z.string(), sign: z.string(),
-      }),
-    }).describe("The fields of the WeChat app SDK's PayReq."),
-    z.strictObject({ type: z.literal('alipay_app'), alipay_app: z.strictObject({ order_string: z.string() }) })
-      .describe("The signed order string the Alipay app SDK's payOrder / payV2 takes."),
-  ])
-  .meta({ id: 'NextAction' });
-
-/** Why the last channel order of a payment was declined; null when it was not. */
-export const attemptErrorSchema = z
-  .strictObject({ channel: z.enum(CHANNEL_CODES), code: z.string(), message: z.string() })
-  .meta({ id: 'AttemptError' });
 
 /** The payment object as the API answers it; a test parses real answers with it. */
 export const paymentObjectSchema = z

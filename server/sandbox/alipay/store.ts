@@ -2,11 +2,11 @@
  * The Alipay simulator's own storage (what Alipay holds on its side): registered apps with their
  * keys, trades and refunds, in the sandbox_* tables. State changes are conditional updates.
  */
-import { parsedMerchant } from '../parsed-merchants.ts';
 import crypto, { type KeyObject } from 'node:crypto';
 import type { Knex } from 'knex';
 import { seal, unseal } from '../../crypto.ts';
 import { parseJson } from '../../db.ts';
+import { parsedMerchant } from '../parsed-merchants.ts';
 
 const PROVIDER = 'alipay';
 

@@ -3,11 +3,11 @@
  * their keys, orders and refunds, in the sandbox_* tables under provider 'wechatpay'. State
  * changes are conditional updates; the row count decides races.
  */
-import { parsedMerchant } from '../parsed-merchants.ts';
 import crypto, { type KeyObject } from 'node:crypto';
 import type { Knex } from 'knex';
 import { seal, unseal } from '../../crypto.ts';
 import { parseJson } from '../../db.ts';
+import { parsedMerchant } from '../parsed-merchants.ts';
 
 const PROVIDER = 'wechatpay';
 /** Further sandbox_merchants rows map each appid (公众号 and mobile app) to its merchant (the JSAPI, OAuth and app stand-ins know only the appid). */
