@@ -7,6 +7,7 @@ import * as attemptsByPayment from './006_attempts_by_payment.ts';
 import * as productionReads from './007_production_reads.ts';
 import * as paymentCloseRetry from './008_payment_close_retry.ts';
 import * as nextAction from './009_next_action.ts';
+import * as attemptReference from './010_attempt_reference.ts';
 
 /** Every migration in order; knex reads them through a migration source, not the file system. */
 export const migrations = [
@@ -19,4 +20,5 @@ export const migrations = [
   { name: '007_production_reads', ...productionReads },
   { name: '008_payment_close_retry', ...paymentCloseRetry },
   { name: '009_next_action', ...nextAction },
+  { name: '010_attempt_reference', ...attemptReference },
 ];

@@ -102,7 +102,7 @@ async function provisionTestConfig(deps: Deps, appId: string, provider: Provider
   const draft = await sandbox.draftMerchant({ db: deps.db, publicUrl: deps.config.publicUrl, masterKey: deps.config.masterKeyBytes, logger: deps.logger });
   try {
     await deps.db.transaction(async (trx) => {
-      const raw = await draft.register(trx);
+      const raw = await draft.register(trx, { appId, notifyUrl: `${deps.config.publicUrl}/notify/${provider}/${appId}` });
       const now = nowSeconds();
       const sealed = seal(deps.config.masterKeyBytes, JSON.stringify(raw), aad(appId, provider, livemode));
       const stored = await trx('channel_configs')

@@ -51,8 +51,38 @@ export interface Decline {
   message: string;
 }
 
-/** A decline is a value; faults (config, signature, network) are thrown errors from ../errors.ts. */
-export type CreateResult = { ok: true; action: PaymentAction } | { ok: false; decline: Decline };
+/**
+ * A decline is a value; faults (config, signature, network) are thrown errors from ../errors.ts.
+ * `reference`: what the adapter needs later about this order and cannot derive from its number
+ * (PayPal's order id, the exact UnionPay txnTime sent); the gateway stores it on the attempt and
+ * hands it back in every AttemptContext. At most 1,000 characters, never a secret.
+ */
+export type CreateResult = { ok: true; action: PaymentAction; reference?: string } | { ok: false; decline: Decline };
+
+/** What the gateway stored about one attempt, handed back to the (stateless) adapter. */
+export interface AttemptContext {
+  channel: ChannelCode;
+  /** What createPayment returned as `reference`, or null. */
+  reference: string | null;
+  /** The channel's trade number once the attempt succeeded (UnionPay queryId, PayPal capture id). */
+  channelTradeNo: string | null;
+  /** The payment's amount (minor units) and currency. */
+  amount: number;
+  currency: string;
+  /** Unix seconds: when the attempt was placed, and when the payment expires (the channel's expiry matches it). */
+  createdAt: number;
+  expiresAt: number;
+}
+
+/**
+ * A channel without a close (UnionPay) says until when its order can still be paid: the gateway
+ * closes the payment at once but keeps asking the channel until then, so a late payment is
+ * found (and refunded automatically, since the payment is closed).
+ */
+export interface CloseResult {
+  /** Unix seconds after which the channel's answer about the order is final. */
+  payableUntil: number;
+}
 
 /** Normalized payment status at the channel. Only an explicit success or failure is final. */
 export type ChannelPaymentStatus = 'pending' | 'succeeded' | 'closed' | 'not_found';
@@ -76,6 +106,10 @@ export interface RefundRequest {
   currency: string;
   reason?: string | null;
   notifyUrl: string;
+  /** Unix seconds when the refund was created: the same for every resubmission (UnionPay derives its txnTime from it). Always given by the core. */
+  createdAt?: number;
+  /** The paid attempt the refund is taken from. Always given by the core. */
+  attempt?: AttemptContext;
 }
 
 export type ChannelRefundStatus = 'pending' | 'succeeded' | 'failed';
@@ -94,8 +128,10 @@ export type ChannelNotification =
       channelTradeNo: string;
       status: ChannelPaymentStatus;
       amount: number;
-      /** The channel's id for the merchant app (Alipay app_id, WeChat appid). */
-      appId: string;
+      /** ISO 4217, when the message carries it: the core refuses one that is not the payment's. */
+      currency?: string;
+      /** The channel's id for the merchant app (Alipay app_id, WeChat appid), when the message carries it. */
+      appId?: string;
       /** Alipay seller_id, WeChat mchid, when the message carries it. */
       merchantId?: string;
       paidAt?: number;
@@ -108,6 +144,7 @@ export type ChannelNotification =
       channelRefundNo?: string;
       status: ChannelRefundStatus;
       amount: number;
+      currency?: string;
       appId?: string;
       merchantId?: string;
       notifyId: string;
@@ -148,11 +185,15 @@ export interface Channel<Cred = unknown> {
   merchantIdOf(cred: Cred): string | undefined;
 
   createPayment(cred: Cred, order: ChannelOrder): Promise<CreateResult>;
-  queryPayment(cred: Cred, orderNo: string): Promise<PaymentQueryResult>;
-  /** Closes an unpaid order; "already closed" or "no such order" count as success. */
-  closePayment(cred: Cred, orderNo: string): Promise<void>;
+  /** `ctx` is what the gateway stored of the attempt (always given by the core; optional for old callers). */
+  queryPayment(cred: Cred, orderNo: string, ctx?: AttemptContext): Promise<PaymentQueryResult>;
+  /**
+   * Closes an unpaid order; "already closed" or "no such order" count as success. A channel that
+   * cannot close returns until when the order stays payable (CloseResult).
+   */
+  closePayment(cred: Cred, orderNo: string, ctx?: AttemptContext): Promise<void | CloseResult>;
   refund(cred: Cred, req: RefundRequest): Promise<RefundResult>;
-  queryRefund(cred: Cred, orderNo: string, refundNo: string): Promise<RefundResult>;
+  queryRefund(cred: Cred, orderNo: string, refundNo: string, ctx?: { attempt: AttemptContext; createdAt: number; channelRefundNo: string | null }): Promise<RefundResult>;
   /** Verifies and decodes a notification; throws SignatureError or MalformedMessageError. */
   parseNotification(cred: Cred, msg: InboundMessage): Promise<ChannelNotification>;
   /** The answer a channel expects for an accepted (true) or refused (false) notification. */

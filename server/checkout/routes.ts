@@ -379,10 +379,16 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
     return live[live.length - 1];
   }
 
-  r.get('/:token/return', limit, async (req, res) => {
+  /**
+   * The browser is back from the channel: by a GET (Alipay, PayPal) or by a cross-site form POST
+   * (UnionPay's frontUrl), which carries no cookie and no form token; the signature it may carry
+   * is not needed, since nothing here is trusted: the channel is asked.
+   */
+  const returned: RequestHandler = async (req, res) => {
     const payment = await load(req, res);
     if (!payment) return;
-    // The return's parameters only pick which of this payment's own attempts to ask the channel about.
+    // The return's parameters only pick which of this payment's own attempts to ask the channel
+    // about: the order number the gateway put in the return URL.
     const orderNo = typeof req.query.out_trade_no === 'string' ? req.query.out_trade_no : undefined;
     const attempt = await confirmOnReturn(deps, payment, orderNo);
     const fresh = (await findPaymentByToken(deps.db, payment.checkout_token))!;
@@ -392,7 +398,9 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
     // Not paid: failed, cancelled (the channel still says WAIT_BUYER_PAY, NOTPAY or no such trade)
     // or not confirmed yet. The payer never waits here: back to the choice, told how it went.
     res.redirect(303, choiceUrl(req, res, fresh, attempt));
-  });
+  };
+  r.get('/:token/return', limit, returned);
+  r.post('/:token/return', limit, express.urlencoded({ extended: false, limit: '16kb' }), returned);
 
   async function byToken(req: Request): Promise<PaymentRow> {
     const token = String(req.params.token);

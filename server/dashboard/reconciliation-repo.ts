@@ -135,15 +135,20 @@ export interface CheckCandidate {
   amount: number;
   amount_refunded: number;
   currency: string;
+  channel_ref: string | null;
+  channel_trade_no: string | null;
+  attempt_created: number;
+  expires_at: number;
 }
 
 const candidateColumns = [
-  'a.id as attempt_id', 'a.provider', 'a.channel', 'a.channel_order_no', 'a.status as attempt_status',
-  'p.id as payment_id', 'p.status as payment_status', 'p.out_trade_no', 'p.amount', 'p.amount_refunded', 'p.currency',
+  'a.id as attempt_id', 'a.provider', 'a.channel', 'a.channel_order_no', 'a.status as attempt_status', 'a.channel_ref', 'a.channel_trade_no',
+  'a.created as attempt_created', 'p.id as payment_id', 'p.status as payment_status', 'p.out_trade_no', 'p.amount', 'p.amount_refunded',
+  'p.currency', 'p.expires_at',
 ];
 
 function candidateFromRow(r: any): CheckCandidate {
-  return { ...r, amount: Number(r.amount), amount_refunded: Number(r.amount_refunded) };
+  return { ...r, amount: Number(r.amount), amount_refunded: Number(r.amount_refunded), attempt_created: Number(r.attempt_created), expires_at: Number(r.expires_at) };
 }
 
 /** Channel orders of payments created in the range that are still pending here (newest first). */

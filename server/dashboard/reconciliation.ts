@@ -1,5 +1,6 @@
 import type { Deps } from '../deps.ts';
 import { channelFor, isProvider } from '../channels/registry.ts';
+import type { ChannelCode } from '../channels/types.ts';
 import { getCredentials } from '../apps/channel-configs.ts';
 import { ChannelConfigError, ChannelRequestError, ChannelUnavailable, SignatureError } from '../errors.ts';
 import type { Scope } from './repo.ts';
@@ -108,7 +109,10 @@ async function checkOne(deps: Deps, scope: Scope, c: CheckCandidate): Promise<Mi
   const adapter = isProvider(c.provider) ? channelFor(c.provider) : undefined;
   if (!adapter) throw new ChannelConfigError(`${c.provider} is not available in this build`);
   const cred = await getCredentials(deps, scope.appId, adapter.provider, scope.livemode);
-  const q = await adapter.queryPayment(cred, c.channel_order_no);
+  const q = await adapter.queryPayment(cred, c.channel_order_no, {
+    channel: c.channel as ChannelCode, reference: c.channel_ref, channelTradeNo: c.channel_trade_no, amount: c.amount, currency: c.currency,
+    createdAt: c.attempt_created, expiresAt: c.expires_at,
+  });
   const seen = { channelStatus: q.status, channelAmount: q.amount, channelTradeNo: q.channelTradeNo };
   if (c.payment_status === 'pending') {
     return q.status === 'succeeded' ? { kind: 'paid_at_channel', candidate: c, ...seen } : undefined;

@@ -2,7 +2,11 @@ import type { Deps } from '../deps.ts';
 import { channelFor } from '../channels/registry.ts';
 import { getCredentials } from '../apps/channel-configs.ts';
 import { ChannelRequestError } from '../errors.ts';
-import { attemptFromRow, findPaymentById, type AttemptRow, type PaymentRow } from './repo.ts';
+import type { CloseResult } from '../channels/types.ts';
+import { attemptContext, attemptFromRow, findPaymentById, type AttemptRow, type PaymentRow } from './repo.ts';
+
+/** How often an order that cannot be closed at its channel is asked about until it can no longer be paid. */
+const CLOSING_QUERY_MS = 60_000;
 import { announce, applyAttemptOutcome, emitPaymentEvent } from './service.ts';
 
 /**
@@ -13,19 +17,33 @@ import { announce, applyAttemptOutcome, emitPaymentEvent } from './service.ts';
 export async function closeAttemptAtChannel(deps: Deps, attempt: AttemptRow): Promise<'paid' | 'closed'> {
   const adapter = channelFor(attempt.provider)!;
   const cred = await getCredentials(deps, attempt.app_id, attempt.provider, attempt.livemode);
+  const payment = (await findPaymentById(deps.db, attempt.payment_id))!;
+  const ctx = attemptContext(attempt, payment);
   const paidNow = async () => {
-    const q = await adapter.queryPayment(cred, attempt.channel_order_no);
+    const q = await adapter.queryPayment(cred, attempt.channel_order_no, ctx);
     if (q.status !== 'succeeded') return false;
     await applyAttemptOutcome(deps, attempt, { status: 'succeeded', channelTradeNo: q.channelTradeNo, paidAt: q.paidAt });
     return true;
   };
   if (await paidNow()) return 'paid';
+  let result: void | CloseResult;
   try {
-    await adapter.closePayment(cred, attempt.channel_order_no);
+    result = await adapter.closePayment(cred, attempt.channel_order_no, ctx);
   } catch (err) {
     // The channel refuses to close a paid order: it was paid between our query and the close.
     if (err instanceof ChannelRequestError && (await paidNow())) return 'paid';
     throw err;
+  }
+  const nowMs = Date.now();
+  if (result && result.payableUntil * 1000 > nowMs) {
+    // A channel without a close (UnionPay): the order can still be paid until payableUntil, so it
+    // is 'closing' (never offered again) and asked about until then; a late payment is found
+    // and refunded automatically once the payment is closed.
+    await deps.db('payment_attempts')
+      .where({ id: attempt.id })
+      .whereIn('status', ['pending', 'closing'])
+      .update({ status: 'closing', next_query_at_ms: Math.min(nowMs + CLOSING_QUERY_MS, result.payableUntil * 1000 + 1000), updated_ms: nowMs });
+    return 'closed';
   }
   await deps.db('payment_attempts')
     .where({ id: attempt.id })

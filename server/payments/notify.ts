@@ -65,6 +65,7 @@ export async function handleNotify(deps: Deps, provider: Provider, appId: string
 
   if (n.kind === 'payment') {
     if (n.amount !== payment.amount) return refuse('amount does not match the payment', { payment_id: payment.id, notified: n.amount, expected: payment.amount });
+    if (n.currency !== undefined && n.currency !== payment.currency) return refuse('currency does not match the payment', { payment_id: payment.id, notified: n.currency, expected: payment.currency });
     if (n.status === 'succeeded') {
       const changed = await applyAttemptOutcome(deps, attempt, { status: 'succeeded', channelTradeNo: n.channelTradeNo, paidAt: n.paidAt });
       deps.logger.info('payment notify accepted', { payment_id: payment.id, attempt_id: attempt.id, duplicate: !changed });
@@ -73,6 +74,7 @@ export async function handleNotify(deps: Deps, provider: Provider, appId: string
     }
     return { ack: adapter.acknowledge(true), accepted: true };
   }
+  if (n.currency !== undefined && n.currency !== payment.currency) return refuse('currency does not match the payment', { payment_id: payment.id, notified: n.currency });
   // Our refund number at the channel is the refund's id.
   const refund = await findRefund(deps.db, n.refundNo);
   if (!refund || refund.payment_id !== payment.id || refund.attempt_id !== attempt.id) return refuse('no such refund for this order', { refund_no: n.refundNo });

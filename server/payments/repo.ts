@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { bool, firstRow, parseJson } from '../db.ts';
 import { sqlOf, type Sql } from '../sql.ts';
-import type { ChannelCode, PaymentAction, Provider } from '../channels/types.ts';
+import type { AttemptContext, ChannelCode, PaymentAction, Provider } from '../channels/types.ts';
 import type { AttemptError, StoredNextAction } from './next-action.ts';
 
 export type PaymentStatus = 'pending' | 'succeeded' | 'closed';
@@ -46,6 +46,8 @@ export interface AttemptRow {
   status: AttemptStatus;
   channel_trade_no: string | null;
   action: PaymentAction | null;
+  /** What the adapter returned as `reference` when it placed the order (AttemptContext). */
+  channel_ref: string | null;
   created: number;
 }
 
@@ -68,7 +70,20 @@ export function paymentFromRow(r: any): PaymentRow {
 }
 
 export function attemptFromRow(r: any): AttemptRow {
-  return { ...r, livemode: bool(r.livemode), created: Number(r.created), action: parseJson(r.action, null) };
+  return { ...r, livemode: bool(r.livemode), created: Number(r.created), action: parseJson(r.action, null), channel_ref: r.channel_ref ?? null };
+}
+
+/** What the adapter is handed back about an attempt of this payment. */
+export function attemptContext(attempt: AttemptRow, payment: Pick<PaymentRow, 'amount' | 'currency' | 'expires_at'>): AttemptContext {
+  return {
+    channel: attempt.channel,
+    reference: attempt.channel_ref,
+    channelTradeNo: attempt.channel_trade_no,
+    amount: payment.amount,
+    currency: payment.currency,
+    createdAt: attempt.created,
+    expiresAt: payment.expires_at,
+  };
 }
 
 export async function findPayment(db: Knex, scope: { appId: string; livemode: boolean }, id: string): Promise<PaymentRow | undefined> {

@@ -16,7 +16,7 @@ import { actionExpiry, attemptErrorSchema, nextActionOf, nextActionSchema, qrIma
 import { sqlOf, transaction, type Sql } from '../sql.ts';
 import { deliveriesNeedClaim } from '../webhooks/handoff.ts';
 import {
-  assignNextActionAttempt, attemptFromRow, closeSiblingAttempts, findPayment, findPaymentById, markAttemptSucceeded, markPaymentSucceeded,
+  assignNextActionAttempt, attemptContext, attemptFromRow, closeSiblingAttempts, findPayment, findPaymentById, markAttemptSucceeded, markPaymentSucceeded,
   paymentFromRow, recordLastAttemptError, storeNextAction, type AttemptRow, type PaymentRow,
 } from './repo.ts';
 
@@ -299,15 +299,16 @@ export async function startAttempt(
   });
   if (result.ok) {
     const action = JSON.stringify(result.action);
+    const reference = result.reference ?? null;
     if (ctx.direct) {
       await transaction(deps.db, async (tx) => {
-        await tx.run('update payment_attempts set action = ?, updated_ms = ? where id = ?', [action, Date.now(), attemptId]);
+        await tx.run('update payment_attempts set action = ?, channel_ref = ?, updated_ms = ? where id = ?', [action, reference, Date.now(), attemptId]);
         await storeNextAction(tx, { paymentId: payment.id, attemptId, next: { action: result.action, expires_at: actionExpiry(result.action, payment.expires_at, now) }, nowMs: Date.now() });
       });
       // Cashier pages of this payment now open the new step: drop their cached row.
       if (assign) await deps.bus.publish(`payment:${payment.id}`, 'pending');
     } else {
-      await deps.db('payment_attempts').where({ id: attemptId }).update({ action, updated_ms: Date.now() });
+      await deps.db('payment_attempts').where({ id: attemptId }).update({ action, channel_ref: reference, updated_ms: Date.now() });
     }
   } else {
     await recordAttemptFailure(deps, attemptId, result.decline.code, result.decline.message);
@@ -401,10 +402,11 @@ export async function refreshAttempt(deps: Deps, attempt: AttemptRow): Promise<v
   const adapter = channelFor(attempt.provider);
   if (!adapter) return;
   const cred = await getCredentials(deps, attempt.app_id, attempt.provider, attempt.livemode);
-  const q = await adapter.queryPayment(cred, attempt.channel_order_no);
+  const payment = await findPaymentById(deps.db, attempt.payment_id);
+  if (!payment) return;
+  const q = await adapter.queryPayment(cred, attempt.channel_order_no, attemptContext(attempt, payment));
   if (q.status === 'succeeded') {
-    const payment = await findPaymentById(deps.db, attempt.payment_id);
-    if (payment && q.amount !== undefined && q.amount !== payment.amount) {
+    if (q.amount !== undefined && q.amount !== payment.amount) {
       deps.logger.error('channel query amount differs from the payment', { payment_id: payment.id, attempt_id: attempt.id });
       return;
     }

@@ -8,7 +8,7 @@ import { sqlOf, type Sql } from '../sql.ts';
 import { channelFor } from '../channels/registry.ts';
 import type { RefundResult } from '../channels/types.ts';
 import { getCredentials } from '../apps/channel-configs.ts';
-import { attemptFromRow, findPayment, isUniqueViolation, paymentFromRow, type AttemptRow, type PaymentRow } from '../payments/repo.ts';
+import { attemptContext, attemptFromRow, findPayment, isUniqueViolation, paymentFromRow, type AttemptRow, type PaymentRow } from '../payments/repo.ts';
 import { amountSchema } from '../payments/validation.ts';
 import { findRefund, refundFromRow, toRefundObject, type RefundRow } from './repo.ts';
 
@@ -121,6 +121,8 @@ async function askChannel(deps: Deps, refund: RefundRow): Promise<boolean> {
       currency: payment.currency,
       reason: refund.reason,
       notifyUrl: `${deps.config.publicUrl}/notify/${attempt.provider}/${refund.app_id}`,
+      createdAt: refund.created,
+      attempt: attemptContext(attempt, payment),
     });
   } catch (err) {
     if (err instanceof ChannelRequestError) {

@@ -13,6 +13,12 @@ export type SandboxOutcome = 'pay' | 'fail' | 'cancel';
 /** normal: notify at once; delay:<s>; duplicate: notify twice; drop: never notify. */
 export type NotifyMode = 'normal' | 'duplicate' | 'drop' | `delay:${number}`;
 
+/** Who the simulator registers: the gateway app, and where that app's channel notifications go (PayPal's webhook listener). */
+export interface SandboxRegistration {
+  appId: string;
+  notifyUrl: string;
+}
+
 /** A merchant app the simulator is about to register: its keys are generated, nothing is stored yet. */
 export interface SandboxMerchantDraft {
   /**
@@ -20,7 +26,7 @@ export interface SandboxMerchantDraft {
    * loses a race rolls its merchant back) and returns the gateway-side credentials, as the
    * merchant would get them from the channel.
    */
-  register(db: Knex): Promise<Record<string, unknown>>;
+  register(db: Knex, gateway?: SandboxRegistration): Promise<Record<string, unknown>>;
 }
 
 /** What each channel simulator offers the gateway core (test mode only). */
