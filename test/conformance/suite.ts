@@ -31,6 +31,10 @@ export interface ConformanceDriver {
   forged(g: TestGateway, order: PaidOrder): Promise<NotifyMessage>;
   /** Genuinely signed, for an amount other than the payment's. */
   amountMismatch(g: TestGateway, order: PaidOrder): Promise<NotifyMessage>;
+  /** Genuinely signed, naming a merchant (Alipay seller_id, WeChat mchid, UnionPay merId, PayPal payee) other than the app's; omit when the channel's notify names none. */
+  merchantMismatch?(g: TestGateway, order: PaidOrder): Promise<NotifyMessage>;
+  /** Genuinely signed, in a currency other than the payment's; omit when the channel's notify carries none. */
+  currencyMismatch?(g: TestGateway, order: PaidOrder): Promise<NotifyMessage>;
   /** Malformed messages by name: missing fields, wrong content type, bad base64, wrong AES key… */
   malformed(g: TestGateway, order: PaidOrder): Promise<Record<string, NotifyMessage>>;
   /** The answer that makes the channel retry. */
