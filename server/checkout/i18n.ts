@@ -1,3 +1,4 @@
+import { minorUnits, toDecimalString } from '../payments/currencies.ts';
 /** The cashier's two languages; ?lang= wins, then Accept-Language, then zh-CN. */
 export type Lang = 'zh-CN' | 'en';
 
@@ -141,10 +142,23 @@ export function formatCountdown(seconds: number, t: Pick<Messages, 'days'>): str
   return days ? `${t.days.replace('{n}', String(days))} ${clock}` : clock;
 }
 
-/** "¥1,234.56" from fen; only display code formats money. */
-export function formatAmount(amount: number, currency: string, exponent: number): string {
-  const symbols: Record<string, string> = { CNY: '¥', HKD: 'HK$', USD: '$', EUR: '€', GBP: '£', JPY: '¥' };
-  const whole = String(Math.floor(amount / 10 ** exponent)).replace(/\B(?=(\d{3})+$)/g, ',');
-  const fraction = exponent === 0 ? '' : '.' + String(amount % 10 ** exponent).padStart(exponent, '0');
-  return `${symbols[currency] ?? currency + ' '}${whole}${fraction}`;
+/**
+ * "¥1,234.56" from 123456 fen, "US$12.34" or "$12.34" by the reader's language; only display code
+ * formats money. The decimals are the currency's ISO exponent (CLDR would show HUF without
+ * any), and the amount goes to Intl as an exact decimal string, never as a float.
+ */
+export function formatAmount(amount: number, currency: string, lang: Lang = 'zh-CN'): string {
+  const exp = minorUnits(currency);
+  return formatterFor(lang, currency, exp).format(toDecimalString(amount, currency) as unknown as number);
+}
+
+const formatters = new Map<string, Intl.NumberFormat>();
+function formatterFor(lang: Lang, currency: string, exp: number): Intl.NumberFormat {
+  const key = `${lang}:${currency}`;
+  let f = formatters.get(key);
+  if (!f) {
+    f = new Intl.NumberFormat(lang, { style: 'currency', currency, minimumFractionDigits: exp, maximumFractionDigits: exp });
+    formatters.set(key, f);
+  }
+  return f;
 }

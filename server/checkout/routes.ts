@@ -6,7 +6,7 @@ import { channelFor, sandboxFor } from '../channels/registry.ts';
 import { getCredentials } from '../apps/channel-configs.ts';
 import { getApp, type AppRow } from '../apps/service.ts';
 import { findPaymentByToken, listAttempts, type AttemptRow, type PaymentRow } from '../payments/repo.ts';
-import { minorUnits, startAttempt } from '../payments/service.ts';
+import { startAttempt } from '../payments/service.ts';
 import { ApiError } from '../errors.ts';
 import { errorBody, toApiError } from '../http/errors.ts';
 import { allowFraming } from '../http/security.ts';
@@ -108,7 +108,7 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
       t,
       otherLang,
       langQuery: `?${langQuery}`,
-      amountText: payment ? formatAmount(payment.amount, payment.currency, minorUnits(payment.currency)) : '',
+      amountText: payment ? formatAmount(payment.amount, payment.currency, lang) : '',
       countdownText: payment ? formatCountdown(payment.expires_at - now, t) : '',
       parentOrigin: res.locals.parentOrigin,
       query,

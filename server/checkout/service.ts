@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { Deps } from '../deps.ts';
 import { timingSafeEqualStr, nowSeconds } from '../crypto.ts';
 import { isAppCode, providerOf, type ChannelCode, type Provider } from '../channels/types.ts';
-import { isImplemented } from '../channels/registry.ts';
+import { channelFor, isImplemented } from '../channels/registry.ts';
 import { expediteAttemptQuery, listAttempts, type AttemptRow, type PaymentRow } from '../payments/repo.ts';
 import { refreshAttempt } from '../payments/service.ts';
 import type { Messages } from './i18n.ts';
@@ -36,7 +36,9 @@ const blockedIn: Partial<Record<Environment, Provider>> = { wechat: 'alipay', al
  */
 export function channelsFor(payment: PaymentRow, env: Environment): ChannelCode[] {
   const offered = payment.channel && !isAppCode(payment.channel) ? [payment.channel] : byEnvironment[env];
-  return offered.filter((code) => isImplemented(code) && !isAppCode(code) && providerOf(code) !== blockedIn[env]);
+  return offered.filter(
+    (code) => isImplemented(code) && !isAppCode(code) && providerOf(code) !== blockedIn[env] && channelFor(providerOf(code))!.currencies.includes(payment.currency),
+  );
 }
 
 /** The wallet apps that pay a scanned checkout URL inside themselves, and the channel each uses. */

@@ -10,7 +10,7 @@ const BEIJING_OFFSET_MS = 8 * 3600_000;
 const DAY_MS = 86_400_000;
 
 export function money(amount: number, currency: string): string {
-  return formatAmount(amount, currency, minorUnits(currency));
+  return formatAmount(amount, currency, 'en');
 }
 
 /** A minor-unit amount as a plain decimal ("12.34"), for CSV and form fields. */

@@ -5,13 +5,13 @@ import { ChannelConfigError, ChannelRequestError, ChannelUnavailable, SignatureE
 import { toApiError } from '../http/errors.ts';
 import { insertEvent } from '../events/repo.ts';
 import type { AuthContext, Deps } from '../deps.ts';
-import { channelFor, isImplemented } from '../channels/registry.ts';
-import { CHANNEL_CODES, providerOf, type ChannelCode, type ChannelPaymentStatus, type CreateResult } from '../channels/types.ts';
+import { channelFor, implementedCodes, isImplemented } from '../channels/registry.ts';
+import { CHANNEL_CODES, providerOf, type Provider, type ChannelCode, type ChannelPaymentStatus, type CreateResult } from '../channels/types.ts';
 import { getCredentials } from '../apps/channel-configs.ts';
 import { paginate } from '../http/pagination.ts';
 import { batcherFor } from '../batch.ts';
 import { queueAutomaticRefund } from '../refunds/service.ts';
-import { CURRENCIES, checkChannelInputs, type ConfirmPaymentInput, type CreatePaymentInput } from './validation.ts';
+import { checkChannelInputs, type ConfirmPaymentInput, type CreatePaymentInput } from './validation.ts';
 import { actionExpiry, attemptErrorSchema, nextActionOf, nextActionSchema, qrImagePath, type AttemptError, type NextAction } from './next-action.ts';
 import { sqlOf, transaction, type Sql } from '../sql.ts';
 import { deliveriesNeedClaim } from '../webhooks/handoff.ts';
@@ -97,6 +97,21 @@ function checkChannel(channel: ChannelCode, currency: string, currencyParam: 'cu
 }
 
 /**
+ * A payment without a channel is paid on the cashier: some channel must take its currency. That
+ * is a channel of this build; in live mode, once the app has live channel configs, one of those
+ * (an app with none yet can pay with nothing, whatever the currency: the cashier says so).
+ */
+async function checkCurrencyOffered(deps: Deps, auth: AuthContext, currency: string): Promise<void> {
+  const takers = new Set(implementedCodes().map(providerOf).filter((p) => channelFor(p)!.currencies.includes(currency)));
+  if (takers.size === 0) throw invalid('currency_not_supported', `No channel of this gateway accepts ${currency}.`, 'currency');
+  if (!auth.livemode) return;
+  const configured: string[] = (await deps.db('channel_configs').where({ app_id: auth.appId, livemode: true }).select('provider')).map((r) => r.provider);
+  if (configured.length > 0 && !configured.some((p) => takers.has(p as Provider))) {
+    throw invalid('currency_not_supported', `None of this app's live channels (${configured.join(', ')}) accepts ${currency}.`, 'currency');
+  }
+}
+
+/**
  * Creates a payment. With `channel` the channel order is placed at once, after the row is stored
  * (DESIGN §2.1): the answer carries next_action, or last_attempt_error when the channel declined
  * or could not be reached. What the channel needs (client_ip, openid, a config) is checked first.
@@ -110,6 +125,8 @@ export async function createPayment(deps: Deps, auth: AuthContext, input: Create
     cred = await getCredentials(deps, auth.appId, providerOf(input.channel), auth.livemode);
   } else if (input.openid !== undefined) {
     throw invalid('parameter_invalid', 'openid is only used with channel wechat_jsapi.', 'openid');
+  } else {
+    await checkCurrencyOffered(deps, auth, input.currency);
   }
   const attemptId = input.channel ? newId('att') : null;
   const created = nowSeconds();
@@ -416,8 +433,6 @@ export async function refreshAttempt(deps: Deps, attempt: AttemptRow): Promise<v
   }
 }
 
-export function minorUnits(currency: string): number {
-  return CURRENCIES[currency] ?? 2;
-}
+export { minorUnits } from './currencies.ts';
 
 

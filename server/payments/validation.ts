@@ -3,8 +3,7 @@ import { z } from 'zod';
 import { CHANNEL_CODES, type ChannelCode } from '../channels/types.ts';
 import { invalid } from '../errors.ts';
 
-/** Currencies and their minor-unit exponent; amounts are integers in the minor unit. */
-export const CURRENCIES: Record<string, number> = { CNY: 2, HKD: 2, USD: 2, EUR: 2, GBP: 2, JPY: 0, SGD: 2, AUD: 2, CAD: 2 };
+import { isCurrency } from './currencies.ts';
 
 /** 100,000,000.00 yuan: Alipay's single-payment ceiling, the highest of our channels. */
 export const MAX_AMOUNT = 10_000_000_000;
@@ -44,7 +43,7 @@ export const createPaymentSchema = z
     currency: z
       .string()
       .transform((v) => v.toUpperCase())
-      .refine((v) => v in CURRENCIES, `must be one of ${Object.keys(CURRENCIES).join(', ')}`)
+      .refine(isCurrency, 'must be an ISO 4217 currency code such as CNY, USD, EUR, HKD or JPY')
       .default('CNY'),
     subject: z.string().trim().min(1, 'must not be empty').max(127, 'must be at most 127 characters'),
     out_trade_no: z
