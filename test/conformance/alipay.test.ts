@@ -28,6 +28,13 @@ conformanceSuite({
     return encode({ ...rest, sign: signNotify(rest, stranger) });
   },
   amountMismatch: async (g, o) => encode(await params(g, o, { amount: o.amount + 100 })),
+  merchantMismatch: async (g, o) => {
+    const { sign: _s, sign_type: _t, ...rest } = await params(g, o);
+    const cred = (await getCredentials(g.deps, g.app.app_id, 'alipay', false)) as AlipayCredentials;
+    const merchant = (await findMerchant(g.deps.db, g.deps.config.masterKeyBytes, cred.appId))!;
+    const other = { ...rest, seller_id: '2088000000000001', sign_type: 'RSA2' };
+    return encode({ ...other, sign: signNotify(other, merchant.alipayPrivateKey) });
+  },
   malformed: async (g, o) => {
     const p = await params(g, o);
     const { trade_no: _t, ...missing } = p;

@@ -144,6 +144,9 @@ export function conformanceSuite(driver: ConformanceDriver): void {
           return { msg: await driver.genuine(g, o), appId: other.app_id };
         }],
       ];
+      const { merchantMismatch, currencyMismatch } = driver;
+      if (merchantMismatch) refusals.push(['a notify naming another merchant', async (o) => ({ msg: await merchantMismatch(g, o) })]);
+      if (currencyMismatch) refusals.push(['a currency mismatch', async (o) => ({ msg: await currencyMismatch(g, o) })]);
       for (const [name, build] of refusals) {
         it(`${channel}: refuses ${name}: the retry answer, nothing changes`, async () => {
           const order = await paidWithoutNotify(channel);
@@ -157,6 +160,26 @@ export function conformanceSuite(driver: ConformanceDriver): void {
     }
 
     const [channel] = driver.codes;
+
+    it(`${channel}: expiry: a placed, unpaid order's payment closes when it expires, and its order can no longer be paid`, async () => {
+      const p = await create();
+      const confirmed = await g.api('POST', `/v1/payments/${p.id}/confirm`, { channel, client_ip: '203.0.113.7' });
+      expect(confirmed.status).toBe(200);
+      expect(confirmed.body.next_action).not.toBeNull();
+      // The payment (and with it the channel order's own expiry, which the adapter hands the
+      // channel and gets back in AttemptContext) lies in the past now.
+      await g.deps.db('payments').where({ id: p.id }).update({ expires_at: Math.floor(Date.now() / 1000) - 120 });
+      await worker.runOnce();
+      const closed = await payment(p.id);
+      expect(closed).toMatchObject({ status: 'closed', next_action: null });
+      expect(await events(p.id)).toEqual(['payment.closed']);
+      const attempt = await g.deps.db('payment_attempts').where({ payment_id: p.id }).first();
+      expect(['closed', 'closing']).toContain(attempt.status);
+      // Nothing more for the customer: the helper refuses a closed payment, the cashier shows it closed.
+      const sim = await g.api('POST', `/v1/test_helpers/payments/${p.id}/simulate`, { channel, outcome: 'pay' });
+      expect(sim.status).toBe(400);
+      expect((await payment(p.id)).status).toBe('closed');
+    });
 
     it('refuses malformed notifies (missing fields, wrong content type, 1 MB body, bad base64, wrong key)', async () => {
       const order = await paidWithoutNotify(channel);

@@ -40,6 +40,14 @@ conformanceSuite({
       p.amount.payer_total += 100;
     });
   },
+  merchantMismatch: async (g, o) => {
+    const { merchant, order } = await sandboxSide(g, o);
+    return transaction(merchant, order, (p) => (p.mchid = '1900000109'));
+  },
+  currencyMismatch: async (g, o) => {
+    const { merchant, order } = await sandboxSide(g, o);
+    return transaction(merchant, order, (p) => (p.amount.currency = 'USD'));
+  },
   malformed: async (g, o) => {
     const { merchant, order } = await sandboxSide(g, o);
     const genuine = notifyRequest(merchant, transactionNotify(merchant, order));

@@ -280,6 +280,7 @@ export function notificationOf(envelope: NotifyEnvelope, plaintext: Record<strin
       channelTradeNo: need(tx, 'transaction_id'),
       status,
       amount: amountOf(tx.amount, 'total'),
+      currency: currencyOf(tx.amount),
       appId: need(tx, 'appid'),
       merchantId: str(tx.mchid),
       paidAt: status === 'succeeded' ? timeOrUndefined(tx.success_time) : undefined,
@@ -301,6 +302,7 @@ export function notificationOf(envelope: NotifyEnvelope, plaintext: Record<strin
       channelRefundNo: str(r.refund_id),
       status,
       amount: amountOf(r.amount, 'refund'),
+      currency: currencyOf(r.amount),
       merchantId: str(r.mchid),
       notifyId: envelope.id,
     };
@@ -319,4 +321,10 @@ export function envelopeOf(value: unknown): NotifyEnvelope {
   if (r.algorithm !== 'AEAD_AES_256_GCM') throw new MalformedMessageError(`WeChat Pay notify resource algorithm ${String(r.algorithm).slice(0, 30)} is not AEAD_AES_256_GCM`);
   if (!str(r.ciphertext) || !str(r.nonce)) throw new MalformedMessageError('WeChat Pay notify resource lacks ciphertext or nonce');
   return v as NotifyEnvelope;
+}
+
+/** The notify's amount.currency, when it names one (WeChat writes CNY): the core refuses any other. */
+function currencyOf(amount: unknown): string | undefined {
+  const c = amount && typeof amount === 'object' ? (amount as { currency?: unknown }).currency : undefined;
+  return typeof c === 'string' ? c.slice(0, 8) : undefined;
 }
