@@ -144,6 +144,10 @@ export function conformanceSuite(driver: ConformanceDriver): void {
           return { msg: await driver.genuine(g, o), appId: other.app_id };
         }],
       ];
+      // The optional builders, for channels whose notify names a merchant or a currency.
+      const { merchantMismatch, currencyMismatch } = driver;
+      if (merchantMismatch) refusals.push(['a notify naming another merchant', async (o) => ({ msg: await merchantMismatch(g, o) })]);
+      if (currencyMismatch) refusals.push(['a currency mismatch', async (o) => ({ msg: await currencyMismatch(g, o) })]);
       for (const [name, build] of refusals) {
         it(`${channel}: refuses ${name}: the retry answer, nothing changes`, async () => {
           const order = await paidWithoutNotify(channel);
