@@ -214,6 +214,38 @@ describe('the simulator refuses what UnionPay refuses', () => {
     }
   });
 
+  it('back-end requests signed with another key are answered 11: ChannelConfigError', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const { ChannelConfigError } = await import('../../server/errors.ts');
+    const o = h.order('unionpay_pc');
+    const stranger = { ...h.cred, signKey: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey };
+    await expect(h.adapter.queryPayment(stranger, o.orderNo, ctxOf(o, beijingTime(Date.now() / 1000)))).rejects.toThrow(ChannelConfigError);
+  });
+
+  it('consume undo (31): same day, full amount only; the refund total never exceeds the payment', async () => {
+    const { signRequest, parseRawResponse, verifyMessage: verify } = await import('../../server/channels/unionpay/sign.ts');
+    const o = h.order('unionpay_pc', 700);
+    const r = await h.adapter.createPayment(h.cred, o);
+    if (!r.ok) throw new Error('declined');
+    await unionpaySandbox.act(h.deps, { appId: h.cred.merId, orderNo: o.orderNo, outcome: 'pay', notify: 'drop', action: r.action });
+    const paid = await h.adapter.queryPayment(h.cred, o.orderNo, ctxOf(o, r.reference!));
+    const undo = async (orderId: string, txnAmt: string) => {
+      const fields = signRequest({
+        version: '5.1.0', encoding: 'UTF-8', txnType: '31', txnSubType: '00', bizType: '000201', accessType: '0', channelType: '07',
+        merId: h.cred.merId, orderId, txnTime: beijingTime(Date.now() / 1000), txnAmt, origQryId: paid.channelTradeNo!, backUrl: o.notifyUrl,
+      }, h.cred.signKey, h.cred.certId);
+      const res = await postForm(`${h.base}/sandbox/unionpay/gateway/api/backTransReq.do`, fields);
+      const answer = parseRawResponse(await res.text());
+      verify(answer, h.cred.trust);
+      return answer.respCode;
+    };
+    expect(await undo(`undo${o.orderNo.slice(2, 20)}a`, '300')).toBe('36');
+    expect(await undo(`undo${o.orderNo.slice(2, 20)}b`, '700')).toBe('00');
+    expect(await undo(`undo${o.orderNo.slice(2, 20)}c`, '700')).toBe('36');
+    const refund = await h.adapter.refund(h.cred, { orderNo: o.orderNo, refundNo: `re_${o.orderNo.slice(4, 28)}`, amount: 1, totalAmount: 700, currency: 'CNY', notifyUrl: o.notifyUrl, createdAt: Math.floor(Date.now() / 1000), attempt: ctxOf(o, r.reference!, paid.channelTradeNo!) });
+    expect(refund.status).toBe('failed');
+  });
+
   it('a back notify not answered 200 is resent on the (compressed) schedule', async () => {
     compressNotifyRetries(60_000 / 50); // minutes → 50 ms
     try {
