@@ -18,6 +18,7 @@ export interface UnionpayHarness {
   adapter: Channel<UnionpayCredentials>;
   raw: Record<string, string>;
   cred: UnionpayCredentials;
+  logLines: string[];
   notifications: ChannelNotification[];
   notifyBodies: Buffer[];
   refusedNotifies: unknown[];
@@ -31,7 +32,7 @@ export interface UnionpayHarness {
 }
 
 export async function startUnionpayHarness(opts: { now?: () => number } = {}): Promise<UnionpayHarness> {
-  const { db, app, server, base, deps } = await startSandboxServer();
+  const { db, app, server, base, deps, logLines } = await startSandboxServer();
   const adapter = createUnionpayChannel(opts);
   const notifications: ChannelNotification[] = [];
   const notifyBodies: Buffer[] = [];
@@ -64,7 +65,7 @@ export async function startUnionpayHarness(opts: { now?: () => number } = {}): P
   const raw = (await (await unionpaySandbox.draftMerchant(deps)).register(deps.db)) as Record<string, string>;
   let seq = 0;
   const h: UnionpayHarness = {
-    app, base, deps, adapter, raw, cred: adapter.parseCredentials(raw), notifications, notifyBodies, refusedNotifies, returns, notifyAnswer,
+    app, base, deps, adapter, raw, cred: adapter.parseCredentials(raw), logLines, notifications, notifyBodies, refusedNotifies, returns, notifyAnswer,
     order(channel, amount = 1234, expiresIn = 900) {
       const orderNo = `cs${Date.now().toString(36)}${String(++seq).padStart(4, '0')}x`;
       return {

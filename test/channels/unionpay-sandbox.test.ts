@@ -267,3 +267,14 @@ describe('the simulator refuses what UnionPay refuses', () => {
     }
   });
 });
+
+describe('transcripts', () => {
+  it('the logs carry no key, certificate or signature', () => {
+    const logs = h.logLines.join('\n');
+    expect(logs).toContain('unionpay sandbox notify sent');
+    expect(logs).not.toMatch(/PRIVATE KEY|BEGIN CERTIFICATE|signature=|"signature"/);
+    const signatures = h.notifyBodies.map((b) => new URLSearchParams(b.toString()).get('signature')).filter(Boolean);
+    expect(signatures.length).toBeGreaterThan(0);
+    for (const s of signatures) expect(logs).not.toContain(s!.slice(0, 40));
+  });
+});
