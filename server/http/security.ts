@@ -10,6 +10,7 @@ export const CHANNEL_FORM_TARGETS = [
   'https://wx.tenpay.com',
   'https://open.weixin.qq.com',
   'https://gateway.95516.com',
+  'https://gateway.test.95516.com',
   'https://www.paypal.com',
   'https://www.sandbox.paypal.com',
 ];

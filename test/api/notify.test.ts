@@ -167,7 +167,7 @@ describe('POST /v1/test_helpers/payments/:id/simulate', () => {
     expect((await g.api('POST', `/v1/test_helpers/payments/${p.id}/simulate`, {})).body.error.param).toBe('channel');
     expect((await g.api('POST', `/v1/test_helpers/payments/${p.id}/simulate`, { channel: 'alipay_pc', outcome: 'maybe' })).body.error.param).toBe('outcome');
     expect((await g.api('POST', `/v1/test_helpers/payments/${p.id}/simulate`, { channel: 'alipay_pc', notify: 'delay:x' })).body.error.param).toBe('notify');
-    expect((await g.api('POST', `/v1/test_helpers/payments/${p.id}/simulate`, { channel: 'unionpay_pc' })).body.error.param).toBe('channel');
+    expect((await g.api('POST', `/v1/test_helpers/payments/${p.id}/simulate`, { channel: 'paypal' })).body.error.param).toBe('channel');
     await g.api('POST', `/v1/test_helpers/payments/${p.id}/simulate`, { channel: 'alipay_pc' });
     const again = await g.api('POST', `/v1/test_helpers/payments/${p.id}/simulate`, { channel: 'alipay_pc' });
     expect(again.status).toBe(400);

@@ -144,6 +144,7 @@ export function conformanceSuite(driver: ConformanceDriver): void {
           return { msg: await driver.genuine(g, o), appId: other.app_id };
         }],
       ];
+      // The optional builders, for channels whose notify names a merchant or a currency.
       const { merchantMismatch, currencyMismatch } = driver;
       if (merchantMismatch) refusals.push(['a notify naming another merchant', async (o) => ({ msg: await merchantMismatch(g, o) })]);
       if (currencyMismatch) refusals.push(['a currency mismatch', async (o) => ({ msg: await currencyMismatch(g, o) })]);
