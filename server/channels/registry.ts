@@ -5,10 +5,12 @@ import { alipay } from './alipay/index.ts';
 import { alipaySandbox } from '../sandbox/alipay/index.ts';
 import { wechatpay } from './wechatpay/index.ts';
 import { wechatpaySandbox } from '../sandbox/wechatpay/index.ts';
+import { paypal } from './paypal/index.ts';
+import { paypalSandbox } from '../sandbox/paypal/index.ts';
 import type { SandboxProvider } from '../sandbox/types.ts';
 
-const channels: Partial<Record<Provider, Channel<any>>> = { alipay, wechatpay };
-const sandboxes: Partial<Record<Provider, SandboxProvider>> = { alipay: alipaySandbox, wechatpay: wechatpaySandbox };
+const channels: Partial<Record<Provider, Channel<any>>> = { alipay, wechatpay, paypal };
+const sandboxes: Partial<Record<Provider, SandboxProvider>> = { alipay: alipaySandbox, wechatpay: wechatpaySandbox, paypal: paypalSandbox };
 
 export function channelFor(provider: Provider): Channel<any> | undefined {
   return channels[provider];
