@@ -56,7 +56,7 @@ export async function startPaypalHarness() {
   });
   const act = (o: ChannelOrder, action: PaymentAction, outcome: 'pay' | 'fail' | 'cancel' | 'pay-pending' = 'pay', notify: 'normal' | 'drop' | 'duplicate' = 'normal', appId = main.cred.clientId) =>
     paypalSandbox.act(deps, { appId, orderNo: o.orderNo, outcome, notify, action });
-  const paymentNotifies = (orderNo: string) => notifications.filter((n) => n.orderNo === orderNo && n.kind === 'payment');
+  const paymentNotifies = (orderNo: string) => notifications.filter((n): n is Extract<ChannelNotification, { kind: 'payment' }> => n.orderNo === orderNo && n.kind === 'payment');
   return {
     ...world, main, provision, order, create, ctx, act, notifications, refused, paymentNotifies,
     async stop() {
