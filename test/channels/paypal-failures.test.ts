@@ -119,4 +119,15 @@ describe('paypal adapter failures', () => {
     const r = await paypal.refund(h.main.cred, { orderNo: o.orderNo, refundNo: 're_x', amount: 100, totalAmount: 100, currency: 'USD', notifyUrl: '', attempt: h.ctx(o, 'ZZZZZZZZZZZZZZZZZ', 'YYYYYYYYYYYYYYYYY') });
     expect(r.status).toBe('failed');
   });
+
+  it('no secret or token reaches the logs', async () => {
+    const o = h.order(100);
+    const { action } = await h.create(o);
+    await h.act(o, action, 'pay');
+    const logs = h.logLines.join('\n');
+    expect(logs.length).toBeGreaterThan(0);
+    expect(logs).not.toContain(h.main.raw.client_secret);
+    expect(logs).not.toMatch(/A21AA[A-Za-z0-9_-]{10}/);
+    expect(JSON.stringify(h.main.cred)).not.toContain(h.main.raw.client_secret);
+  });
 });

@@ -11,7 +11,7 @@ const iphone = {
   hasTouch: true,
 };
 
-describe.skipIf(!haveChromium)('PayPal through the hosted cashier in Chromium', () => {
+describe.skipIf(!haveChromium)('PayPal through the hosted cashier in Chromium', { timeout: 90_000 }, () => {
   let g: TestGateway;
   let browser: Browser;
   let shop: Awaited<ReturnType<typeof startReceiver>>;
