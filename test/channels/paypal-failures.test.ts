@@ -4,6 +4,9 @@ import { cachedTokenCount, clearTokenCache } from '../../server/channels/paypal/
 import { ChannelConfigError, ChannelRequestError, ChannelUnavailable } from '../../server/errors.ts';
 import { waitFor } from './sandbox-server.ts';
 import { startPaypalHarness, type PaypalHarness } from './paypal-harness.ts';
+import { findMerchantByClientId, findOrder } from '../../server/sandbox/paypal/store.ts';
+import { approvedEvent } from '../../server/sandbox/paypal/api.ts';
+import { transmissionHeaders } from '../../server/sandbox/paypal/webhooks.ts';
 
 let h: PaypalHarness;
 beforeAll(async () => {
@@ -129,5 +132,22 @@ describe('paypal adapter failures', () => {
     expect(logs).not.toContain(h.main.raw.client_secret);
     expect(logs).not.toMatch(/A21AA[A-Za-z0-9_-]{10}/);
     expect(JSON.stringify(h.main.cred)).not.toContain(h.main.raw.client_secret);
+  });
+
+  it('an APPROVED webhook for an order captured elsewhere: ORDER_ALREADY_CAPTURED, then the order is read and its capture counts', async () => {
+    const o = h.order(1300);
+    const { action, reference } = await h.create(o);
+    await h.act(o, action, 'pay', 'drop');
+    const t = ((await (await fetch(`${h.base}/sandbox/paypal/v1/oauth2/token`, { method: 'POST', headers: { authorization: basic(), 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' })).json()) as any).access_token;
+    const cap = await fetch(`${h.base}/sandbox/paypal/v2/checkout/orders/${reference}/capture`, { method: 'POST', headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json', 'paypal-request-id': 'captured-elsewhere', prefer: 'return=representation' }, body: '{}' });
+    const captureId = ((await cap.json()) as any).purchase_units[0].payments.captures[0].id;
+    const merchant = (await findMerchantByClientId(h.deps.db, h.deps.masterKey, h.main.cred.clientId))!;
+    const order = (await findOrder(h.deps.db, reference))!;
+    const b = `${h.base}/sandbox/paypal`;
+    // The approval as it was (APPROVED), delivered late.
+    const body = approvedEvent(b, { ...order, status: 'APPROVED' }).body;
+    const res = await fetch(`${h.base}/notify/paypal/${h.main.appId}`, { method: 'POST', headers: { 'content-type': 'application/json', ...transmissionHeaders(b, merchant, body) }, body });
+    expect(res.status).toBe(200);
+    expect(h.paymentNotifies(o.orderNo).at(-1)).toMatchObject({ status: 'succeeded', channelTradeNo: captureId, amount: 1300 });
   });
 });
