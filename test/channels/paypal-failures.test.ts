@@ -7,6 +7,7 @@ import { startPaypalHarness, type PaypalHarness } from './paypal-harness.ts';
 import { findMerchantByClientId, findOrder } from '../../server/sandbox/paypal/store.ts';
 import { approvedEvent } from '../../server/sandbox/paypal/api.ts';
 import { transmissionHeaders } from '../../server/sandbox/paypal/webhooks.ts';
+import { paypalSandboxTiming } from '../../server/sandbox/paypal/index.ts';
 
 let h: PaypalHarness;
 beforeAll(async () => {
@@ -25,6 +26,24 @@ describe('paypal adapter failures', () => {
     expect(((await revoked.json()) as any).revoked).toBeGreaterThan(0);
     const { reference } = await h.create(h.order(100));
     expect(reference).toMatch(/^[A-Z0-9]{17}$/);
+  });
+
+  it('a token is reused until a minute before it expires, then fetched again', async () => {
+    clearTokenCache();
+    const count = async () => Number((await h.deps.db('paypal_sandbox_tokens').where({ merchant_id: h.main.raw.merchant_id }).count({ n: '*' }))[0]!.n);
+    const saved = paypalSandboxTiming.tokenLifetimeS;
+    paypalSandboxTiming.tokenLifetimeS = 62;
+    try {
+      const before = await count();
+      await h.create(h.order(100));
+      await h.create(h.order(100));
+      expect(await count()).toBe(before + 1);
+      await new Promise((r) => setTimeout(r, 2100));
+      await h.create(h.order(100));
+      expect(await count()).toBe(before + 2);
+    } finally {
+      paypalSandboxTiming.tokenLifetimeS = saved;
+    }
   });
 
   it('wrong client credentials: ChannelConfigError, and the secret never appears in it', async () => {

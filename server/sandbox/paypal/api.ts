@@ -22,7 +22,6 @@ import {
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => Boolean(v) && typeof v === 'object' && !Array.isArray(v);
-const TOKEN_LIFETIME_S = 32_400;
 
 export function createRestRouter(deps: SandboxDeps): express.Router {
   const router = express.Router();
@@ -33,8 +32,8 @@ export function createRestRouter(deps: SandboxDeps): express.Router {
     if (!merchant) return void res.status(401).json({ error: 'invalid_client', error_description: 'Client Authentication failed' });
     if (req.body?.grant_type !== 'client_credentials') return void res.status(400).json({ error: 'unsupported_grant_type', error_description: 'Grant Type is NULL or not client_credentials' });
     const token = `A21AA${crypto.randomBytes(40).toString('base64url')}`;
-    await storeToken(deps.db, merchant.merchantId, token, nowSeconds() + TOKEN_LIFETIME_S);
-    res.json({ scope: 'https://uri.paypal.com/services/payments/payment https://uri.paypal.com/services/payments/refund', access_token: token, token_type: 'Bearer', app_id: `APP-${upperId(17)}`, expires_in: TOKEN_LIFETIME_S, nonce: `${new Date().toISOString()}${crypto.randomBytes(16).toString('base64url')}` });
+    await storeToken(deps.db, merchant.merchantId, token, nowSeconds() + paypalSandboxTiming.tokenLifetimeS);
+    res.json({ scope: 'https://uri.paypal.com/services/payments/payment https://uri.paypal.com/services/payments/refund', access_token: token, token_type: 'Bearer', app_id: `APP-${upperId(17)}`, expires_in: paypalSandboxTiming.tokenLifetimeS, nonce: `${new Date().toISOString()}${crypto.randomBytes(16).toString('base64url')}` });
   });
 
   router.get('/v1/notifications/certs/:certId', async (req, res) => {

@@ -23,7 +23,7 @@ export const iso = (unix: number) => new Date(unix * 1000).toISOString().replace
  * How long an order waits: 3 h for the payer to approve, then 3 h to capture (the order.links
  * description). Compressible for tests of expiry.
  */
-export const paypalSandboxTiming = { approvalWindowS: 3 * 3600, captureWindowS: 3 * 3600 };
+export const paypalSandboxTiming = { approvalWindowS: 3 * 3600, captureWindowS: 3 * 3600, /** Access tokens live about 9 h at PayPal. */ tokenLifetimeS: 32_400 };
 
 export const base = (publicUrl: string) => `${publicUrl.replace(/\/$/, '')}/sandbox/paypal`;
 
