@@ -151,11 +151,6 @@ export async function findOrderByInvoice(db: Knex, merchantId: string, invoiceId
   return row ? orderOf(row) : undefined;
 }
 
-/** Whether an invoice id is used by a capture or refund of this merchant, or by another order. */
-export async function invoiceUsed(db: Knex, merchantId: string, invoiceId: string): Promise<boolean> {
-  return Boolean(await db('paypal_sandbox_orders').where({ merchant_id: merchantId, invoice_id: invoiceId }).first('id'));
-}
-
 /** Moves an order from its current status; false when someone else moved it first. */
 export async function transitionOrder(db: Knex, order: SandboxOrder, to: OrderStatus, data: OrderData): Promise<boolean> {
   const n = await db('paypal_sandbox_orders').where({ id: order.id, status: order.status }).update({ status: to, data: JSON.stringify({ ...data, updatedAt: now() }), updated_ms: Date.now() });
