@@ -9,6 +9,7 @@ import * as paymentCloseRetry from './008_payment_close_retry.ts';
 import * as nextAction from './009_next_action.ts';
 import * as attemptReference from './010_attempt_reference.ts';
 import * as unionpaySandbox from './011_unionpay_sandbox.ts';
+import * as paypalSandbox from './012_paypal_sandbox.ts';
 
 /** Every migration in order; knex reads them through a migration source, not the file system. */
 export const migrations = [
@@ -23,4 +24,5 @@ export const migrations = [
   { name: '009_next_action', ...nextAction },
   { name: '010_attempt_reference', ...attemptReference },
   { name: '011_unionpay_sandbox', ...unionpaySandbox },
+  { name: '012_paypal_sandbox', ...paypalSandbox },
 ];

@@ -21,6 +21,7 @@ import { createAlipaySandboxRouter } from './sandbox/alipay/index.ts';
 import { createConsoleRoutes } from './dashboard/routes.ts';
 import { createWechatpaySandboxRouter } from './sandbox/wechatpay/index.ts';
 import { createUnionpaySandboxRouter } from './sandbox/unionpay/index.ts';
+import { createPaypalSandboxRouter } from './sandbox/paypal/index.ts';
 import { ROOT } from './root.ts';
 
 export { ROOT };
@@ -87,6 +88,7 @@ export function createApp(deps: Deps): express.Express {
     html.use('/sandbox/alipay', createAlipaySandboxRouter(sandboxDeps));
     html.use('/sandbox/wechatpay', createWechatpaySandboxRouter(sandboxDeps));
     html.use('/sandbox/unionpay', createUnionpaySandboxRouter(sandboxDeps));
+    html.use('/sandbox/paypal', createPaypalSandboxRouter(sandboxDeps));
   }
   html.use(pageHeaders);
   html.use('/console', createConsoleRoutes(deps));

@@ -7,10 +7,12 @@ import { wechatpay } from './wechatpay/index.ts';
 import { wechatpaySandbox } from '../sandbox/wechatpay/index.ts';
 import { unionpay } from './unionpay/index.ts';
 import { unionpaySandbox } from '../sandbox/unionpay/index.ts';
+import { paypal } from './paypal/index.ts';
+import { paypalSandbox } from '../sandbox/paypal/index.ts';
 import type { SandboxProvider } from '../sandbox/types.ts';
 
-const channels: Partial<Record<Provider, Channel<any>>> = { alipay, wechatpay, unionpay };
-const sandboxes: Partial<Record<Provider, SandboxProvider>> = { alipay: alipaySandbox, wechatpay: wechatpaySandbox, unionpay: unionpaySandbox };
+const channels: Partial<Record<Provider, Channel<any>>> = { alipay, wechatpay, unionpay, paypal };
+const sandboxes: Partial<Record<Provider, SandboxProvider>> = { alipay: alipaySandbox, wechatpay: wechatpaySandbox, unionpay: unionpaySandbox, paypal: paypalSandbox };
 
 export function channelFor(provider: Provider): Channel<any> | undefined {
   return channels[provider];

@@ -36,10 +36,11 @@ const blockedIn: Partial<Record<Environment, Provider>> = { wechat: 'alipay', al
  */
 export function channelsFor(payment: PaymentRow, env: Environment): ChannelCode[] {
   const offered = payment.channel && !isAppCode(payment.channel) ? [payment.channel] : byEnvironment[env];
-  return offered.filter(
-    (code) => isImplemented(code) && !isAppCode(code) && providerOf(code) !== blockedIn[env] && channelFor(providerOf(code))!.currencies.includes(payment.currency),
-  );
+  return offered.filter((code) => isImplemented(code) && !isAppCode(code) && providerOf(code) !== blockedIn[env] && takesCurrency(code, payment.currency));
 }
+
+/** Whether the channel's adapter takes the payment's currency (a USD payment is not offered Alipay or WeChat Pay). */
+const takesCurrency = (code: ChannelCode, currency: string): boolean => Boolean(channelFor(providerOf(code))?.currencies.includes(currency));
 
 /** The wallet apps that pay a scanned checkout URL inside themselves, and the channel each uses. */
 export const IN_WALLET_CHANNEL = { wechat: 'wechat_jsapi', alipay: 'alipay_wap' } as const satisfies Partial<Record<Environment, ChannelCode>>;

@@ -90,6 +90,11 @@ async function run(argv: string[], runtime: Runtime): Promise<void> {
       }
       await setChannelConfig({ db, config }, values.app, values.channel, values.mode === 'live', raw);
       process.stdout.write(`stored ${values.channel} ${values.mode} credentials for ${values.app} (encrypted)\n`);
+      if (values.channel === 'paypal') {
+        // PayPal posts to one listener URL per REST app; its webhook id is the config's webhook_id.
+        process.stdout.write(`PayPal webhook URL to register for this REST app: ${config.publicUrl.replace(/\/$/, '')}/notify/paypal/${values.app}\n`
+          + 'subscribe CHECKOUT.ORDER.APPROVED, PAYMENT.CAPTURE.COMPLETED, PAYMENT.CAPTURE.PENDING, PAYMENT.CAPTURE.DENIED, PAYMENT.CAPTURE.DECLINED, PAYMENT.CAPTURE.REFUNDED\n');
+      }
     } else if (cmd === 'user' && sub === 'create') {
       const { values } = parseArgs({ args: argv.slice(2), options: { email: { type: 'string' }, app: { type: 'string' }, password: { type: 'string' } } });
       if (!values.email || !values.app) throw new UsageError('--email and --app are required');

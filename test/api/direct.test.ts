@@ -424,7 +424,7 @@ describe('bad input changes nothing', () => {
     await refused('openid', create({ channel: 'alipay_qr', openid: 'oUpF8uMuAJO_M2pxb1Q9zNjWeS6o' }));
     await refused('client_ip', create({ channel: 'wechat_h5', client_ip: '999.1.1.1' }));
     expect((await refused('currency', create({ channel: 'alipay_qr', currency: 'USD' }))).code).toBe('currency_not_supported');
-    await refused('channel', create({ channel: 'paypal' }));
+    expect((await refused('currency', create({ channel: 'paypal' }))).code).toBe('currency_not_supported');
     await refused('channel', create({ channel: 'bitcoin' }));
   });
 

@@ -26,6 +26,8 @@ export interface ConformanceDriver {
   provider: Provider;
   /** The channel codes that go through the whole payment story. */
   codes: ChannelCode[];
+  /** The currency of the suite's payments (default the API's, CNY): a channel that does not take CNY names one it takes. */
+  currency?: string;
   genuine(g: TestGateway, order: PaidOrder): Promise<NotifyMessage>;
   /** Signed or encrypted with a key that is not the channel's. */
   forged(g: TestGateway, order: PaidOrder): Promise<NotifyMessage>;
@@ -57,7 +59,7 @@ export function conformanceSuite(driver: ConformanceDriver): void {
     });
 
     const create = async (amount = 1200) =>
-      (await g.api('POST', '/v1/payments', { amount, subject: `Conformance ${driver.provider}`, out_trade_no: `cf_${driver.provider}_${Date.now()}_${++seq}`, client_ip: '203.0.113.7' })).body;
+      (await g.api('POST', '/v1/payments', { amount, ...(driver.currency ? { currency: driver.currency } : {}), subject: `Conformance ${driver.provider}`, out_trade_no: `cf_${driver.provider}_${Date.now()}_${++seq}`, client_ip: '203.0.113.7' })).body;
     const payment = async (id: string) => (await g.api('GET', `/v1/payments/${id}`)).body;
     const events = async (id: string) => (await g.deps.db('events').where('data', 'like', `%${id}%`).orderBy('created')).map((e) => e.type);
     const post = (msg: NotifyMessage, appId = g.app.app_id) =>

@@ -3,7 +3,7 @@ import { channelsFor, environmentOf, walletsFor } from '../../server/checkout/se
 import type { ChannelCode } from '../../server/channels/types.ts';
 import type { PaymentRow } from '../../server/payments/repo.ts';
 
-const payment = (channel: ChannelCode | null = null) => ({ channel }) as PaymentRow;
+const payment = (channel: ChannelCode | null = null) => ({ channel, currency: 'CNY' }) as PaymentRow;
 const WECHAT = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47(0x18002f2f) NetType/WIFI Language/zh_CN';
 const ALIPAY = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Ariver/1.1.0 AliApp(AP/10.5.30.8000) Nebula WK RVKType(0) AlipayDefined(nt:WIFI,ws:390|844|3.0) AlipayClient/10.5.30.8000 Language/zh-Hans Region/CN NebulaX/1.0.0';
 
