@@ -148,7 +148,13 @@ export type ChannelNotification =
       appId?: string;
       merchantId?: string;
       notifyId: string;
-    };
+    }
+  /**
+   * A verified message the gateway has nothing to apply from (a chargeback it cannot reverse by
+   * itself): acknowledged so the channel stops resending it, and logged as a warning with `reason`
+   * for the operator.
+   */
+  | { kind: 'ignored'; notifyId: string; orderNo?: string; reason: string };
 
 /** An incoming HTTP message from a channel, as raw as it came. */
 export interface InboundMessage {

@@ -53,6 +53,10 @@ export async function handleNotify(deps: Deps, provider: Provider, appId: string
     return refuse('notification could not be read', { err: lastError });
   }
   const { n, cred, livemode } = verified;
+  if (n.kind === 'ignored') {
+    deps.logger.warn('channel message acknowledged without a change', { provider, app_id: appId, order_no: n.orderNo, notify_id: n.notifyId, reason: n.reason });
+    return { ack: adapter.acknowledge(true), accepted: true };
+  }
   const merchantId = adapter.merchantIdOf(cred);
   if (merchantId && n.merchantId && n.merchantId !== merchantId) return refuse('merchant id does not match');
 

@@ -209,6 +209,21 @@ export const paypal: Channel<PaypalCredentials> = {
         return captureNotification(event.id, event.resource as PaypalCapture);
       case 'PAYMENT.CAPTURE.REFUNDED':
         return refundNotification(cred, event.id, event.resource_type, event.resource as PaypalRefund);
+      case 'CHECKOUT.PAYMENT-APPROVAL.REVERSED':
+        // An approval PayPal took back before it was captured: the order can no longer be paid.
+        return reversedApprovalNotification(event.id, event.resource as PaypalOrder);
+      case 'PAYMENT.CAPTURE.REVERSED': {
+        // A chargeback or reversal of a paid capture: money left the merchant's account at
+        // PayPal, outside any refund of ours. Acknowledged (else PayPal resends it for 3 days)
+        // and logged for the operator, who settles it in PayPal's Resolution Center.
+        const r = (event.resource ?? {}) as { invoice_id?: unknown; id?: unknown };
+        return {
+          kind: 'ignored',
+          notifyId: event.id,
+          orderNo: typeof r.invoice_id === 'string' ? r.invoice_id.slice(0, 64) : undefined,
+          reason: `PayPal reversed capture ${typeof r.id === 'string' ? r.id.slice(0, 40) : '(unknown)'} (chargeback or reversal): settle it at PayPal`,
+        };
+      }
       default:
         throw new MalformedMessageError(`PayPal event_type ${event.event_type.slice(0, 60)} is not one the gateway subscribes to`);
     }
@@ -331,6 +346,24 @@ async function approvedNotification(cred: PaypalCredentials, eventId: string, or
     if (got.amount !== signed.amount || got.currency !== signed.currency) throw new MalformedMessageError('PayPal capture does not match the approved order');
   }
   return { ...base, channelTradeNo: result.channelTradeNo ?? orderId, status: result.status === 'not_found' ? 'pending' : result.status, paidAt: result.paidAt };
+}
+
+/** CHECKOUT.PAYMENT-APPROVAL.REVERSED: the resource is the order; the attempt is closed. */
+function reversedApprovalNotification(eventId: string, order: PaypalOrder): ChannelNotification {
+  const orderId = need(order.id, 'id');
+  if (!ORDER_ID.test(orderId)) throw new MalformedMessageError('PayPal webhook order id is malformed');
+  const unit = order.purchase_units?.[0];
+  const money = moneyOf(unit?.amount, 'order');
+  return {
+    kind: 'payment',
+    orderNo: need(unit?.invoice_id, 'purchase_units[0].invoice_id'),
+    channelTradeNo: orderId,
+    status: 'closed',
+    amount: money.amount,
+    currency: money.currency,
+    merchantId: unit?.payee?.merchant_id,
+    notifyId: eventId,
+  };
 }
 
 /** PAYMENT.CAPTURE.*: the resource is the capture, its invoice_id our order number. */
