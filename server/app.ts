@@ -20,6 +20,7 @@ import { createOpenApiRoutes } from './openapi/routes.ts';
 import { createAlipaySandboxRouter } from './sandbox/alipay/index.ts';
 import { createConsoleRoutes } from './dashboard/routes.ts';
 import { createWechatpaySandboxRouter } from './sandbox/wechatpay/index.ts';
+import { createStripeSandboxRouter } from './sandbox/stripe/index.ts';
 import { ROOT } from './root.ts';
 
 export { ROOT };
@@ -85,6 +86,7 @@ export function createApp(deps: Deps): express.Express {
     html.use('/sandbox', securityHeaders(["'self'", 'https:', 'http:']));
     html.use('/sandbox/alipay', createAlipaySandboxRouter(sandboxDeps));
     html.use('/sandbox/wechatpay', createWechatpaySandboxRouter(sandboxDeps));
+    html.use('/sandbox/stripe', createStripeSandboxRouter(sandboxDeps));
   }
   html.use(pageHeaders);
   html.use('/console', createConsoleRoutes(deps));

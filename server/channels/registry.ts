@@ -5,10 +5,12 @@ import { alipay } from './alipay/index.ts';
 import { alipaySandbox } from '../sandbox/alipay/index.ts';
 import { wechatpay } from './wechatpay/index.ts';
 import { wechatpaySandbox } from '../sandbox/wechatpay/index.ts';
+import { stripe } from './stripe/index.ts';
+import { stripeSandbox } from '../sandbox/stripe/index.ts';
 import type { SandboxProvider } from '../sandbox/types.ts';
 
-const channels: Partial<Record<Provider, Channel<any>>> = { alipay, wechatpay };
-const sandboxes: Partial<Record<Provider, SandboxProvider>> = { alipay: alipaySandbox, wechatpay: wechatpaySandbox };
+const channels: Partial<Record<Provider, Channel<any>>> = { alipay, wechatpay, stripe };
+const sandboxes: Partial<Record<Provider, SandboxProvider>> = { alipay: alipaySandbox, wechatpay: wechatpaySandbox, stripe: stripeSandbox };
 
 export function channelFor(provider: Provider): Channel<any> | undefined {
   return channels[provider];
@@ -37,5 +39,5 @@ export function isImplemented(code: ChannelCode): boolean {
 }
 
 export function isProvider(value: string): value is Provider {
-  return value === 'alipay' || value === 'wechatpay' || value === 'unionpay' || value === 'paypal';
+  return value === 'alipay' || value === 'wechatpay' || value === 'unionpay' || value === 'paypal' || value === 'stripe';
 }
