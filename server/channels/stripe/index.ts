@@ -217,12 +217,6 @@ export const stripe: Channel<StripeCredentials> = {
       ? { status: 200, contentType: 'application/json', body: '{"received":true}' }
       : { status: 400, contentType: 'application/json', body: '{"received":false}' };
   },
-
-  parseReturn(_cred, query) {
-    // Display only: the page then reads the session (queryPayment); session_id is never trusted.
-    if (!query.out_trade_no || !/^[A-Za-z0-9_]{1,64}$/.test(query.out_trade_no)) throw new MalformedMessageError('Stripe return lacks out_trade_no');
-    return { orderNo: query.out_trade_no };
-  },
 };
 
 // --- private helpers ---------------------------------------------------------------------------

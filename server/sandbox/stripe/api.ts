@@ -100,8 +100,9 @@ export function createStripeApiRouter(deps: SandboxDeps): express.Router {
     if (!items || items.length === 0) throw missingParam('line_items');
     if (items.length > 100) throw invalidParam('line_items', 'A Checkout Session takes at most 100 line items.');
     let currency: string | undefined;
-    const lineItems = items.map((_, i) => {
-      const li = p.obj('line_items')!.obj(String(i), { required: true })!;
+    const lineItems = items.map((item, i) => {
+      if (!item || typeof item !== 'object' || Array.isArray(item)) throw invalidParam(`line_items[${i}]`, `Invalid object: line_items[${i}]`, 'parameter_invalid_empty');
+      const li = new Params(item, `line_items[${i}]`);
       const quantity = li.int('quantity', { required: true, min: 1, max: 999_999 })!;
       const pd = li.obj('price_data');
       if (!pd) throw missingParam(`line_items[${i}][price_data]`);
