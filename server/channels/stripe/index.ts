@@ -93,7 +93,8 @@ export const stripe: Channel<StripeCredentials> = {
         // Wallets (Apple Pay, Google Pay) are part of the card method on hosted Checkout.
         allowed_payment_method_types: ['card'],
         client_reference_id: order.orderNo,
-        metadata: { order_no: order.orderNo },
+        // The code the payer chose (card or apple_pay): the hosted page is the same, the console shows what was used.
+        metadata: { order_no: order.orderNo, checkstand_channel: order.channel },
         // Session metadata stays on the session: the PaymentIntent (and its charge, refunds) get their own copy.
         payment_intent_data: { metadata: { order_no: order.orderNo }, description: order.subject.slice(0, 250) },
         // Stripe substitutes {CHECKOUT_SESSION_ID}; the return page reads the session, never trusts the URL.

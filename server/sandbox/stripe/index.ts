@@ -7,7 +7,7 @@
 import express from 'express';
 import type { SandboxDeps, SandboxMerchantDraft, SandboxOutcome, SandboxProvider, NotifyMode } from '../types.ts';
 import type { PaymentAction } from '../../channels/types.ts';
-import { insertAccount } from './store.ts';
+import { findSessionById, insertAccount } from './store.ts';
 import { createStripeApiRouter } from './api.ts';
 import { createStripePagesRouter } from './pages.ts';
 import { alnum } from './wire.ts';
@@ -58,7 +58,7 @@ export const stripeSandbox: SandboxProvider = {
    * The buyer opens the hosted page (the session URL createPayment returned) and submits it. The
    * success redirect is not followed: only the webhook (per `notify`) or a query settles the payment.
    */
-  async act(_deps: SandboxDeps, opts: { appId: string; orderNo: string; outcome: SandboxOutcome; notify: NotifyMode; action?: PaymentAction }): Promise<void> {
+  async act(deps: SandboxDeps, opts: { appId: string; orderNo: string; outcome: SandboxOutcome; notify: NotifyMode; action?: PaymentAction }): Promise<void> {
     if (opts.action?.type !== 'redirect') throw new Error(`stripe sandbox refused ${opts.outcome} for ${opts.orderNo}: no hosted page for this order`);
     const url = opts.action.url;
     const page = await fetch(url, { redirect: 'manual' });
@@ -67,10 +67,13 @@ export const stripeSandbox: SandboxProvider = {
       const code = /data-error-code="([^"]*)"/.exec(html)?.[1] ?? `HTTP ${page.status}`;
       throw new Error(`stripe sandbox refused ${opts.outcome} for ${opts.orderNo}: the payer page answered ${code}`);
     }
+    // A payer who chose Apple Pay on the cashier presses Apple Pay on the hosted page.
+    const session = await findSessionById(deps.db, url.slice(url.lastIndexOf('/') + 1));
+    const action = opts.outcome === 'pay' && session?.data.metadata.checkstand_channel === 'apple_pay' ? 'apple_pay' : PAGE_ACTION[opts.outcome];
     const res = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-      body: new URLSearchParams({ action: PAGE_ACTION[opts.outcome], notify: opts.notify }),
+      body: new URLSearchParams({ action, notify: opts.notify }),
       redirect: 'manual',
     });
     const answer = (await res.json().catch(() => undefined)) as { ok?: boolean; error?: { code?: string; message?: string } } | undefined;
