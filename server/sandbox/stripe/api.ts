@@ -149,7 +149,7 @@ export function createStripeApiRouter(deps: SandboxDeps): express.Router {
     p.rejectUnknown();
     const session: StripeSession = {
       accountId: ctx.account.id,
-      id: newObjectId('cs_test', 58),
+      id: newObjectId('cs_test', 50), // sandbox_orders.out_trade_no holds 64 characters
       paymentIntentId: newObjectId('pi', 24),
       status: 'open',
       amountRefunded: 0,
