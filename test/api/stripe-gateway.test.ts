@@ -57,6 +57,9 @@ describe('cashier', () => {
       expect(html).toContain('data-channel="card"');
       expect(html).toMatch(/data-channel="apple_pay"[^>]*hidden data-needs-apple-pay/);
     }
+    // The choice form's redirect leads to Stripe's hosted page: CSP form-action governs it too.
+    const csp = (await fetch(`${g.url}/pay/${token}`)).headers.get('content-security-policy')!;
+    expect(/form-action [^;]*https:\/\/checkout\.stripe\.com/.test(csp)).toBe(true);
     for (const ua of [CHROME, MAC_CHROME]) {
       const html = await page(token, ua);
       expect(html).toContain('data-channel="card"');
