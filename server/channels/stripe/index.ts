@@ -8,7 +8,7 @@
 import type Stripe from 'stripe';
 import { z } from 'zod';
 import { ChannelConfigError, ChannelRequestError, ChannelUnavailable, MalformedMessageError, SignatureError } from '../../errors.ts';
-import type { Ack, AttemptContext, Channel, ChannelNotification, CreateResult, InboundMessage, PaymentQueryResult, RefundResult } from '../types.ts';
+import type { Ack, Channel, ChannelNotification, CreateResult, InboundMessage, PaymentQueryResult, RefundResult } from '../types.ts';
 import { isLoopbackHost, verifyEvent } from './sign.ts';
 import {
   STRIPE_CURRENCIES, fromStripeAmount, isoCurrency, paymentIntentStatusOf, readEvent, refundStatusOf, required, requiredAmount, sessionStatusOf,
@@ -352,4 +352,3 @@ function faultOf(what: string, err: unknown): Error {
   }
 }
 
-export type { AttemptContext };
