@@ -10,6 +10,7 @@ import * as nextAction from './009_next_action.ts';
 import * as attemptReference from './010_attempt_reference.ts';
 import * as unionpaySandbox from './011_unionpay_sandbox.ts';
 import * as paypalSandbox from './012_paypal_sandbox.ts';
+import * as attemptWallet from './013_attempt_wallet.ts';
 
 /** Every migration in order; knex reads them through a migration source, not the file system. */
 export const migrations = [
@@ -25,4 +26,5 @@ export const migrations = [
   { name: '010_attempt_reference', ...attemptReference },
   { name: '011_unionpay_sandbox', ...unionpaySandbox },
   { name: '012_paypal_sandbox', ...paypalSandbox },
+  { name: '013_attempt_wallet', ...attemptWallet },
 ];

@@ -22,6 +22,7 @@ import { createConsoleRoutes } from './dashboard/routes.ts';
 import { createWechatpaySandboxRouter } from './sandbox/wechatpay/index.ts';
 import { createUnionpaySandboxRouter } from './sandbox/unionpay/index.ts';
 import { createPaypalSandboxRouter } from './sandbox/paypal/index.ts';
+import { createStripeSandboxRouter } from './sandbox/stripe/index.ts';
 import { ROOT } from './root.ts';
 
 export { ROOT };
@@ -89,6 +90,7 @@ export function createApp(deps: Deps): express.Express {
     html.use('/sandbox/wechatpay', createWechatpaySandboxRouter(sandboxDeps));
     html.use('/sandbox/unionpay', createUnionpaySandboxRouter(sandboxDeps));
     html.use('/sandbox/paypal', createPaypalSandboxRouter(sandboxDeps));
+    html.use('/sandbox/stripe', createStripeSandboxRouter(sandboxDeps));
   }
   html.use(pageHeaders);
   html.use('/console', createConsoleRoutes(deps));

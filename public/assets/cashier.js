@@ -54,6 +54,19 @@
   var form = document.querySelector('form[data-autosubmit]');
   if (form) form.submit();
 
+  // Apple Pay is offered only where this browser can pay with it: the server offers it on Apple's
+  // browsers, hidden; it shows once ApplePaySession says the device can make payments.
+  var applePay = document.querySelectorAll('[data-needs-apple-pay]');
+  if (applePay.length) {
+    var canPay = false;
+    try {
+      canPay = Boolean(window.ApplePaySession && window.ApplePaySession.canMakePayments());
+    } catch (e) {
+      canPay = false; // canMakePayments throws in insecure contexts and some frames
+    }
+    if (canPay) applePay.forEach(function (el) { el.hidden = false; });
+  }
+
   // Inside WeChat: the payment sheet opens through WeixinJSBridge with the signed parameters.
   var inapp = document.getElementById('inapp-params');
   if (inapp) {

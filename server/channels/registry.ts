@@ -9,10 +9,14 @@ import { unionpay } from './unionpay/index.ts';
 import { unionpaySandbox } from '../sandbox/unionpay/index.ts';
 import { paypal } from './paypal/index.ts';
 import { paypalSandbox } from '../sandbox/paypal/index.ts';
+import { stripe } from './stripe/index.ts';
+import { stripeSandbox } from '../sandbox/stripe/index.ts';
 import type { SandboxProvider } from '../sandbox/types.ts';
 
-const channels: Partial<Record<Provider, Channel<any>>> = { alipay, wechatpay, unionpay, paypal };
-const sandboxes: Partial<Record<Provider, SandboxProvider>> = { alipay: alipaySandbox, wechatpay: wechatpaySandbox, unionpay: unionpaySandbox, paypal: paypalSandbox };
+const channels: Partial<Record<Provider, Channel<any>>> = { alipay, wechatpay, unionpay, paypal, stripe };
+const sandboxes: Partial<Record<Provider, SandboxProvider>> = {
+  alipay: alipaySandbox, wechatpay: wechatpaySandbox, unionpay: unionpaySandbox, paypal: paypalSandbox, stripe: stripeSandbox,
+};
 
 export function channelFor(provider: Provider): Channel<any> | undefined {
   return channels[provider];
@@ -41,5 +45,5 @@ export function isImplemented(code: ChannelCode): boolean {
 }
 
 export function isProvider(value: string): value is Provider {
-  return value === 'alipay' || value === 'wechatpay' || value === 'unionpay' || value === 'paypal';
+  return value === 'alipay' || value === 'wechatpay' || value === 'unionpay' || value === 'paypal' || value === 'stripe';
 }

@@ -4,6 +4,7 @@ export const CHANNEL_CODES = [
   'alipay_pc', 'alipay_wap', 'alipay_qr', 'alipay_app',
   'wechat_native', 'wechat_h5', 'wechat_jsapi', 'wechat_app',
   'unionpay_pc', 'unionpay_wap', 'paypal',
+  'card', 'apple_pay',
 ] as const;
 export type ChannelCode = (typeof CHANNEL_CODES)[number];
 
@@ -11,7 +12,7 @@ export type ChannelCode = (typeof CHANNEL_CODES)[number];
 export const APP_CODES: readonly ChannelCode[] = ['alipay_app', 'wechat_app'];
 export const isAppCode = (code: ChannelCode): boolean => APP_CODES.includes(code);
 
-export type Provider = 'alipay' | 'wechatpay' | 'unionpay' | 'paypal';
+export type Provider = 'alipay' | 'wechatpay' | 'unionpay' | 'paypal' | 'stripe';
 
 /** One order placed at a channel (a payment attempt). Amounts are integers in minor units. */
 export interface ChannelOrder {
@@ -94,6 +95,8 @@ export interface PaymentQueryResult {
   amount?: number;
   /** Unix seconds. */
   paidAt?: number;
+  /** The wallet the payer used, where the channel tells (Stripe: apple_pay, google_pay, card): shown in the console. */
+  wallet?: string;
 }
 
 export interface RefundRequest {
@@ -135,6 +138,8 @@ export type ChannelNotification =
       /** Alipay seller_id, WeChat mchid, when the message carries it. */
       merchantId?: string;
       paidAt?: number;
+      /** As in PaymentQueryResult. */
+      wallet?: string;
       notifyId: string;
     }
   | {
@@ -204,6 +209,8 @@ export interface Channel<Cred = unknown> {
   parseNotification(cred: Cred, msg: InboundMessage): Promise<ChannelNotification>;
   /** The answer a channel expects for an accepted (true) or refused (false) notification. */
   acknowledge(accepted: boolean): Ack;
+  /** Channels that deliver to an endpoint the merchant registers at them (Stripe): the event types to subscribe it to. */
+  webhookEvents?: readonly string[];
   /** Verifies the browser's return parameters (display only); returns the order number. */
   parseReturn?(cred: Cred, query: Record<string, string>): { orderNo: string };
   /**
@@ -217,4 +224,5 @@ export interface Channel<Cred = unknown> {
 }
 
 export const providerOf = (code: ChannelCode): Provider =>
-  code.startsWith('alipay') ? 'alipay' : code.startsWith('wechat') ? 'wechatpay' : code.startsWith('unionpay') ? 'unionpay' : 'paypal';
+  code === 'card' || code === 'apple_pay' ? 'stripe'
+    : code.startsWith('alipay') ? 'alipay' : code.startsWith('wechat') ? 'wechatpay' : code.startsWith('unionpay') ? 'unionpay' : 'paypal';

@@ -57,6 +57,8 @@ const zh = {
   unionpay_pc: '银联在线支付',
   unionpay_wap: '银联在线支付',
   paypal: 'PayPal',
+  card: '银行卡（Visa / Mastercard）',
+  apple_pay: 'Apple Pay',
 };
 
 const en: typeof zh = {
@@ -109,6 +111,8 @@ const en: typeof zh = {
   unionpay_pc: 'UnionPay',
   unionpay_wap: 'UnionPay',
   paypal: 'PayPal',
+  card: 'Card (Visa / Mastercard)',
+  apple_pay: 'Apple Pay',
 };
 
 export type Messages = typeof zh;

@@ -139,7 +139,7 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
     render(req, res, 'cashier', {
       payment,
       env,
-      channels: channelsFor(payment, env),
+      channels: channelsFor(payment, env, req.get('user-agent')),
       walletQr: wallets.length ? { src: `/pay/${payment.checkout_token}/qr.svg`, caption: t[wallets.length > 1 ? 'wallet_qr_both' : `wallet_qr_${wallets[0]}` as const] } : undefined,
       qrChannels: QR_CHANNELS,
       formToken: formTokenFor(deps.config.masterKeyBytes, payment.checkout_token),
@@ -165,13 +165,20 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
    * in-app order (*_app) cannot be paid in a browser: the usual choice is shown. Returns whether
    * it answered.
    */
+  /** Channels whose pages refuse to be framed (hosted Stripe Checkout): opened in the top window only. */
+  const TOP_LEVEL_ONLY: ReadonlySet<ChannelCode> = new Set(['card', 'apple_pay']);
+
   async function openPlacedStep(req: Request, res: Response, payment: PaymentRow): Promise<boolean> {
     if (!payment.next_action || !payment.next_action_attempt_id || payment.next_action.expires_at <= nowSeconds()) return false;
     const action: PaymentAction = payment.next_action.action;
     if (action.type === 'alipay_app' || action.type === 'wechat_app') return false;
     const row = await findAttempt(deps, payment, payment.next_action_attempt_id);
     if (!row || row.status !== 'pending') return false;
-    if (action.type === 'redirect') {
+    if (action.type === 'redirect' && TOP_LEVEL_ONLY.has(row.channel) && (res.locals.parentOrigin || req.get('sec-fetch-dest') === 'iframe')) {
+      // Hosted Stripe Checkout refuses to run in a frame, and a frame may navigate the top window
+      // only on a click: the payer gets one button that opens the page there.
+      render(req, res, 'cashier-top', { payment, action, channel: row.channel });
+    } else if (action.type === 'redirect') {
       res.redirect(303, action.url);
     } else if (action.type === 'form') {
       render(req, res, 'cashier-form', { payment, action });
@@ -199,7 +206,7 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
     if (showState(req, res, payment)) return;
     const t = messagesFor(pickLang(req.query.lang, req.get('accept-language')));
     const channel = String(req.body?.channel ?? '') as ChannelCode;
-    const offered = channelsFor(payment, environmentOf(req.get('user-agent')));
+    const offered = channelsFor(payment, environmentOf(req.get('user-agent')), req.get('user-agent'));
     if (!CHANNEL_CODES.includes(channel) || !offered.includes(channel)) return renderCashier(req, res, payment, t.channel_unavailable, 400);
     // QR codes get a page of their own (reloadable, renewable); the channel order is placed there.
     if (QR_CHANNELS.has(channel)) {

@@ -19,11 +19,22 @@ export function environmentOf(userAgent: string | undefined): Environment {
 }
 
 const byEnvironment: Record<Environment, ChannelCode[]> = {
-  desktop: ['alipay_pc', 'alipay_qr', 'wechat_native', 'unionpay_pc', 'paypal'],
-  mobile: ['alipay_wap', 'wechat_h5', 'unionpay_wap', 'paypal'],
+  desktop: ['alipay_pc', 'alipay_qr', 'wechat_native', 'unionpay_pc', 'paypal', 'apple_pay', 'card'],
+  mobile: ['alipay_wap', 'wechat_h5', 'unionpay_wap', 'paypal', 'apple_pay', 'card'],
   wechat: ['wechat_jsapi'],
   alipay: ['alipay_wap'],
 };
+
+/**
+ * Apple Pay works only in Apple's browsers: Safari on a Mac, any browser on an iPhone or iPad
+ * (all WebKit). Offered there only; the cashier's script then hides it unless
+ * ApplePaySession.canMakePayments() says this device can pay.
+ */
+export function offersApplePay(userAgent: string | undefined): boolean {
+  const ua = userAgent ?? '';
+  if (/iPhone|iPad|iPod/.test(ua)) return true;
+  return /Macintosh/.test(ua) && /Safari\//.test(ua) && !/Chrome|Chromium|CriOS|Firefox|FxiOS|Edg\//.test(ua);
+}
 
 /** Inside each wallet's own browser the other wallet's pages do not open (WeChat blocks Alipay's). */
 const blockedIn: Partial<Record<Environment, Provider>> = { wechat: 'alipay', alipay: 'wechatpay' };
@@ -34,9 +45,12 @@ const blockedIn: Partial<Record<Environment, Provider>> = { wechat: 'alipay', al
  * (*_app), which no browser can pay, gets the usual choice. Never an in-app code itself: those
  * are paid in the merchant's own app (DESIGN §2).
  */
-export function channelsFor(payment: PaymentRow, env: Environment): ChannelCode[] {
+export function channelsFor(payment: PaymentRow, env: Environment, userAgent?: string): ChannelCode[] {
   const offered = payment.channel && !isAppCode(payment.channel) ? [payment.channel] : byEnvironment[env];
-  return offered.filter((code) => isImplemented(code) && !isAppCode(code) && providerOf(code) !== blockedIn[env] && takesCurrency(code, payment.currency));
+  return offered.filter(
+    (code) => isImplemented(code) && !isAppCode(code) && providerOf(code) !== blockedIn[env] && takesCurrency(code, payment.currency)
+      && (code !== 'apple_pay' || offersApplePay(userAgent)),
+  );
 }
 
 /** Whether the channel's adapter takes the payment's currency (a USD payment is not offered Alipay or WeChat Pay). */

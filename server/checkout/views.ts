@@ -18,7 +18,7 @@ const LOCALS = [
   'params', 'sandboxUrl', 'action', 'title', 'notice', 'watchQuery', 'choiceUrl', 'refreshUrl', 'confirmUrl', 'walletQr',
 ];
 
-export type CashierView = 'cashier' | 'cashier-qr' | 'cashier-inapp' | 'cashier-form' | 'result';
+export type CashierView = 'cashier' | 'cashier-qr' | 'cashier-inapp' | 'cashier-form' | 'cashier-top' | 'result';
 
 type Locals = Record<string, unknown>;
 type Compiled = (locals: Locals, escape: (s: unknown) => string, include: (file: string, extra?: Locals) => string) => string;

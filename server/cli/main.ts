@@ -8,7 +8,7 @@ import { createApp } from '../apps/service.ts';
 import { parseOrigin } from '../apps/origins.ts';
 import { setChannelConfig } from '../apps/channel-configs.ts';
 import { createEndpoint } from '../webhooks/service.ts';
-import { isProvider } from '../channels/registry.ts';
+import { channelFor, isProvider } from '../channels/registry.ts';
 import { createConsoleUser } from '../dashboard/users.ts';
 import { checkPasswordStrength } from '../dashboard/password.ts';
 import { readPassword } from './prompt.ts';
@@ -19,7 +19,7 @@ const usage = `Usage: checkstand <command>
   serve                                   migrate, then run the gateway and its workers
   migrate                                 bring the database schema up to date
   app create --name N [--webhook-url U] [--origin O]... [--json]
-  channel set --app ID --channel alipay|wechatpay|unionpay|paypal --mode test|live --config FILE
+  channel set --app ID --channel alipay|wechatpay|unionpay|paypal|stripe --mode test|live --config FILE
   user create --email E --app ID [--password P]   console user; asks for the password when not given`;
 
 class UsageError extends Error {}
@@ -79,7 +79,7 @@ async function run(argv: string[], runtime: Runtime): Promise<void> {
         options: { app: { type: 'string' }, channel: { type: 'string' }, mode: { type: 'string' }, config: { type: 'string' } },
       });
       if (!values.app || !values.channel || !values.mode || !values.config) throw new UsageError('--app, --channel, --mode and --config are required');
-      if (!isProvider(values.channel)) throw new UsageError('--channel must be alipay, wechatpay, unionpay or paypal');
+      if (!isProvider(values.channel)) throw new UsageError('--channel must be alipay, wechatpay, unionpay, paypal or stripe');
       if (values.mode !== 'test' && values.mode !== 'live') throw new UsageError('--mode must be test or live');
       if (!(await db('apps').where({ id: values.app }).first())) throw new Error(`no such app: ${values.app}`);
       let raw: unknown;
@@ -93,8 +93,11 @@ async function run(argv: string[], runtime: Runtime): Promise<void> {
       if (values.channel === 'paypal') {
         // PayPal posts to one listener URL per REST app; its webhook id is the config's webhook_id.
         process.stdout.write(`PayPal webhook URL to register for this REST app: ${config.publicUrl.replace(/\/$/, '')}/notify/paypal/${values.app}\n`
-          + 'subscribe CHECKOUT.ORDER.APPROVED, PAYMENT.CAPTURE.COMPLETED, PAYMENT.CAPTURE.PENDING, PAYMENT.CAPTURE.DENIED, PAYMENT.CAPTURE.DECLINED, PAYMENT.CAPTURE.REFUNDED\n');
+          + 'subscribe CHECKOUT.ORDER.APPROVED, PAYMENT.CAPTURE.COMPLETED, PAYMENT.CAPTURE.PENDING, PAYMENT.CAPTURE.DENIED, PAYMENT.CAPTURE.DECLINED, PAYMENT.CAPTURE.REFUNDED, PAYMENT.CAPTURE.REVERSED, CHECKOUT.PAYMENT-APPROVAL.REVERSED\n');
       }
+      // Channels that send their events to an endpoint the merchant registers at them (Stripe's Dashboard).
+      const events = channelFor(values.channel)?.webhookEvents;
+      if (events) process.stdout.write(`register this webhook endpoint at ${channelFor(values.channel)!.displayName}, with the events ${events.join(', ')}:\n  ${config.publicUrl}/notify/${values.channel}/${values.app}\n`);
     } else if (cmd === 'user' && sub === 'create') {
       const { values } = parseArgs({ args: argv.slice(2), options: { email: { type: 'string' }, app: { type: 'string' }, password: { type: 'string' } } });
       if (!values.email || !values.app) throw new UsageError('--email and --app are required');

@@ -8,8 +8,8 @@ import type { Provider } from '../channels/types.ts';
 import { appRecord, channelConfigStatus, keyHints, updateAppOrigins } from './repo.ts';
 import { BASE, one, renderPage, sessionOf } from './page.ts';
 
-const PROVIDERS: Provider[] = ['alipay', 'wechatpay', 'unionpay', 'paypal'];
-const NAMES: Record<Provider, string> = { alipay: 'Alipay', wechatpay: 'WeChat Pay', unionpay: 'UnionPay', paypal: 'PayPal' };
+const PROVIDERS: Provider[] = ['alipay', 'wechatpay', 'unionpay', 'paypal', 'stripe'];
+const NAMES: Record<Provider, string> = { alipay: 'Alipay', wechatpay: 'WeChat Pay', unionpay: 'UnionPay', paypal: 'PayPal', stripe: 'Stripe (cards, Apple Pay)' };
 const MAX_ORIGINS = 20;
 const MAX_CONFIG_CHARS = 60_000;
 

@@ -13,6 +13,8 @@ export const CHANNEL_FORM_TARGETS = [
   'https://gateway.test.95516.com',
   'https://www.paypal.com',
   'https://www.sandbox.paypal.com',
+  // Stripe-hosted Checkout (session.url), live and test mode alike.
+  'https://checkout.stripe.com',
 ];
 
 const NONCE = '{nonce}';

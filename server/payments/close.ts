@@ -22,7 +22,7 @@ export async function closeAttemptAtChannel(deps: Deps, attempt: AttemptRow): Pr
   const paidNow = async () => {
     const q = await adapter.queryPayment(cred, attempt.channel_order_no, ctx);
     if (q.status !== 'succeeded') return false;
-    await applyAttemptOutcome(deps, attempt, { status: 'succeeded', channelTradeNo: q.channelTradeNo, paidAt: q.paidAt });
+    await applyAttemptOutcome(deps, attempt, { status: 'succeeded', channelTradeNo: q.channelTradeNo, paidAt: q.paidAt, wallet: q.wallet });
     return true;
   };
   if (await paidNow()) return 'paid';

@@ -71,7 +71,7 @@ export async function handleNotify(deps: Deps, provider: Provider, appId: string
     if (n.amount !== payment.amount) return refuse('amount does not match the payment', { payment_id: payment.id, notified: n.amount, expected: payment.amount });
     if (n.currency !== undefined && n.currency !== payment.currency) return refuse('currency does not match the payment', { payment_id: payment.id, notified: n.currency, expected: payment.currency });
     if (n.status === 'succeeded') {
-      const changed = await applyAttemptOutcome(deps, attempt, { status: 'succeeded', channelTradeNo: n.channelTradeNo, paidAt: n.paidAt });
+      const changed = await applyAttemptOutcome(deps, attempt, { status: 'succeeded', channelTradeNo: n.channelTradeNo, paidAt: n.paidAt, wallet: n.wallet });
       deps.logger.info('payment notify accepted', { payment_id: payment.id, attempt_id: attempt.id, duplicate: !changed });
     } else if (n.status === 'closed' && attempt.status === 'pending') {
       await applyAttemptOutcome(deps, attempt, { status: 'closed' });

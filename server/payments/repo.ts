@@ -48,6 +48,8 @@ export interface AttemptRow {
   action: PaymentAction | null;
   /** What the adapter returned as `reference` when it placed the order (AttemptContext). */
   channel_ref: string | null;
+  /** The wallet the payer used, where the channel tells (migration 013). */
+  wallet?: string | null;
   created: number;
 }
 

@@ -357,6 +357,8 @@ export interface ChannelOutcome {
   status: ChannelPaymentStatus;
   channelTradeNo?: string;
   paidAt?: number;
+  /** The wallet the payer used (PaymentQueryResult.wallet), stored on the attempt. */
+  wallet?: string;
   failureCode?: string;
   failureMessage?: string;
 }
@@ -377,6 +379,7 @@ export async function applyAttemptOutcome(deps: Deps, attempt: AttemptRow, outco
     const nowMs = Date.now();
     const channelTradeNo = outcome.channelTradeNo ?? null;
     if (!(await markAttemptSucceeded(tx, attempt.id, channelTradeNo, nowMs))) return undefined;
+    if (outcome.wallet) await tx.run('update payment_attempts set wallet = ? where id = ?', [outcome.wallet.slice(0, 32), attempt.id]);
     const won = await markPaymentSucceeded(tx, { paymentId: attempt.payment_id, channel: attempt.channel, channelTradeNo, paidAt: outcome.paidAt ?? nowSeconds(), nowMs });
     if (won) {
       await insertEvent(tx, { appId: won.app_id, livemode: won.livemode, type: 'payment.succeeded', object: toPaymentObject(won, deps.config.publicUrl) });
@@ -427,7 +430,7 @@ export async function refreshAttempt(deps: Deps, attempt: AttemptRow): Promise<v
       deps.logger.error('channel query amount differs from the payment', { payment_id: payment.id, attempt_id: attempt.id });
       return;
     }
-    await applyAttemptOutcome(deps, attempt, { status: 'succeeded', channelTradeNo: q.channelTradeNo, paidAt: q.paidAt });
+    await applyAttemptOutcome(deps, attempt, { status: 'succeeded', channelTradeNo: q.channelTradeNo, paidAt: q.paidAt, wallet: q.wallet });
   } else if (q.status === 'closed') {
     await applyAttemptOutcome(deps, attempt, { status: 'closed' });
   }

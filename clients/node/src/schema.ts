@@ -601,7 +601,7 @@ export interface components {
         };
         AttemptError: {
             /** @enum {string} */
-            channel: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal";
+            channel: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay";
             code: string;
             message: string;
         };
@@ -618,7 +618,7 @@ export interface components {
             currency: string;
             subject: string;
             description: string | null;
-            channel: ("alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal") | null;
+            channel: ("alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay") | null;
             /** @enum {string} */
             status: "pending" | "succeeded" | "closed";
             amount_refunded: number;
@@ -875,7 +875,7 @@ export interface operations {
                 starting_after?: string;
                 ending_before?: string;
                 status?: "pending" | "succeeded" | "closed";
-                channel?: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal";
+                channel?: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay";
                 out_trade_no?: string;
                 "created[gte]"?: string;
                 "created[lte]"?: string;
@@ -919,7 +919,7 @@ export interface operations {
                     subject: string;
                     out_trade_no: string;
                     /** @enum {string} */
-                    channel?: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal";
+                    channel?: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay";
                     description?: string;
                     /** Format: uri */
                     return_url?: string;
@@ -996,7 +996,7 @@ export interface operations {
             content: {
                 "application/json": {
                     /** @enum {string} */
-                    channel: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal";
+                    channel: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay";
                     client_ip?: string;
                     openid?: string;
                 };
@@ -1531,7 +1531,7 @@ export interface operations {
             content: {
                 "application/json": {
                     /** @enum {string} */
-                    channel?: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal";
+                    channel?: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay";
                     /**
                      * @default pay
                      * @enum {string}
