@@ -24,7 +24,7 @@ describe('currencies', () => {
       expect(res.body.currency).toBe(stored);
     }
     const before = await count();
-    for (const [currency, code] of [['XYZ', 'parameter_invalid'], ['US', 'parameter_invalid'], ['KRW', 'currency_not_supported'], ['BHD', 'currency_not_supported']]) {
+    for (const [currency, code] of [['XYZ', 'parameter_invalid'], ['US', 'parameter_invalid'], ['KPW', 'currency_not_supported'], ['BHD', 'currency_not_supported']]) {
       const res = await g.api('POST', '/v1/payments', body({ currency }));
       expect(res.status, currency).toBe(400);
       expect(res.body.error).toMatchObject({ param: 'currency' });

@@ -128,7 +128,7 @@ describe('notify plaintexts', () => {
 
   it('TRANSACTION.SUCCESS → a payment notification', () => {
     expect(notificationOf(envelope('TRANSACTION.SUCCESS'), tx)).toEqual({
-      kind: 'payment', orderNo: tx.out_trade_no, channelTradeNo: tx.transaction_id, status: 'succeeded', amount: 100,
+      kind: 'payment', orderNo: tx.out_trade_no, channelTradeNo: tx.transaction_id, status: 'succeeded', amount: 100, currency: 'CNY',
       appId: tx.appid, merchantId: tx.mchid, paidAt: Date.UTC(2018, 5, 8, 2, 34, 56) / 1000, notifyId: 'EV-2018022511223320873',
     });
   });
