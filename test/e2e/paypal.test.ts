@@ -40,7 +40,7 @@ describe.skipIf(!haveChromium)('PayPal through the hosted cashier in Chromium', 
       await page.goto(`${p.checkout_url}?lang=en`);
       // A USD payment offers only the channels that take USD.
       const offered = await page.$$eval('[data-channel]', (els) => els.map((e) => e.getAttribute('data-channel')));
-      expect(offered).toEqual(['paypal']);
+      expect(offered).toEqual(['paypal', 'card']);
       await page.click('[data-channel="paypal"]');
       await page.waitForSelector('[data-sandbox-action="pay"]');
       expect(page.url()).toContain('/sandbox/paypal/checkoutnow?token=');
