@@ -8,6 +8,7 @@ import * as productionReads from './007_production_reads.ts';
 import * as paymentCloseRetry from './008_payment_close_retry.ts';
 import * as nextAction from './009_next_action.ts';
 import * as attemptReference from './010_attempt_reference.ts';
+import * as accounts from './015_accounts.ts';
 
 /** Every migration in order; knex reads them through a migration source, not the file system. */
 export const migrations = [
@@ -21,4 +22,5 @@ export const migrations = [
   { name: '008_payment_close_retry', ...paymentCloseRetry },
   { name: '009_next_action', ...nextAction },
   { name: '010_attempt_reference', ...attemptReference },
+  { name: '015_accounts', ...accounts },
 ];

@@ -4,6 +4,8 @@ export const CHANNEL_CODES = [
   'alipay_pc', 'alipay_wap', 'alipay_qr', 'alipay_app',
   'wechat_native', 'wechat_h5', 'wechat_jsapi', 'wechat_app',
   'unionpay_pc', 'unionpay_wap', 'paypal',
+  // The customer's stored value (DESIGN §2.3): no adapter and no provider; the payments service pays it.
+  'balance',
 ] as const;
 export type ChannelCode = (typeof CHANNEL_CODES)[number];
 
