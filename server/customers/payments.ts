@@ -173,6 +173,9 @@ export async function applyCouponCode(deps: Deps, payment: PaymentRow, code: str
 /** startAttempt's first step for a payment that takes codes: closes the entry and reads the amount the order is placed for. */
 export async function closeCouponEntry(deps: Deps, payment: PaymentRow): Promise<PaymentRow> {
   if (!payment.coupon_entry_open) return payment;
-  const r = await sqlOf(deps.db).first('update payments set coupon_entry_open = ?, updated_ms = ? where id = ? returning *', [false, Date.now(), payment.id]);
-  return r ? paymentFromRow(r) : payment;
+  const r = await sqlOf(deps.db).first('update payments set coupon_entry_open = ?, updated_ms = ? where id = ? and coupon_entry_open = ? returning *', [false, Date.now(), payment.id, true]);
+  if (!r) return paymentFromRow(await sqlOf(deps.db).first('select * from payments where id = ?', [payment.id]));
+  // Cached cashier pages of this payment still show the code form: they drop it on this message.
+  await deps.bus.publish(`payment:${payment.id}`, 'pending');
+  return paymentFromRow(r);
 }
