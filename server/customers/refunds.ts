@@ -30,6 +30,8 @@ export async function refundToBalance(deps: Deps, payment: PaymentRow, amount: n
     status: 'succeeded',
     reason: input.reason ?? null,
     out_refund_no: input.out_refund_no ?? id,
+    channel_refund_no: null,
+    failure_message: null,
     created: nowSeconds(),
     updated_ms: Date.now(),
     next_query_at_ms: null,
