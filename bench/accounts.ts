@@ -52,10 +52,14 @@ try {
   const body = () => JSON.stringify({ amount: 1, subject: 'Bench balance', out_trade_no: `bal_${runId}_${++seq}`, customer: customer.id, channel: 'balance' });
   await run({ url: `${gateway}/v1/payments`, method: 'POST', headers, duration: 2, requests: [{ setupRequest: (req) => ({ ...req, body: body() }) }] });
   const balance = await run({ url: `${gateway}/v1/payments`, method: 'POST', headers, requests: [{ setupRequest: (req) => ({ ...req, body: body() }) }] });
+  // For scale: a plain create (no customer, no channel) in the same run, as bench/run.ts measures it.
+  const plainBody = () => JSON.stringify({ amount: 1, subject: 'Bench order', out_trade_no: `plain_${runId}_${++seq}` });
+  const plain = await run({ url: `${gateway}/v1/payments`, method: 'POST', headers, requests: [{ setupRequest: (req) => ({ ...req, body: plainBody() }) }] });
   console.log(`autocannon, ${connections} connections, ${seconds} s each, ${pgUrl ? 'PostgreSQL' : 'SQLite'}`);
   console.log(line('GET hello-world', helloResult));
   console.log(line('POST channel=balance', balance));
-  console.log(`balance payment / hello-world throughput: ${((balance.requests.average / helloResult.requests.average) * 100).toFixed(1)}% (goal ≥ 40%), p99 ${balance.latency.p99} ms`);
+  console.log(line('POST (plain create)', plain));
+  console.log(`balance payment / hello-world throughput: ${((balance.requests.average / helloResult.requests.average) * 100).toFixed(1)}% (goal ≥ 40%), p99 ${balance.latency.p99} ms; balance / plain create: ${((balance.requests.average / plain.requests.average) * 100).toFixed(1)}%`);
   const after = await (await fetch(`${gateway}/v1/customers/${customer.id}`, { headers })).json() as { balance: number };
   const ok = balance.requests.total - balance.non2xx;
   console.log(`balance left ${after.balance}; ${balance.non2xx} non-2xx${balance.non2xx || balance.errors ? ' WARNING: the run had failures' : ''} (${ok} answered 2xx)`);

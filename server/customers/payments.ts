@@ -10,6 +10,8 @@ import { findCouponByIdOrCode, redeemCoupon, type CouponRow } from '../coupons/r
 import { couponCustomerLimit, couponExhausted, discountFor } from '../coupons/service.ts';
 import { creditBalance, debitBalance, findCustomer, type CustomerRow } from './repo.ts';
 import { balanceInsufficient } from './service.ts';
+import { groupCommitFor } from './group-commit.ts';
+import { isPostgres } from '../db.ts';
 
 /**
  * How the account system (DESIGN §2.3) shapes a payment: its customer, its coupon and discount,
@@ -84,15 +86,18 @@ export async function insertPaymentWithCoupon(deps: Deps, row: Record<string, an
 export async function createBalancePayment(deps: Deps, row: Record<string, any>, coupon: CouponRow | null, toObject: (p: PaymentRow) => Record<string, unknown>): Promise<PaymentRow> {
   const paid = { ...row, status: 'succeeded', channel: 'balance', paid_at: nowSeconds(), next_action_attempt_id: null, coupon_entry_open: false };
   let wake = true;
+  const pay = async (tx: Sql) => {
+    // The debit first: a refused payment then costs one statement, and its event (last) is only written for a payment that stays.
+    const debited = await debitBalance(tx, { customerId: row.customer_id, type: 'payment', amount: row.amount, source: row.id, description: row.subject });
+    if (!debited) throw balanceInsufficient('customer');
+    if (coupon) await redeemFor(tx, coupon, row.id, row.customer_id);
+    await tx.insert('payments', paid);
+    await insertEvent(tx, { appId: row.app_id, livemode: row.livemode, type: 'payment.succeeded', object: toObject(paymentFromRow(paid)) });
+    wake = deliveriesNeedClaim(tx);
+  };
   try {
-    await transaction(deps.db, async (tx) => {
-      if (coupon) await redeemFor(tx, coupon, row.id, row.customer_id);
-      await tx.insert('payments', paid);
-      const debited = await debitBalance(tx, { customerId: row.customer_id, type: 'payment', amount: row.amount, source: row.id, description: row.subject });
-      if (!debited) throw balanceInsufficient('customer');
-      await insertEvent(tx, { appId: row.app_id, livemode: row.livemode, type: 'payment.succeeded', object: toObject(paymentFromRow(paid)) });
-      wake = deliveriesNeedClaim(tx);
-    });
+    // SQLite: concurrent balance payments share a commit (group-commit.ts); PostgreSQL: a transaction each.
+    await (isPostgres(deps.db) ? transaction(deps.db, pay) : groupCommitFor(deps.db).run(pay));
   } catch (err) {
     if (isUniqueViolation(err)) throw outTradeNoTaken(row.out_trade_no);
     throw err;

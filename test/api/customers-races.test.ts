@@ -26,6 +26,19 @@ describe('races on balances and coupons', () => {
     await expectLedgerConsistent(g.deps.db);
   });
 
+  it('concurrent balance payments under one out_trade_no: one succeeds, the others debit nothing', async () => {
+    const c = await newCustomer(g);
+    await g.api('POST', `/v1/customers/${c.id}/balance_transactions`, { amount: 1000 });
+    const no = tradeNo('same');
+    // Batched into one transaction on SQLite: each refused one rolls back to its own savepoint, debit included.
+    const results = await Promise.all(Array.from({ length: 8 }, () =>
+      g.api('POST', '/v1/payments', { amount: 100, subject: 'Same', out_trade_no: no, customer: c.id, channel: 'balance' })));
+    expect(statuses(results)).toEqual({ 200: 1, 400: 7 });
+    expect(results.filter((r) => r.status === 400).every((r) => r.body.error.code === 'out_trade_no_taken')).toBe(true);
+    expect((await g.api('GET', `/v1/customers/${c.id}`)).body.balance).toBe(900);
+    await expectLedgerConsistent(g.deps.db);
+  });
+
   it('30 concurrent creates with a coupon limited to 5 redemptions: exactly 5 discounted, the others refused naming coupon', async () => {
     const coupon = (await g.api('POST', '/v1/coupons', { code: `RACE${Date.now()}`, percent_off: 20, max_redemptions: 5 })).body;
     const results = await Promise.all(Array.from({ length: 30 }, () =>
