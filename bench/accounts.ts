@@ -31,9 +31,16 @@ const line = (name: string, r: autocannon.Result) =>
   `${name.padEnd(26)} ${r.requests.average.toFixed(0).padStart(7)} req/s   p50 ${String(r.latency.p50).padStart(4)} ms   p99 ${String(r.latency.p99).padStart(4)} ms   non-2xx ${r.non2xx}   errors ${r.errors}`;
 
 // ---- 1. throughput: the gateway and the hello world in a child process, as bench/run.ts does ----
+// On PostgreSQL in a schema of its own (search_path in the URL), dropped at the end.
+const throughputSchema = pgUrl ? `bench_bal_${crypto.randomBytes(4).toString('hex')}` : undefined;
+const admin = pgUrl ? knexFactory({ client: 'pg', connection: pgUrl }) : undefined;
+if (admin) await admin.raw(`CREATE SCHEMA "${throughputSchema}"`);
 const child = spawn(process.execPath, ['--import', 'tsx', 'bench/servers.ts'], {
   stdio: ['ignore', 'pipe', 'inherit'],
-  env: { ...process.env, ...(pgUrl ? { BENCH_DATABASE_URL: pgUrl } : {}) },
+  env: {
+    ...process.env,
+    ...(pgUrl ? { BENCH_DATABASE_URL: `${pgUrl}${pgUrl.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${throughputSchema}`)}` } : {}),
+  },
 });
 const first = await new Promise<string>((resolve, reject) => {
   readline.createInterface({ input: child.stdout! }).once('line', resolve);
@@ -65,6 +72,11 @@ try {
   console.log(`balance left ${after.balance}; ${balance.non2xx} non-2xx${balance.non2xx || balance.errors ? ' WARNING: the run had failures' : ''} (${ok} answered 2xx)`);
 } finally {
   child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  if (admin) {
+    await admin.raw(`DROP SCHEMA IF EXISTS "${throughputSchema}" CASCADE`);
+    await admin.destroy();
+  }
 }
 
 // ---- 2. the customer list at a million customers -------------------------------------------
