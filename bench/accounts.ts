@@ -51,12 +51,18 @@ const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/j
 const runId = Date.now().toString(36);
 let seq = 0;
 try {
-  const customer = await (await fetch(`${gateway}/v1/customers`, { method: 'POST', headers, body: JSON.stringify({ out_user_id: `bench_${runId}` }) })).json() as { id: string };
-  // Enough stored value for every payment of the run (1 fen each).
-  await fetch(`${gateway}/v1/customers/${customer.id}/balance_transactions`, { method: 'POST', headers, body: JSON.stringify({ amount: 10_000_000_000 }) });
+  // Payers are many people (BENCH_PAYERS, 50 by default); BENCH_PAYERS=1 is the worst case, every
+  // payment waiting for the one customer row (on PostgreSQL, each for the previous one's commit).
+  const payers: string[] = [];
+  for (let i = 0; i < Number(process.env.BENCH_PAYERS ?? 50); i++) {
+    const customer = await (await fetch(`${gateway}/v1/customers`, { method: 'POST', headers, body: JSON.stringify({ out_user_id: `bench_${runId}_${i}` }) })).json() as { id: string };
+    // Enough stored value for every payment of the run (1 fen each).
+    await fetch(`${gateway}/v1/customers/${customer.id}/balance_transactions`, { method: 'POST', headers, body: JSON.stringify({ amount: 10_000_000_000 }) });
+    payers.push(customer.id);
+  }
   await run({ url: hello, duration: 2 });
   const helloResult = await run({ url: hello });
-  const body = () => JSON.stringify({ amount: 1, subject: 'Bench balance', out_trade_no: `bal_${runId}_${++seq}`, customer: customer.id, channel: 'balance' });
+  const body = () => JSON.stringify({ amount: 1, subject: 'Bench balance', out_trade_no: `bal_${runId}_${++seq}`, customer: payers[seq % payers.length], channel: 'balance' });
   await run({ url: `${gateway}/v1/payments`, method: 'POST', headers, duration: 2, requests: [{ setupRequest: (req) => ({ ...req, body: body() }) }] });
   const balance = await run({ url: `${gateway}/v1/payments`, method: 'POST', headers, requests: [{ setupRequest: (req) => ({ ...req, body: body() }) }] });
   // For scale: a plain create (no customer, no channel) in the same run, as bench/run.ts measures it.
@@ -67,9 +73,7 @@ try {
   console.log(line('POST channel=balance', balance));
   console.log(line('POST (plain create)', plain));
   console.log(`balance payment / hello-world throughput: ${((balance.requests.average / helloResult.requests.average) * 100).toFixed(1)}% (goal ≥ 40%), p99 ${balance.latency.p99} ms; balance / plain create: ${((balance.requests.average / plain.requests.average) * 100).toFixed(1)}%`);
-  const after = await (await fetch(`${gateway}/v1/customers/${customer.id}`, { headers })).json() as { balance: number };
-  const ok = balance.requests.total - balance.non2xx;
-  console.log(`balance left ${after.balance}; ${balance.non2xx} non-2xx${balance.non2xx || balance.errors ? ' WARNING: the run had failures' : ''} (${ok} answered 2xx)`);
+  console.log(`${payers.length} paying customers; ${balance.non2xx} non-2xx${balance.non2xx || balance.errors ? ' WARNING: the run had failures' : ''}`);
 } finally {
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
