@@ -11,6 +11,7 @@ import * as attemptReference from './010_attempt_reference.ts';
 import * as unionpaySandbox from './011_unionpay_sandbox.ts';
 import * as paypalSandbox from './012_paypal_sandbox.ts';
 import * as attemptWallet from './013_attempt_wallet.ts';
+import * as accounts from './015_accounts.ts';
 
 /** Every migration in order; knex reads them through a migration source, not the file system. */
 export const migrations = [
@@ -27,4 +28,5 @@ export const migrations = [
   { name: '011_unionpay_sandbox', ...unionpaySandbox },
   { name: '012_paypal_sandbox', ...paypalSandbox },
   { name: '013_attempt_wallet', ...attemptWallet },
+  { name: '015_accounts', ...accounts },
 ];

@@ -16,6 +16,8 @@ import { createRefundRoutes } from './refunds/routes.ts';
 import { createWidgetRoutes } from './widget/routes.ts';
 import { createWebhookEndpointRoutes } from './webhooks/routes.ts';
 import { createEventRoutes } from './events/routes.ts';
+import { createCustomerRoutes } from './customers/routes.ts';
+import { createCouponRoutes } from './coupons/routes.ts';
 import { createOpenApiRoutes } from './openapi/routes.ts';
 import { createAlipaySandboxRouter } from './sandbox/alipay/index.ts';
 import { createConsoleRoutes } from './dashboard/routes.ts';
@@ -65,6 +67,8 @@ export function createApp(deps: Deps): express.Express {
   api.use('/refunds', createRefundRoutes(deps).refunds);
   api.use('/webhook_endpoints', createWebhookEndpointRoutes(deps));
   api.use('/events', createEventRoutes(deps));
+  api.use('/customers', createCustomerRoutes(deps));
+  api.use('/coupons', createCouponRoutes(deps));
   api.use('/test_helpers', createTestHelperRoutes(deps));
   api.use(apiNotFound);
   api.use(apiErrorHandler(deps.logger));

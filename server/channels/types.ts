@@ -5,6 +5,8 @@ export const CHANNEL_CODES = [
   'wechat_native', 'wechat_h5', 'wechat_jsapi', 'wechat_app',
   'unionpay_pc', 'unionpay_wap', 'paypal',
   'card', 'apple_pay',
+  // The customer's stored value (DESIGN §2.3): no adapter and no provider; the payments service pays it.
+  'balance',
 ] as const;
 export type ChannelCode = (typeof CHANNEL_CODES)[number];
 
@@ -223,6 +225,7 @@ export interface Channel<Cred = unknown> {
   };
 }
 
+/** The provider of an external channel's code; `balance` has none (the payments service pays it before any provider is asked). */
 export const providerOf = (code: ChannelCode): Provider =>
   code === 'card' || code === 'apple_pay' ? 'stripe'
     : code.startsWith('alipay') ? 'alipay' : code.startsWith('wechat') ? 'wechatpay' : code.startsWith('unionpay') ? 'unionpay' : 'paypal';

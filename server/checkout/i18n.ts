@@ -59,6 +59,15 @@ const zh = {
   paypal: 'PayPal',
   card: '银行卡（Visa / Mastercard）',
   apple_pay: 'Apple Pay',
+  balance: '余额支付',
+  balance_available: '可用余额：{amount}',
+  balance_too_low: '余额不足',
+  top_up_for: '充值到账户：{customer}',
+  coupon_label: '优惠码',
+  coupon_apply: '使用',
+  coupon_applied: '优惠码 {code}：已减 {amount}',
+  coupon_refused: '这个优惠码不能用于这笔订单。',
+  amount_original_label: '原价：',
 };
 
 const en: typeof zh = {
@@ -113,6 +122,15 @@ const en: typeof zh = {
   paypal: 'PayPal',
   card: 'Card (Visa / Mastercard)',
   apple_pay: 'Apple Pay',
+  balance: 'Pay with balance',
+  balance_available: 'Available balance: {amount}',
+  balance_too_low: 'Balance too low',
+  top_up_for: 'Top-up for account: {customer}',
+  coupon_label: 'Coupon code',
+  coupon_apply: 'Apply',
+  coupon_applied: 'Coupon {code}: {amount} off',
+  coupon_refused: 'This coupon code cannot be used for this order.',
+  amount_original_label: 'Original price: ',
 };
 
 export type Messages = typeof zh;

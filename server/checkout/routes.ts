@@ -6,7 +6,9 @@ import { channelFor, sandboxFor } from '../channels/registry.ts';
 import { getCredentials } from '../apps/channel-configs.ts';
 import { getApp, type AppRow } from '../apps/service.ts';
 import { findPaymentByToken, listAttempts, type AttemptRow, type PaymentRow } from '../payments/repo.ts';
-import { startAttempt } from '../payments/service.ts';
+import { startAttempt, toPaymentObject } from '../payments/service.ts';
+import { applyCouponCode, payPendingWithBalance } from '../customers/payments.ts';
+import { accountLocals, cashierAccountsOf, type CashierAccounts } from './accounts.ts';
 import { ApiError } from '../errors.ts';
 import { errorBody, toApiError } from '../http/errors.ts';
 import { allowFraming } from '../http/security.ts';
@@ -54,6 +56,7 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
     allowFraming(res, app?.allowedOrigins ?? []);
     res.locals.payment = payment;
     res.locals.parentOrigin = parentOriginOf(req, app);
+    res.locals.accounts = await cashierAccountsOf(deps, payment);
     return payment;
   }
 
@@ -136,10 +139,12 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
     const notice = cameBackFrom && attemptNotice(cameBackFrom, t);
     // A phone cannot scan its own screen: the aggregate QR code is for desktops.
     const wallets = env === 'desktop' ? walletsFor(payment) : [];
+    const accounts = res.locals.accounts as CashierAccounts | undefined;
     render(req, res, 'cashier', {
       payment,
       env,
       channels: channelsFor(payment, env, req.get('user-agent')),
+      ...accountLocals(payment, accounts, pickLang(req.query.lang, req.get('accept-language'))),
       walletQr: wallets.length ? { src: `/pay/${payment.checkout_token}/qr.svg`, caption: t[wallets.length > 1 ? 'wallet_qr_both' : `wallet_qr_${wallets[0]}` as const] } : undefined,
       qrChannels: QR_CHANNELS,
       formToken: formTokenFor(deps.config.masterKeyBytes, payment.checkout_token),
@@ -196,16 +201,14 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
   r.post('/:token/channel', limit, express.urlencoded({ extended: false, limit: '8kb' }), async (req, res) => {
     const payment = await load(req, res);
     if (!payment) return;
-    // Cookies can't protect this form (cross-site iframes), so: an HMAC-bound token and the Origin.
-    const origin = req.get('origin');
-    const site = req.get('sec-fetch-site');
-    if ((origin && origin !== publicOrigin) || (site && site !== 'same-origin' && site !== 'none') || !checkFormToken(deps.config.masterKeyBytes, payment.checkout_token, req.body?.form_token)) {
+    if (!formAllowed(req, payment)) {
       res.status(403);
       return render(req, res, 'result', { kind: 'forbidden', payment });
     }
     if (showState(req, res, payment)) return;
     const t = messagesFor(pickLang(req.query.lang, req.get('accept-language')));
     const channel = String(req.body?.channel ?? '') as ChannelCode;
+    if (channel === 'balance') return payWithBalance(req, res, payment);
     const offered = channelsFor(payment, environmentOf(req.get('user-agent')), req.get('user-agent'));
     if (!CHANNEL_CODES.includes(channel) || !offered.includes(channel)) return renderCashier(req, res, payment, t.channel_unavailable, 400);
     // QR codes get a page of their own (reloadable, renewable); the channel order is placed there.
@@ -221,6 +224,57 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
     if (action.type === 'redirect') return res.redirect(303, action.url);
     if (action.type === 'form') return render(req, res, 'cashier-form', { payment, action });
     return renderCashier(req, res, payment, t.channel_unavailable, 400);
+  });
+
+  /** Cookies can't protect the cashier's forms (cross-site iframes), so: an HMAC-bound token and the Origin. */
+  function formAllowed(req: Request, payment: PaymentRow): boolean {
+    const origin = req.get('origin');
+    const site = req.get('sec-fetch-site');
+    return !((origin && origin !== publicOrigin) || (site && site !== 'same-origin' && site !== 'none') || !checkFormToken(deps.config.masterKeyBytes, payment.checkout_token, req.body?.form_token));
+  }
+
+  /** "Pay with balance": offered only when the payment names a customer (accounts.ts); a balance too low re-renders the choice. */
+  async function payWithBalance(req: Request, res: Response, payment: PaymentRow) {
+    const t = messagesFor(pickLang(req.query.lang, req.get('accept-language')));
+    const accounts = res.locals.accounts as CashierAccounts | undefined;
+    if (!accounts?.balance) return renderCashier(req, res, payment, t.channel_unavailable, 400);
+    try {
+      const paid = await payPendingWithBalance(deps, payment, (p) => toPaymentObject(p, deps.config.publicUrl));
+      const target = merchantReturnUrl(paid);
+      return res.redirect(303, target ?? `/pay/${payment.checkout_token}${carried(req, res)}`);
+    } catch (err) {
+      const apiErr = toApiError(err);
+      if (apiErr.status >= 500) throw err;
+      deps.logger.warn('cashier balance payment refused', { payment_id: payment.id, code: apiErr.code });
+      const fresh = (await findPaymentByToken(deps.db, payment.checkout_token))!;
+      if (showState(req, res, fresh)) return;
+      res.locals.accounts = await cashierAccountsOf(deps, fresh);
+      return renderCashier(req, res, fresh, apiErr.code === 'balance_insufficient' ? t.balance_too_low : t.channel_unavailable, apiErr.status);
+    }
+  }
+
+  /** The payer's coupon code: re-prices the payment while no channel order exists (customers/payments.ts applyCouponCode). */
+  r.post('/:token/coupon', limit, express.urlencoded({ extended: false, limit: '8kb' }), async (req, res) => {
+    const payment = await load(req, res);
+    if (!payment) return;
+    if (!formAllowed(req, payment)) {
+      res.status(403);
+      return render(req, res, 'result', { kind: 'forbidden', payment });
+    }
+    if (showState(req, res, payment)) return;
+    const t = messagesFor(pickLang(req.query.lang, req.get('accept-language')));
+    const code = String(req.body?.coupon ?? '').trim();
+    try {
+      if (!/^[A-Za-z0-9_\-.]{1,64}$/.test(code)) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'Not a coupon code.', 'coupon');
+      await applyCouponCode(deps, payment, code);
+    } catch (err) {
+      const apiErr = toApiError(err);
+      if (apiErr.status >= 500) throw err;
+      return renderCashier(req, res, payment, t.coupon_refused, 400);
+    }
+    // Cached cashier pages of this payment show the old amount: they drop it on this message.
+    await deps.bus.publish(`payment:${payment.id}`, 'pending');
+    res.redirect(303, choiceUrl(req, res, payment));
   });
 
   /**

@@ -19,7 +19,7 @@ const idPattern = /^[a-z]{2,4}_[A-Za-z0-9]{1,60}$/;
 const refundKeyPattern = /^console-[A-Za-z0-9]{24}$/;
 
 /** Cursor parameters from the query; a malformed one is simply ignored (first page). */
-function cursorOf(req: Request): { starting_after?: string; ending_before?: string } {
+export function cursorOf(req: Request): { starting_after?: string; ending_before?: string } {
   const after = one(req.query.starting_after);
   const before = one(req.query.ending_before);
   if (after && idPattern.test(after)) return { starting_after: after };
@@ -28,7 +28,7 @@ function cursorOf(req: Request): { starting_after?: string; ending_before?: stri
 }
 
 /** Which of "newer" / "older" links a page gets (paginate's has_more points the way it read). */
-function pager<T extends { id: string }>(data: T[], hasMore: boolean, cursor: { starting_after?: string; ending_before?: string }) {
+export function pager<T extends { id: string }>(data: T[], hasMore: boolean, cursor: { starting_after?: string; ending_before?: string }) {
   const backwards = Boolean(cursor.ending_before);
   return {
     newer: data.length && (backwards ? hasMore : Boolean(cursor.starting_after)) ? data[0].id : undefined,

@@ -14,6 +14,7 @@ import { createPaymentPages, createRefundPages } from './payments-routes.ts';
 import { createWebhookPages } from './webhooks-routes.ts';
 import { createSettingsPages } from './settings-routes.ts';
 import { createReconciliationPages } from './reconciliation-routes.ts';
+import { createCouponPages, createCustomerPages } from './accounts-routes.ts';
 
 /**
  * The merchant console at /console (DESIGN §2 "Console"): server-rendered pages scoped to the
@@ -53,6 +54,8 @@ export function createConsoleRoutes(deps: Deps): Router {
   });
   r.use('/payments', createPaymentPages(deps));
   r.use('/refunds', createRefundPages(deps));
+  r.use('/customers', createCustomerPages(deps));
+  r.use('/coupons', createCouponPages(deps));
   r.use('/webhooks', createWebhookPages(deps));
   r.use(createSettingsPages(deps));
   r.use('/reconciliation', createReconciliationPages(deps));

@@ -59,7 +59,7 @@ const pathParameters = (path: string): Json[] =>
 const ERROR_RESPONSES: Record<number, string> = {
   400: 'Bad input: `error.param` names the parameter. Nothing was changed. Also a reused Idempotency-Key with other parameters (`idempotency_error`).',
   401: 'No API key, or not a valid one (`authentication_error`).',
-  402: 'The channel refused the request (`channel_error`).',
+  402: "The channel refused the request (`channel_error`), or the customer's balance is too low (`balance_insufficient`). Nothing was changed.",
   404: 'No such object for this app and mode (`resource_missing`).',
   409: 'A request with this Idempotency-Key is still running, or was interrupted (`idempotency_error`).',
   429: 'Too many requests for this key: retry after the time in Retry-After.',
@@ -98,6 +98,8 @@ function operationObject(op: Operation): Json {
 const TAGS: Record<Operation['tag'], string> = {
   Payments: 'Payments: created by your server, paid on the hosted cashier or, with a channel, straight from your page or app.',
   Refunds: 'Refunds of succeeded payments, in full or in part.',
+  Customers: "Customers and their stored-value balance (账户余额), changed only by ledger entries: top-ups, payments with channel balance, their refunds, adjustments.",
+  Coupons: 'Discount codes: a fixed amount or a percentage off, with limits that hold under concurrency.',
   Events: 'The event log behind the webhooks: kept, never pruned.',
   'Webhook endpoints': 'Where events are delivered, signed by Standard Webhooks.',
   'Test helpers': 'Test mode only: act as the customer and the channel.',

@@ -16,6 +16,12 @@ import {
   webhookEndpointObjectSchema, webhookEndpointWithSecretSchema,
 } from '../webhooks/service.ts';
 import { deliveryListQuery, resendSchema, webhookDeliveryObjectSchema } from '../webhooks/deliveries.ts';
+import { balanceTransactionObjectSchema, customerObjectSchema, deletedCustomerSchema } from '../customers/repo.ts';
+import { createBalanceTransactionSchema, createCustomerSchema, updateCustomerSchema } from '../customers/service.ts';
+import { listBalanceTransactionsQuery, listCustomersQuery } from '../customers/routes.ts';
+import { couponObjectSchema } from '../coupons/repo.ts';
+import { createCouponSchema, updateCouponSchema } from '../coupons/service.ts';
+import { listCouponsQuery } from '../coupons/routes.ts';
 
 /**
  * Every /v1 operation, described by the very schemas its route validates with (exported by the
@@ -27,7 +33,7 @@ export interface Operation {
   /** OpenAPI style: /v1/payments/{id}. */
   path: string;
   operationId: string;
-  tag: 'Payments' | 'Refunds' | 'Events' | 'Webhook endpoints' | 'Test helpers' | 'Meta';
+  tag: 'Payments' | 'Refunds' | 'Customers' | 'Coupons' | 'Events' | 'Webhook endpoints' | 'Test helpers' | 'Meta';
   summary: string;
   description?: string;
   query?: z.ZodObject;
@@ -44,6 +50,9 @@ export const paymentListSchema = listPageSchema(paymentObjectSchema, 'PaymentLis
 export const eventListSchema = listPageSchema(eventObjectSchema, 'EventList');
 export const webhookEndpointListSchema = listPageSchema(webhookEndpointObjectSchema, 'WebhookEndpointList');
 export const webhookDeliveryListSchema = listPageSchema(webhookDeliveryObjectSchema, 'WebhookDeliveryList');
+export const customerListSchema = listPageSchema(customerObjectSchema, 'CustomerList');
+export const balanceTransactionListSchema = listPageSchema(balanceTransactionObjectSchema, 'BalanceTransactionList');
+export const couponListSchema = listPageSchema(couponObjectSchema, 'CouponList');
 /** The document itself: an OpenAPI 3.1 object, not described further here. */
 const openApiDocumentSchema = z.object({ openapi: z.string() }).loose();
 
@@ -85,6 +94,66 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'get', path: '/v1/refunds/{id}', operationId: 'retrieveRefund', tag: 'Refunds',
     summary: 'Retrieve a refund', query: noParams, response: refundObjectSchema, errors: [404],
+  },
+  {
+    method: 'post', path: '/v1/customers', operationId: 'createCustomer', tag: 'Customers',
+    summary: 'Create a customer', description: 'A customer of the app, with a stored-value balance in `currency` (0 at first). `out_user_id` is unique per app and mode.',
+    body: createCustomerSchema, response: customerObjectSchema,
+  },
+  {
+    method: 'get', path: '/v1/customers', operationId: 'listCustomers', tag: 'Customers',
+    summary: 'List customers', description: 'Newest first; page with `starting_after` / `ending_before`.',
+    query: listCustomersQuery, response: customerListSchema,
+  },
+  {
+    method: 'get', path: '/v1/customers/{id}', operationId: 'retrieveCustomer', tag: 'Customers',
+    summary: 'Retrieve a customer', query: noParams, response: customerObjectSchema, errors: [404],
+  },
+  {
+    method: 'post', path: '/v1/customers/{id}', operationId: 'updateCustomer', tag: 'Customers',
+    summary: 'Update a customer', description: 'A field sent as null is cleared; `metadata` replaces the whole map. The balance changes only through its ledger.',
+    body: updateCustomerSchema, response: customerObjectSchema, errors: [404],
+  },
+  {
+    method: 'delete', path: '/v1/customers/{id}', operationId: 'deleteCustomer', tag: 'Customers',
+    summary: 'Delete a customer',
+    description: 'Only with a zero balance (else a 400 `customer_balance_not_zero`). A soft delete: the customer and its ledger are kept for the books, '
+      + 'but it is gone from the API, and its `out_user_id` is free again.',
+    query: noParams, response: deletedCustomerSchema, errors: [404],
+  },
+  {
+    method: 'post', path: '/v1/customers/{id}/balance_transactions', operationId: 'createBalanceTransaction', tag: 'Customers',
+    summary: "Adjust a customer's balance",
+    description: 'A manual ledger entry of type `adjustment` that credits `amount` (positive). The balance is spent only by '
+      + 'payments with `channel: "balance"`, so every debit has its payment.',
+    body: createBalanceTransactionSchema, response: balanceTransactionObjectSchema, errors: [404],
+  },
+  {
+    method: 'get', path: '/v1/customers/{id}/balance_transactions', operationId: 'listBalanceTransactions', tag: 'Customers',
+    summary: "List a customer's balance transactions",
+    description: 'The ledger, newest first: top-ups, balance payments, their refunds and adjustments. The entries always sum to the balance.',
+    query: listBalanceTransactionsQuery, response: balanceTransactionListSchema, errors: [404],
+  },
+  {
+    method: 'post', path: '/v1/coupons', operationId: 'createCoupon', tag: 'Coupons',
+    summary: 'Create a coupon',
+    description: 'Exactly one of `amount_off` and `percent_off` (1–100, rounded half up to the minor unit). '
+      + 'Give `coupon` (its code, any case, or its id) when creating a payment; `allow_coupon_code` lets the payer type it on the cashier.',
+    body: createCouponSchema, response: couponObjectSchema,
+  },
+  {
+    method: 'get', path: '/v1/coupons', operationId: 'listCoupons', tag: 'Coupons',
+    summary: 'List coupons', description: 'Newest first; `code` finds one by its code, whatever the case.',
+    query: listCouponsQuery, response: couponListSchema,
+  },
+  {
+    method: 'get', path: '/v1/coupons/{id}', operationId: 'retrieveCoupon', tag: 'Coupons',
+    summary: 'Retrieve a coupon', query: noParams, response: couponObjectSchema, errors: [404],
+  },
+  {
+    method: 'post', path: '/v1/coupons/{id}', operationId: 'updateCoupon', tag: 'Coupons',
+    summary: 'Update a coupon', description: '`active: false` deactivates it: payments holding it keep their discount; new ones are refused.',
+    body: updateCouponSchema, response: couponObjectSchema, errors: [404],
   },
   {
     method: 'get', path: '/v1/events', operationId: 'listEvents', tag: 'Events',

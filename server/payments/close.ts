@@ -3,6 +3,8 @@ import { channelFor } from '../channels/registry.ts';
 import { getCredentials } from '../apps/channel-configs.ts';
 import { ChannelRequestError } from '../errors.ts';
 import type { CloseResult } from '../channels/types.ts';
+import { sqlOf } from '../sql.ts';
+import { releaseRedemption } from '../coupons/repo.ts';
 import { attemptContext, attemptFromRow, findPaymentById, type AttemptRow, type PaymentRow } from './repo.ts';
 
 /** How often an order that cannot be closed at its channel is asked about until it can no longer be paid. */
@@ -66,6 +68,8 @@ export async function closePayment(deps: Deps, payment: PaymentRow): Promise<Pay
     const n = await trx('payments').where({ id: payment.id, status: 'pending' }).update({ status: 'closed', next_action: null, next_action_attempt_id: null, updated_ms: Date.now() });
     if (n !== 1) return;
     closed = true;
+    // A payment closed unpaid gives its coupon use back, in the close's own transaction (DESIGN §2.3).
+    await releaseRedemption(sqlOf(trx), payment.id);
     await emitPaymentEvent(deps, trx, payment.id, 'payment.closed');
   });
   if (closed) await announce(deps, payment.id);

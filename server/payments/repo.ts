@@ -30,7 +30,18 @@ export interface PaymentRow {
   next_action: StoredNextAction | null;
   next_action_attempt_id: string | null;
   last_attempt_error: AttemptError | null;
+  /** DESIGN §2.3: the customer it is for, the coupon it holds, and whether it tops up the customer's balance. */
+  customer_id: string | null;
+  coupon_id: string | null;
+  amount_original: number;
+  amount_discount: number;
+  purpose: PaymentPurpose;
+  allow_coupon_code: boolean;
+  /** The payer may still type a coupon code: no channel order has been placed yet. */
+  coupon_entry_open: boolean;
 }
+
+export type PaymentPurpose = 'payment' | 'balance_top_up';
 
 /** 'closing': another attempt won; this one is still to be closed at its channel. */
 export type AttemptStatus = 'pending' | 'succeeded' | 'failed' | 'closing' | 'closed';
@@ -68,6 +79,13 @@ export function paymentFromRow(r: any): PaymentRow {
     next_action: r.next_action ? parseJson(r.next_action, null) : null,
     next_action_attempt_id: r.next_action_attempt_id ?? null,
     last_attempt_error: r.last_attempt_error ? parseJson(r.last_attempt_error, null) : null,
+    customer_id: r.customer_id ?? null,
+    coupon_id: r.coupon_id ?? null,
+    amount_original: num(r.amount_original) ?? Number(r.amount),
+    amount_discount: Number(r.amount_discount ?? 0),
+    purpose: r.purpose ?? 'payment',
+    allow_coupon_code: bool(r.allow_coupon_code),
+    coupon_entry_open: bool(r.coupon_entry_open),
   };
 }
 

@@ -14,6 +14,7 @@ import { queueAutomaticRefund } from '../refunds/service.ts';
 import { checkChannelInputs, type ConfirmPaymentInput, type CreatePaymentInput } from './validation.ts';
 import { actionExpiry, attemptErrorSchema, nextActionOf, nextActionSchema, qrImagePath, type AttemptError, type NextAction } from './next-action.ts';
 import { sqlOf, transaction, type Sql } from '../sql.ts';
+import { accountTermsFor, closeCouponEntry, createBalancePayment, creditTopUp, insertPaymentWithCoupon, payPendingWithBalance } from '../customers/payments.ts';
 import { deliveriesNeedClaim } from '../webhooks/handoff.ts';
 import {
   assignNextActionAttempt, attemptContext, attemptFromRow, closeSiblingAttempts, findPayment, findPaymentById, markAttemptSucceeded, markPaymentSucceeded,
@@ -46,6 +47,12 @@ export const paymentObjectSchema = z
     created: unixSeconds,
     next_action: nextActionSchema.nullable().describe('what the payer does next on the placed channel order; null when nothing is left to do'),
     last_attempt_error: attemptErrorSchema.nullable(),
+    customer: z.string().nullable().describe('cus_…: the customer it is for (a top-up credits them, channel balance debits them)'),
+    coupon: z.string().nullable().describe('cpn_…: the coupon applied'),
+    amount_original: z.number().int().describe('the amount before the coupon'),
+    amount_discount: z.number().int().describe("the coupon's discount; amount = amount_original - amount_discount"),
+    purpose: z.enum(['payment', 'balance_top_up']).describe("balance_top_up: its success credits the customer's balance"),
+    allow_coupon_code: z.boolean().describe('the payer may type a coupon code on the cashier until a channel order is placed'),
   })
   .strict()
   .meta({ id: 'Payment' });
@@ -74,6 +81,12 @@ export function toPaymentObject(p: PaymentRow, publicUrl: string) {
     created: p.created,
     next_action: nextActionFor(p, publicUrl),
     last_attempt_error: p.last_attempt_error,
+    customer: p.customer_id,
+    coupon: p.coupon_id,
+    amount_original: p.amount_original,
+    amount_discount: p.amount_discount,
+    purpose: p.purpose,
+    allow_coupon_code: p.allow_coupon_code,
   };
 }
 export type PaymentObject = ReturnType<typeof toPaymentObject>;
@@ -117,8 +130,11 @@ async function checkCurrencyOffered(deps: Deps, auth: AuthContext, currency: str
  * or could not be reached. What the channel needs (client_ip, openid, a config) is checked first.
  */
 export async function createPayment(deps: Deps, auth: AuthContext, input: CreatePaymentInput): Promise<PaymentObject> {
+  const terms = await accountTermsFor(deps, auth, input);
   let cred: unknown;
-  if (input.channel) {
+  if (input.channel === 'balance') {
+    if (input.openid !== undefined) throw invalid('parameter_invalid', 'openid is only used with channel wechat_jsapi.', 'openid');
+  } else if (input.channel) {
     checkChannel(input.channel, input.currency, 'currency');
     checkChannelInputs(input.channel, { clientIp: input.client_ip, openid: input.openid });
     // A channel this app cannot use (live mode without a config) is refused before the row exists.
@@ -135,7 +151,7 @@ export async function createPayment(deps: Deps, auth: AuthContext, input: Create
     app_id: auth.appId,
     livemode: auth.livemode,
     out_trade_no: input.out_trade_no,
-    amount: input.amount,
+    amount: terms.amountOriginal - terms.discount,
     currency: input.currency,
     subject: input.subject,
     description: input.description ?? null,
@@ -154,9 +170,22 @@ export async function createPayment(deps: Deps, auth: AuthContext, input: Create
     // The attempt about to be placed is the payment's next_action attempt from the start.
     next_action_attempt_id: attemptId,
     last_attempt_error: null,
+    customer_id: terms.customer?.id ?? null,
+    coupon_id: terms.coupon?.id ?? null,
+    amount_original: terms.amountOriginal,
+    amount_discount: terms.discount,
+    purpose: input.purpose,
+    allow_coupon_code: input.allow_coupon_code,
+    // A payment created with its channel has its order placed at once: no code can be typed then.
+    coupon_entry_open: input.allow_coupon_code && !input.channel && !terms.coupon,
   };
-  // Batched with concurrent creates (group commit); a unique-key conflict comes back as false.
-  if (!(await batcherFor(deps.db, 'payments').insert(row))) {
+  const publicUrl = deps.config.publicUrl;
+  if (input.channel === 'balance') return toPaymentObject(await createBalancePayment(deps, row, terms.coupon, (p) => toPaymentObject(p, publicUrl)), publicUrl);
+  if (terms.coupon) {
+    // The coupon's use is counted with the insert, in one transaction (DESIGN §2.3).
+    await insertPaymentWithCoupon(deps, row, terms.coupon);
+  } else if (!(await batcherFor(deps.db, 'payments').insert(row))) {
+    // Batched with concurrent creates (group commit); a unique-key conflict comes back as false.
     throw invalid('out_trade_no_taken', `A payment with out_trade_no '${input.out_trade_no}' already exists for this app.`, 'out_trade_no');
   }
   const payment = paymentFromRow(row);
@@ -173,6 +202,10 @@ export async function confirmPayment(deps: Deps, auth: AuthContext, id: string, 
   const payment = await findPayment(deps.db, auth, id);
   if (!payment) throw notFound('payment', id);
   checkPayable(payment);
+  if (input.channel === 'balance') {
+    if (input.openid !== undefined) throw invalid('parameter_invalid', 'openid is only used with channel wechat_jsapi.', 'openid');
+    return toPaymentObject(await payPendingWithBalance(deps, payment, (p) => toPaymentObject(p, deps.config.publicUrl)), deps.config.publicUrl);
+  }
   checkChannel(input.channel, payment.currency, 'channel');
   const clientIp = input.client_ip ?? payment.client_ip;
   checkChannelInputs(input.channel, { clientIp, openid: input.openid });
@@ -262,6 +295,8 @@ export async function startAttempt(
   pre: { cred?: unknown; attemptId?: string } = {},
 ): Promise<{ attempt: AttemptRow; result: CreateResult }> {
   checkPayable(payment);
+  // No coupon code can re-price it once an order exists: the entry closes on the row, and the order takes the amount read back.
+  payment = await closeCouponEntry(deps, payment);
   checkChannel(channel, payment.currency, 'channel');
   const clientIp = ctx.clientIp ?? payment.client_ip;
   checkChannelInputs(channel, { clientIp, openid: ctx.openid });
@@ -382,6 +417,8 @@ export async function applyAttemptOutcome(deps: Deps, attempt: AttemptRow, outco
     if (outcome.wallet) await tx.run('update payment_attempts set wallet = ? where id = ?', [outcome.wallet.slice(0, 32), attempt.id]);
     const won = await markPaymentSucceeded(tx, { paymentId: attempt.payment_id, channel: attempt.channel, channelTradeNo, paidAt: outcome.paidAt ?? nowSeconds(), nowMs });
     if (won) {
+      // A top-up credits the customer's balance in the success's own transaction (DESIGN §2.3).
+      await creditTopUp(tx, won);
       await insertEvent(tx, { appId: won.app_id, livemode: won.livemode, type: 'payment.succeeded', object: toPaymentObject(won, deps.config.publicUrl) });
       await closeSiblingAttempts(tx, won.id, attempt.id, nowMs);
       return { status: won.status, wakeWorkers: deliveriesNeedClaim(tx) };

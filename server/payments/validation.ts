@@ -37,14 +37,23 @@ const clientIpSchema = z
  */
 const openidSchema = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be a WeChat openid: 1–128 characters of letters, digits, _ and -');
 
+export const customerIdSchema = z.string().regex(/^cus_[A-Za-z0-9]{1,60}$/, 'must be a customer id (cus_…)');
+
+/** An ISO 4217 code, upper-cased. */
+export const currencySchema = z
+  .string()
+  .transform((v) => v.toUpperCase())
+  .refine(isCurrency, 'must be an ISO 4217 currency code such as CNY, USD, EUR, HKD or JPY');
+
+/** A string map of at most 50 keys, as Stripe's metadata. */
+export const metadataSchema = z
+  .record(z.string().max(40, 'keys must be at most 40 characters'), z.string({ error: 'values must be strings' }).max(500))
+  .refine((m) => Object.keys(m).length <= 50, 'must have at most 50 keys');
+
 export const createPaymentSchema = z
   .object({
     amount: amountSchema,
-    currency: z
-      .string()
-      .transform((v) => v.toUpperCase())
-      .refine(isCurrency, 'must be an ISO 4217 currency code such as CNY, USD, EUR, HKD or JPY')
-      .default('CNY'),
+    currency: currencySchema.default('CNY'),
     subject: z.string().trim().min(1, 'must not be empty').max(127, 'must be at most 127 characters'),
     out_trade_no: z
       .string()
@@ -53,13 +62,17 @@ export const createPaymentSchema = z
     description: z.string().max(1000).optional(),
     return_url: httpUrl.optional(),
     expires_in: z.number().int().min(60, 'must be at least 60 seconds').max(15 * 86400, 'must be at most 15 days').default(7200),
-    metadata: z
-      .record(z.string().max(40, 'keys must be at most 40 characters'), z.string({ error: 'values must be strings' }).max(500))
-      .refine((m) => Object.keys(m).length <= 50, 'must have at most 50 keys')
-      .default({}),
+    metadata: metadataSchema.default({}),
     client_ip: clientIpSchema.optional(),
     /** With channel wechat_jsapi: the payer's openid. */
     openid: openidSchema.optional(),
+    /** DESIGN §2.3: the customer (cus_…) it is for; required with channel balance and purpose balance_top_up. */
+    customer: customerIdSchema.optional(),
+    /** A coupon's code (any case) or id (cpn_…). */
+    coupon: z.string().regex(/^[A-Za-z0-9_\-.]{1,64}$/, 'must be a coupon code (1–64 characters of letters, digits and _-.) or a coupon id').optional(),
+    /** The payer may type a coupon code on the cashier (until a channel order is placed). */
+    allow_coupon_code: z.boolean().default(false),
+    purpose: z.enum(['payment', 'balance_top_up'], { error: 'must be payment or balance_top_up' }).default('payment'),
   })
   .strict();
 

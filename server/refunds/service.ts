@@ -11,6 +11,7 @@ import { getCredentials } from '../apps/channel-configs.ts';
 import { attemptContext, attemptFromRow, findPayment, isUniqueViolation, paymentFromRow, type AttemptRow, type PaymentRow } from '../payments/repo.ts';
 import { amountSchema } from '../payments/validation.ts';
 import { findRefund, refundFromRow, toRefundObject, type RefundRow } from './repo.ts';
+import { creditFailedTopUpRefund, debitTopUpRefund, refundToBalance } from '../customers/refunds.ts';
 
 export const createRefundSchema = z
   .object({
@@ -43,6 +44,7 @@ export async function createRefund(deps: Deps, auth: AuthContext, paymentId: str
   const amount = input.amount ?? remaining;
   if (remaining <= 0) throw invalid('payment_fully_refunded', 'This payment has already been fully refunded.', 'amount');
   if (amount > remaining) throw invalid('amount_too_large', `Refund amount ${amount} is greater than what is left to refund (${remaining}).`, 'amount');
+  if (payment.channel === 'balance') return refundToBalance(deps, payment, amount, input);
   const attempt = await deps.db('payment_attempts').where({ payment_id: payment.id, status: 'succeeded', channel: payment.channel }).first();
   if (!attempt) throw invalid('payment_not_succeeded', 'This payment has no successful channel order to refund.', 'id');
 
@@ -73,6 +75,9 @@ export async function createRefund(deps: Deps, auth: AuthContext, paymentId: str
         .whereRaw('amount_refunded + ? <= amount', [amount])
         .update({ amount_refunded: trx.raw('amount_refunded + ?', [amount]), updated_ms: Date.now() });
       if (reserved !== 1) throw invalid('amount_too_large', 'Refund amount is greater than what is left to refund.', 'amount');
+      // A top-up's refund takes back what it credited, before the channel is asked: a balance
+      // already spent refuses the refund instead of going below zero (DESIGN §2.3).
+      await debitTopUpRefund(sqlOf(trx), payment, id, amount);
       await trx('refunds').insert(refund);
     });
   } catch (err) {
@@ -157,6 +162,7 @@ export async function applyRefundOutcome(deps: Deps, refundId: string, result: R
     const refund = refundFromRow(await trx('refunds').where({ id: refundId }).first());
     if (result.status === 'failed' && !refund.automatic) {
       await trx('payments').where({ id: refund.payment_id }).update({ amount_refunded: trx.raw('amount_refunded - ?', [refund.amount]), updated_ms: Date.now() });
+      await creditFailedTopUpRefund(sqlOf(trx), refund.payment_id, refund.id, refund.amount);
     }
     await insertEvent(trx, {
       appId: refund.app_id,

@@ -42,6 +42,27 @@ afterAll(async () => {
 });
 
 describe('response schemas match the API', () => {
+  // Before the test that checks every operation was seen (tests of a file run in order).
+  it('customers, their ledger, balance payments and coupons', async () => {
+    const cus = await call('createCustomer', 'POST', '/v1/customers', { out_user_id: 'schema_user', name: 'Schema', email: 'schema@example.com', metadata: { k: 'v' } });
+    await call('retrieveCustomer', 'GET', `/v1/customers/${cus.id}`);
+    await call('updateCustomer', 'POST', `/v1/customers/${cus.id}`, { phone: '+86 138 0000 0000' });
+    await call('listCustomers', 'GET', '/v1/customers?limit=1');
+    await call('createBalanceTransaction', 'POST', `/v1/customers/${cus.id}/balance_transactions`, { amount: 500, description: 'Schema credit' });
+    const balancePaid = await call('createPayment', 'POST', '/v1/payments', { amount: 100, subject: 'Balance', out_trade_no: 'schema_balance', customer: cus.id, channel: 'balance' });
+    expect(balancePaid.status).toBe('succeeded');
+    await call('createRefund', 'POST', `/v1/payments/${balancePaid.id}/refunds`, { amount: 50 });
+    await call('listBalanceTransactions', 'GET', `/v1/customers/${cus.id}/balance_transactions`);
+    const coupon = await call('createCoupon', 'POST', '/v1/coupons', { code: 'SCHEMA10', percent_off: 10, currency: 'CNY', max_discount: 100 });
+    await call('retrieveCoupon', 'GET', `/v1/coupons/${coupon.id}`);
+    await call('updateCoupon', 'POST', `/v1/coupons/${coupon.id}`, { max_redemptions: 10 });
+    await call('listCoupons', 'GET', '/v1/coupons');
+    const discounted = await call('createPayment', 'POST', '/v1/payments', { amount: 1000, subject: 'Coupon', out_trade_no: 'schema_coupon', coupon: 'schema10', customer: cus.id });
+    expect(discounted).toMatchObject({ amount: 900, amount_discount: 100, coupon: coupon.id, customer: cus.id });
+    const gone = await call('createCustomer', 'POST', '/v1/customers', {});
+    await call('deleteCustomer', 'DELETE', `/v1/customers/${gone.id}`);
+  });
+
   it('payments, refunds, events, webhook endpoints and deliveries', async () => {
     const p = await call('createPayment', 'POST', '/v1/payments', { amount: 1200, subject: 'Schema', out_trade_no: 'schema_1', metadata: { k: 'v' } });
     await call('createPayment', 'POST', '/v1/payments', { amount: 300, subject: 'QR', out_trade_no: 'schema_2', channel: 'alipay_qr', description: 'd', return_url: 'https://shop.example/r' });
@@ -63,6 +84,7 @@ describe('response schemas match the API', () => {
       expect(confirmed.next_action, channel).not.toBeNull();
     }
     await call('closePayment', 'POST', `/v1/payments/${toClose.id}/close`);
+
 
     const ep = await call('createWebhookEndpoint', 'POST', '/v1/webhook_endpoints', { url: receiver.url });
     await call('retrieveWebhookEndpoint', 'GET', `/v1/webhook_endpoints/${ep.id}`);

@@ -119,6 +119,124 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/customers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List customers
+         * @description Newest first; page with `starting_after` / `ending_before`.
+         */
+        get: operations["listCustomers"];
+        put?: never;
+        /**
+         * Create a customer
+         * @description A customer of the app, with a stored-value balance in `currency` (0 at first). `out_user_id` is unique per app and mode.
+         */
+        post: operations["createCustomer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customers/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Retrieve a customer */
+        get: operations["retrieveCustomer"];
+        put?: never;
+        /**
+         * Update a customer
+         * @description A field sent as null is cleared; `metadata` replaces the whole map. The balance changes only through its ledger.
+         */
+        post: operations["updateCustomer"];
+        /**
+         * Delete a customer
+         * @description Only with a zero balance (else a 400 `customer_balance_not_zero`). A soft delete: the customer and its ledger are kept for the books, but it is gone from the API, and its `out_user_id` is free again.
+         */
+        delete: operations["deleteCustomer"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customers/{id}/balance_transactions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a customer's balance transactions
+         * @description The ledger, newest first: top-ups, balance payments, their refunds and adjustments. The entries always sum to the balance.
+         */
+        get: operations["listBalanceTransactions"];
+        put?: never;
+        /**
+         * Adjust a customer's balance
+         * @description A manual ledger entry of type `adjustment` that credits `amount` (positive). The balance is spent only by payments with `channel: "balance"`, so every debit has its payment.
+         */
+        post: operations["createBalanceTransaction"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/coupons": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List coupons
+         * @description Newest first; `code` finds one by its code, whatever the case.
+         */
+        get: operations["listCoupons"];
+        put?: never;
+        /**
+         * Create a coupon
+         * @description Exactly one of `amount_off` and `percent_off` (1–100, rounded half up to the minor unit). Give `coupon` (its code, any case, or its id) when creating a payment; `allow_coupon_code` lets the payer type it on the cashier.
+         */
+        post: operations["createCoupon"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/coupons/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Retrieve a coupon */
+        get: operations["retrieveCoupon"];
+        put?: never;
+        /**
+         * Update a coupon
+         * @description `active: false` deactivates it: payments holding it keep their discount; new ones are refused.
+         */
+        post: operations["updateCoupon"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/events": {
         parameters: {
             query?: never;
@@ -543,6 +661,52 @@ export interface components {
             /** @description unix seconds */
             created: number;
         };
+        Customer: {
+            /** @description cus_… */
+            id: string;
+            /** @constant */
+            object: "customer";
+            livemode: boolean;
+            /** @description the merchant's own id for this customer, unique per app and mode */
+            out_user_id: string | null;
+            name: string | null;
+            email: string | null;
+            phone: string | null;
+            metadata: {
+                [key: string]: string;
+            };
+            /** @description stored value in the minor unit of `currency`; never negative */
+            balance: number;
+            currency: string;
+            /** @description unix seconds */
+            created: number;
+        };
+        DeletedCustomer: {
+            id: string;
+            /** @constant */
+            object: "customer";
+            /** @constant */
+            deleted: true;
+        };
+        BalanceTransaction: {
+            /** @description btx_… */
+            id: string;
+            /** @constant */
+            object: "balance_transaction";
+            livemode: boolean;
+            /** @description cus_… */
+            customer: string;
+            /** @enum {string} */
+            type: "top_up" | "payment" | "refund" | "adjustment" | "transfer";
+            /** @description signed: a credit is positive, a debit negative */
+            amount: number;
+            balance_after: number;
+            /** @description the payment (pay_…) or refund (re_…) that caused it; null for an adjustment */
+            source: string | null;
+            description: string | null;
+            /** @description unix seconds */
+            created: number;
+        };
         NextAction: {
             /** @constant */
             type: "redirect_to_url";
@@ -601,9 +765,41 @@ export interface components {
         };
         AttemptError: {
             /** @enum {string} */
-            channel: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay";
+            channel: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance";
             code: string;
             message: string;
+        };
+        Coupon: {
+            /** @description cpn_… */
+            id: string;
+            /** @constant */
+            object: "coupon";
+            livemode: boolean;
+            /** @description what the payer types; unique per app and mode, compared without case */
+            code: string;
+            /** @description a fixed discount in the minor unit of `currency` */
+            amount_off: number | null;
+            /** @description 1–100; the discount is rounded half up to the minor unit */
+            percent_off: number | null;
+            /** @description the only currency the coupon applies to; null: any (percent_off without amount limits) */
+            currency: string | null;
+            /** @description the least amount (before the discount) it applies to */
+            min_amount: number | null;
+            /** @description the most a percent_off discount takes */
+            max_discount: number | null;
+            max_redemptions: number | null;
+            /** @description uses per customer; payments with this coupon must name a customer */
+            per_customer_limit: number | null;
+            valid_from: number | null;
+            expires_at: number | null;
+            /** @description payments that hold a use: pending or paid ones (a payment closed unpaid gives its use back) */
+            times_redeemed: number;
+            active: boolean;
+            metadata: {
+                [key: string]: string;
+            };
+            /** @description unix seconds */
+            created: number;
         };
         Payment: {
             /** @description pay_… */
@@ -618,7 +814,7 @@ export interface components {
             currency: string;
             subject: string;
             description: string | null;
-            channel: ("alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay") | null;
+            channel: ("alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance") | null;
             /** @enum {string} */
             status: "pending" | "succeeded" | "closed";
             amount_refunded: number;
@@ -637,6 +833,21 @@ export interface components {
             /** @description what the payer does next on the placed channel order; null when nothing is left to do */
             next_action: components["schemas"]["NextAction"] | null;
             last_attempt_error: components["schemas"]["AttemptError"] | null;
+            /** @description cus_…: the customer it is for (a top-up credits them, channel balance debits them) */
+            customer: string | null;
+            /** @description cpn_…: the coupon applied */
+            coupon: string | null;
+            /** @description the amount before the coupon */
+            amount_original: number;
+            /** @description the coupon's discount; amount = amount_original - amount_discount */
+            amount_discount: number;
+            /**
+             * @description balance_top_up: its success credits the customer's balance
+             * @enum {string}
+             */
+            purpose: "payment" | "balance_top_up";
+            /** @description the payer may type a coupon code on the cashier until a channel order is placed */
+            allow_coupon_code: boolean;
         };
         PaymentSucceededEvent: {
             /** @description evt_…, also the webhook-id header of its deliveries */
@@ -781,6 +992,27 @@ export interface components {
             data: components["schemas"]["WebhookDelivery"][];
             has_more: boolean;
         };
+        CustomerList: {
+            /** @constant */
+            object: "list";
+            url: string;
+            data: components["schemas"]["Customer"][];
+            has_more: boolean;
+        };
+        BalanceTransactionList: {
+            /** @constant */
+            object: "list";
+            url: string;
+            data: components["schemas"]["BalanceTransaction"][];
+            has_more: boolean;
+        };
+        CouponList: {
+            /** @constant */
+            object: "list";
+            url: string;
+            data: components["schemas"]["Coupon"][];
+            has_more: boolean;
+        };
     };
     responses: {
         /** @description Bad input: `error.param` names the parameter. Nothing was changed. Also a reused Idempotency-Key with other parameters (`idempotency_error`). */
@@ -801,7 +1033,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description The channel refused the request (`channel_error`). */
+        /** @description The channel refused the request (`channel_error`), or the customer's balance is too low (`balance_insufficient`). Nothing was changed. */
         E402: {
             headers: {
                 [name: string]: unknown;
@@ -875,7 +1107,7 @@ export interface operations {
                 starting_after?: string;
                 ending_before?: string;
                 status?: "pending" | "succeeded" | "closed";
-                channel?: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay";
+                channel?: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance";
                 out_trade_no?: string;
                 "created[gte]"?: string;
                 "created[lte]"?: string;
@@ -919,7 +1151,7 @@ export interface operations {
                     subject: string;
                     out_trade_no: string;
                     /** @enum {string} */
-                    channel?: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay";
+                    channel?: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance";
                     description?: string;
                     /** Format: uri */
                     return_url?: string;
@@ -931,6 +1163,15 @@ export interface operations {
                     };
                     client_ip?: string;
                     openid?: string;
+                    customer?: string;
+                    coupon?: string;
+                    /** @default false */
+                    allow_coupon_code?: boolean;
+                    /**
+                     * @default payment
+                     * @enum {string}
+                     */
+                    purpose?: "payment" | "balance_top_up";
                 };
             };
         };
@@ -996,7 +1237,7 @@ export interface operations {
             content: {
                 "application/json": {
                     /** @enum {string} */
-                    channel: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay";
+                    channel: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance";
                     client_ip?: string;
                     openid?: string;
                 };
@@ -1118,6 +1359,398 @@ export interface operations {
             400: components["responses"]["E400"];
             401: components["responses"]["E401"];
             404: components["responses"]["E404"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+        };
+    };
+    listCustomers: {
+        parameters: {
+            query?: {
+                limit?: number;
+                starting_after?: string;
+                ending_before?: string;
+                out_user_id?: string;
+                email?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerList"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+        };
+    };
+    createCustomer: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Any unique string (a UUID): the first answer under it is stored for 24 hours and replayed to a retry; the same key with other parameters is a 400. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    out_user_id?: string;
+                    name?: string;
+                    email?: string;
+                    phone?: string;
+                    /** @description the balance's currency; payments with channel balance must be in it */
+                    currency?: string;
+                    /** @default {} */
+                    metadata?: {
+                        [key: string]: string;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Customer"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            409: components["responses"]["E409"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+        };
+    };
+    retrieveCustomer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Customer"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            404: components["responses"]["E404"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+        };
+    };
+    updateCustomer: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Any unique string (a UUID): the first answer under it is stored for 24 hours and replayed to a retry; the same key with other parameters is a 400. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    out_user_id?: string | null;
+                    name?: string | null;
+                    email?: string | null;
+                    phone?: string | null;
+                    metadata?: {
+                        [key: string]: string;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Customer"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            404: components["responses"]["E404"];
+            409: components["responses"]["E409"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+        };
+    };
+    deleteCustomer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeletedCustomer"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            404: components["responses"]["E404"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+        };
+    };
+    listBalanceTransactions: {
+        parameters: {
+            query?: {
+                limit?: number;
+                starting_after?: string;
+                ending_before?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BalanceTransactionList"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            404: components["responses"]["E404"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+        };
+    };
+    createBalanceTransaction: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Any unique string (a UUID): the first answer under it is stored for 24 hours and replayed to a retry; the same key with other parameters is a 400. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    amount: number;
+                    description?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BalanceTransaction"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            404: components["responses"]["E404"];
+            409: components["responses"]["E409"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+        };
+    };
+    listCoupons: {
+        parameters: {
+            query?: {
+                limit?: number;
+                starting_after?: string;
+                ending_before?: string;
+                active?: "true" | "false";
+                code?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CouponList"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+        };
+    };
+    createCoupon: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Any unique string (a UUID): the first answer under it is stored for 24 hours and replayed to a retry; the same key with other parameters is a 400. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    code: string;
+                    /** @description a fixed discount; give it or percent_off */
+                    amount_off?: number;
+                    percent_off?: number;
+                    /** @description required with amount_off, min_amount or max_discount */
+                    currency?: string;
+                    /** @description the least amount, before the discount, the coupon applies to */
+                    min_amount?: number;
+                    /** @description the most a percent_off discount takes */
+                    max_discount?: number;
+                    max_redemptions?: number;
+                    per_customer_limit?: number;
+                    valid_from?: number;
+                    expires_at?: number;
+                    /** @default true */
+                    active?: boolean;
+                    /** @default {} */
+                    metadata?: {
+                        [key: string]: string;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Coupon"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            409: components["responses"]["E409"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+        };
+    };
+    retrieveCoupon: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Coupon"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            404: components["responses"]["E404"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+        };
+    };
+    updateCoupon: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Any unique string (a UUID): the first answer under it is stored for 24 hours and replayed to a retry; the same key with other parameters is a 400. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    active?: boolean;
+                    max_redemptions?: number | null;
+                    per_customer_limit?: number | null;
+                    expires_at?: number | null;
+                    metadata?: {
+                        [key: string]: string;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Coupon"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            404: components["responses"]["E404"];
+            409: components["responses"]["E409"];
             429: components["responses"]["E429"];
             500: components["responses"]["E500"];
         };
@@ -1531,7 +2164,7 @@ export interface operations {
             content: {
                 "application/json": {
                     /** @enum {string} */
-                    channel?: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay";
+                    channel?: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance";
                     /**
                      * @default pay
                      * @enum {string}
