@@ -42,9 +42,15 @@ class Statements implements Sql {
   run(sql: string, params: readonly unknown[] = []) {
     return this.exec(sql, params, 'run');
   }
+  /** While set (holdInserts), insert() keeps its rows here, to be written together later. */
+  held?: Array<{ table: string; row: Record<string, unknown> }>;
   async insert(table: string, input: Record<string, unknown> | Array<Record<string, unknown>>) {
     const rows = Array.isArray(input) ? input : [input];
     if (rows.length === 0) return;
+    if (this.held) {
+      for (const row of rows) this.held.push({ table, row });
+      return;
+    }
     const columns = Object.keys(rows[0]);
     const params: unknown[] = [];
     for (const row of rows) for (const c of columns) params.push(row[c] === undefined ? null : row[c]);
@@ -202,4 +208,44 @@ export async function transaction<T>(db: Knex, fn: (tx: Sql) => Promise<T>): Pro
 export function commitHooksOf(sql: Knex | Knex.Transaction | Sql): { owner: Knex; onCommit: (hook: () => void) => void } | undefined {
   if (!(sql instanceof Statements) || !sql.owner) return undefined;
   return { owner: sql.owner, onCommit: (hook) => sql.onCommit.push(hook) };
+}
+
+/** Inserts held back in a transaction: see holdInserts. */
+export interface HeldInserts {
+  /** A position to drop back to (a savepoint's rollback drops what was held since). */
+  mark(): number;
+  dropSince(mark: number): void;
+  /** Writes what is held, one multi-row INSERT per table and column set in the order first seen, and stops holding. */
+  flush(): Promise<void>;
+}
+
+/**
+ * From now on, `insert()` on this transaction's statements holds its rows instead of writing
+ * them, until flush() writes them together: a batch of jobs that share a transaction (SQLite's
+ * group commit) then costs one INSERT per table rather than one per row. Only for jobs that never
+ * read back the rows they insert; a unique violation surfaces at flush() and fails the batch.
+ * Tables are written in the order first seen, so rows referring to an earlier one's keys follow it.
+ */
+export function holdInserts(tx: Sql): HeldInserts {
+  if (!(tx instanceof Statements)) throw new Error('holdInserts needs a transaction of sql.ts');
+  const held: Array<{ table: string; row: Record<string, unknown> }> = (tx.held = []);
+  return {
+    mark: () => held.length,
+    dropSince: (mark) => void held.splice(mark),
+    async flush() {
+      tx.held = undefined;
+      const groups = new Map<string, { table: string; rows: Array<Record<string, unknown>> }>();
+      for (const { table, row } of held) {
+        const key = `${table}|${Object.keys(row).join(',')}`;
+        let g = groups.get(key);
+        if (!g) groups.set(key, (g = { table, rows: [] }));
+        g.rows.push(row);
+      }
+      for (const { table, rows } of groups.values()) {
+        // Within SQLite's 32766 variables a statement.
+        const per = Math.max(1, Math.floor(32_000 / Object.keys(rows[0]).length));
+        for (let i = 0; i < rows.length; i += per) await tx.insert(table, rows.slice(i, i + per));
+      }
+    },
+  };
 }

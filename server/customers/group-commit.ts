@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { transaction, type Sql } from '../sql.ts';
+import { holdInserts, transaction, type Sql } from '../sql.ts';
 
 interface Job {
   run: (tx: Sql) => Promise<unknown>;
@@ -14,7 +14,8 @@ interface Job {
  * writer and one connection, so the jobs ran one after another anyway; what they share is the
  * commit, which was most of a balance payment's cost (every index page it touched, written to
  * the WAL again per payment). A job's answer is given only once its transaction committed. When
- * the shared transaction itself fails (the COMMIT), each job runs again alone.
+ * the shared transaction itself fails (the COMMIT, or the rows' INSERTs, which are held back and
+ * written together at the end: a taken out_trade_no shows there), each job runs again alone.
  * PostgreSQL does without: one transaction holding several customers' rows could deadlock with
  * another process's.
  */
@@ -45,8 +46,11 @@ export class GroupCommit {
       const outcomes: Array<{ ok: true; value: unknown } | { ok: false; err: unknown }> = [];
       try {
         await transaction(this.db, async (tx) => {
+          // The jobs' rows are written together at the end, one INSERT per table.
+          const held = holdInserts(tx);
           for (const job of batch) {
             await tx.run('savepoint balance_job');
+            const mark = held.mark();
             try {
               const value = await job.run(tx);
               await tx.run('release balance_job');
@@ -54,9 +58,11 @@ export class GroupCommit {
             } catch (err) {
               await tx.run('rollback to balance_job');
               await tx.run('release balance_job');
+              held.dropSince(mark);
               outcomes.push({ ok: false, err });
             }
           }
+          await held.flush();
         });
       } catch {
         for (const job of batch) await this.alone(job);

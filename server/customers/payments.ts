@@ -8,7 +8,7 @@ import { closeSiblingAttempts, isUniqueViolation, paymentFromRow, type PaymentRo
 import type { CreatePaymentInput } from '../payments/validation.ts';
 import { findCouponByIdOrCode, redeemCoupon, type CouponRow } from '../coupons/repo.ts';
 import { couponCustomerLimit, couponExhausted, discountFor } from '../coupons/service.ts';
-import { creditBalance, debitBalance, findCustomer, type CustomerRow } from './repo.ts';
+import { creditBalance, debitBalance, debitForPayment, findCustomer, type CustomerRow } from './repo.ts';
 import { balanceInsufficient } from './service.ts';
 import { groupCommitFor } from './group-commit.ts';
 import { isPostgres } from '../db.ts';
@@ -20,11 +20,15 @@ import { isPostgres } from '../db.ts';
  */
 
 export interface AccountTerms {
-  customer: CustomerRow | null;
+  /** The payment's customer; for channel balance only its id, which the debit checks (createBalancePayment). */
+  customer: Pick<CustomerRow, 'id'> | null;
   coupon: CouponRow | null;
   amountOriginal: number;
   discount: number;
 }
+
+const currencyMismatch = (balanceCurrency: string, currency: string) =>
+  invalid('currency_mismatch', `The customer's balance is in ${balanceCurrency}; this payment is in ${currency}.`, 'currency');
 
 /** Checks customer, purpose and coupon of a new payment before anything is stored; each refusal names its parameter. */
 export async function accountTermsFor(deps: Deps, auth: AuthContext, input: CreatePaymentInput): Promise<AccountTerms> {
@@ -37,10 +41,14 @@ export async function accountTermsFor(deps: Deps, auth: AuthContext, input: Crea
   if (topUp && balance) throw invalid('parameter_invalid', 'A balance top-up cannot be paid with the balance.', 'channel');
   if (topUp && input.coupon) throw invalid('parameter_invalid', 'A balance top-up takes no coupon: the balance is credited with what is paid.', 'coupon');
   if (topUp && input.allow_coupon_code) throw invalid('parameter_invalid', 'A balance top-up takes no coupon code.', 'allow_coupon_code');
-  const customer = input.customer ? await findCustomer(db, auth, input.customer) : undefined;
-  if (input.customer && !customer) throw notFound('customer', input.customer, 'customer');
-  if (customer && (topUp || balance) && customer.currency !== input.currency) {
-    throw invalid('currency_mismatch', `The customer's balance is in ${customer.currency}; this payment is in ${input.currency}.`, 'currency');
+  let customer: Pick<CustomerRow, 'id'> | undefined;
+  // With channel balance the debit itself checks the customer (createBalancePayment): no read first.
+  if (input.customer && balance) customer = { id: input.customer };
+  else if (input.customer) {
+    const found = await findCustomer(db, auth, input.customer);
+    if (!found) throw notFound('customer', input.customer, 'customer');
+    if (topUp && found.currency !== input.currency) throw currencyMismatch(found.currency, input.currency);
+    customer = found;
   }
   let coupon: CouponRow | undefined;
   let discount = 0;
@@ -88,8 +96,14 @@ export async function createBalancePayment(deps: Deps, row: Record<string, any>,
   let wake = true;
   const pay = async (tx: Sql) => {
     // The debit first: a refused payment then costs one statement, and its event (last) is only written for a payment that stays.
-    const debited = await debitBalance(tx, { customerId: row.customer_id, type: 'payment', amount: row.amount, source: row.id, description: row.subject });
-    if (!debited) throw balanceInsufficient('customer');
+    const debited = await debitForPayment(tx, { appId: row.app_id, livemode: row.livemode }, row.currency, {
+      customerId: row.customer_id, type: 'payment', amount: row.amount, source: row.id, description: row.subject,
+    });
+    if ('refused' in debited) {
+      if (debited.refused === 'unknown') throw notFound('customer', row.customer_id, 'customer');
+      if (debited.refused === 'currency') throw currencyMismatch(debited.customer.currency, row.currency);
+      throw balanceInsufficient('customer');
+    }
     if (coupon) await redeemFor(tx, coupon, row.id, row.customer_id);
     await tx.insert('payments', paid);
     await insertEvent(tx, { appId: row.app_id, livemode: row.livemode, type: 'payment.succeeded', object: toObject(paymentFromRow(paid)) });

@@ -135,6 +135,10 @@ export const LEDGER_SQL = {
   credit: 'update customers set balance = balance + ?, updated_ms = ? where id = ? returning balance, app_id, livemode',
   // The row count decides a race: two debits of the last 100 cannot both pass.
   debit: 'update customers set balance = balance - ?, updated_ms = ? where id = ? and balance >= ? returning balance, app_id, livemode',
+  // A new balance payment's debit also checks what the customer lookup would (app, mode, not
+  // deleted, currency), so the payment costs no read first; debitForPayment explains a refusal.
+  paymentDebit: `update customers set balance = balance - ?, updated_ms = ?
+    where id = ? and app_id = ? and livemode = ? and currency = ? and deleted_at is null and balance >= ? returning balance, app_id, livemode`,
 };
 
 export interface LedgerEntry {
@@ -168,6 +172,21 @@ export async function creditBalance(tx: Sql, e: LedgerEntry): Promise<BalanceTra
   const row = await tx.first(LEDGER_SQL.credit, [e.amount, Date.now(), e.customerId]);
   if (!row) throw new Error(`no customer ${e.customerId} to credit`);
   return record(tx, e, e.amount, row);
+}
+
+/**
+ * A new balance payment's debit, with its entry: the customer must be the app's, of this mode, not
+ * deleted and in the payment's currency. A refusal says why (no such customer for this app, another
+ * currency, too little), and nothing is written.
+ */
+export async function debitForPayment(
+  tx: Sql, scope: { appId: string; livemode: boolean }, currency: string, e: LedgerEntry,
+): Promise<{ entry: BalanceTransactionRow } | { refused: 'unknown' } | { refused: 'currency' | 'insufficient'; customer: CustomerRow }> {
+  const row = await tx.first(LEDGER_SQL.paymentDebit, [e.amount, Date.now(), e.customerId, scope.appId, scope.livemode, currency, e.amount]);
+  if (row) return { entry: await record(tx, e, -e.amount, row) };
+  const customer = await findCustomer(tx, scope, e.customerId);
+  if (!customer) return { refused: 'unknown' };
+  return { refused: customer.currency !== currency ? 'currency' : 'insufficient', customer };
 }
 
 /** Takes from a balance, with its entry; undefined (and nothing written) when the balance is too low. */

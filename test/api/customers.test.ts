@@ -52,6 +52,37 @@ describe('customers', () => {
     expect((await g.api('POST', '/v1/payments', { amount: 100, subject: 'x', out_trade_no: tradeNo('bad'), customer: 'nope' })).body.error.param).toBe('customer');
   });
 
+  it('a balance payment in another currency than the balance, or from a deleted customer, is refused and stores nothing', async () => {
+    const c = await newCustomer(g);
+    await topUp(g, c.id, 500);
+    const [payments, entries] = [await count('payments'), await count('balance_transactions')];
+    const usd = await g.api('POST', '/v1/payments', { amount: 100, currency: 'USD', subject: 'x', out_trade_no: tradeNo('usd'), customer: c.id, channel: 'balance' });
+    expect(usd.status).toBe(400);
+    expect(usd.body.error).toMatchObject({ code: 'currency_mismatch', param: 'currency' });
+    expect(usd.body.error.message).toContain('CNY');
+
+    const gone = await newCustomer(g);
+    expect((await g.api('DELETE', `/v1/customers/${gone.id}`)).status).toBe(200);
+    const deleted = await g.api('POST', '/v1/payments', { amount: 1, subject: 'x', out_trade_no: tradeNo('gone'), customer: gone.id, channel: 'balance' });
+    expect(deleted.status).toBe(404);
+    expect(deleted.body.error).toMatchObject({ code: 'resource_missing', param: 'customer' });
+    expect([await count('payments'), await count('balance_transactions')]).toEqual([payments, entries]);
+    expect((await g.api('GET', `/v1/customers/${c.id}`)).body.balance).toBe(500);
+  });
+
+  it('concurrent balance payments where one reuses a taken out_trade_no: the others are paid, that one is refused and debits nothing', async () => {
+    const c = await newCustomer(g);
+    await topUp(g, c.id, 1000);
+    const taken = tradeNo('taken');
+    expect((await g.api('POST', '/v1/payments', { amount: 100, subject: 'x', out_trade_no: taken, customer: c.id, channel: 'balance' })).status).toBe(200);
+    const results = await Promise.all(Array.from({ length: 6 }, (_, i) =>
+      g.api('POST', '/v1/payments', { amount: 100, subject: 'x', out_trade_no: i === 3 ? taken : tradeNo(`batch_${i}`), customer: c.id, channel: 'balance' })));
+    expect(results.map((r) => r.status)).toEqual([200, 200, 200, 400, 200, 200]);
+    expect(results[3].body.error).toMatchObject({ code: 'out_trade_no_taken', param: 'out_trade_no' });
+    expect((await g.api('GET', `/v1/customers/${c.id}`)).body.balance).toBe(1000 - 6 * 100);
+    await expectLedgerConsistent(g.deps.db);
+  });
+
   it('bad customer input is a 400 naming the parameter, and stores nothing', async () => {
     const before = await count('customers');
     for (const [body, param] of [

@@ -86,6 +86,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     it('debits, credits and coupon uses find their row by primary key', async () => {
       for (const [sql, bindings] of [
         [LEDGER_SQL.debit, [1, 1, 'cus_00000001', 1]],
+        [LEDGER_SQL.paymentDebit, [1, 1, 'cus_00000001', 'app_plan', false, 'CNY', 1]],
         [LEDGER_SQL.credit, [1, 1, 'cus_00000001']],
         [REDEEM_SQL.coupon, [1, 'cpn_x', true, 1, 1]],
         [REDEEM_SQL.customer, ['cpn_x', 'cus_00000001', 2]],
