@@ -10,6 +10,7 @@ import type { AlipaySdk } from 'alipay-sdk';
 import { z } from 'zod';
 import { ChannelConfigError, ChannelRequestError, ChannelUnavailable, MalformedMessageError, SignatureError } from '../../errors.ts';
 import type { Ack, Channel, ChannelCode, CreateResult, Decline, InboundMessage, PaymentQueryResult, RefundResult } from '../types.ts';
+import { certModeParams, parseCertMode, responseKeyFor, type AlipayCertMode } from './cert.ts';
 import { loadPrivateKey, loadPublicKey, pemOf, readSignedResponse, verifyNotify, verifyResponse, type RawSignedResponse } from './sign.ts';
 import {
   cleanText, fenToYuan, methodFor, notificationOf, nowBeijing, payBizContent, queryResultOf, refundQueryResultOf,
@@ -23,6 +24,8 @@ export interface AlipayCredentials {
   alipayPublicKey: KeyObject;
   sellerId?: string;
   gateway: string;
+  /** Certificate mode (公钥证书), which fund-out APIs require; absent in public-key mode. */
+  certMode?: AlipayCertMode;
 }
 
 export const ALIPAY_PRODUCTION_GATEWAY = 'https://openapi.alipay.com/gateway.do';
@@ -31,7 +34,12 @@ const REQUEST_TIMEOUT_MS = 15_000;
 const configSchema = z.object({
   app_id: z.string().regex(/^\d{16}$/, 'must be the 16-digit Alipay app id'),
   private_key: z.string().min(1, 'is required'),
-  alipay_public_key: z.string().min(1, 'is required'),
+  // Public-key mode: the Alipay public key. Certificate mode: the three certificates below, and
+  // the Alipay public key is the Alipay certificate's (alipay_public_key may then be left out).
+  alipay_public_key: z.string().min(1, 'is required').optional(),
+  app_cert: z.string().min(1).optional(),
+  alipay_public_cert: z.string().min(1).optional(),
+  alipay_root_cert: z.string().min(1).optional(),
   seller_id: z.string().regex(/^2088\d{12}$/, 'must be the 16-digit Alipay partner id (2088…)').optional(),
   gateway: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL of a gateway.do endpoint' }).optional(),
 });
@@ -52,12 +60,31 @@ export const alipay: Channel<AlipayCredentials> = {
     }
     const c = parsed.data;
     const privateKey = keyOrConfigError(() => loadPrivateKey(c.private_key), 'private_key', 'an RSA-2048 private key (PEM PKCS#1 or PKCS#8, or the base64 body from the Alipay console)');
-    const alipayPublicKey = keyOrConfigError(() => loadPublicKey(c.alipay_public_key), 'alipay_public_key', 'an RSA-2048 public key (PEM, or the base64 body from the Alipay console)');
+    const certFields = [c.app_cert, c.alipay_public_cert, c.alipay_root_cert];
+    let certMode: AlipayCertMode | undefined;
+    if (certFields.some((f) => f !== undefined)) {
+      if (certFields.some((f) => f === undefined)) {
+        throw new ChannelConfigError('Alipay config: certificate mode needs all of app_cert, alipay_public_cert and alipay_root_cert');
+      }
+      try {
+        certMode = parseCertMode({ appCert: c.app_cert!, alipayPublicCert: c.alipay_public_cert!, alipayRootCert: c.alipay_root_cert!, appPrivateKey: privateKey });
+      } catch (err) {
+        throw new ChannelConfigError(`Alipay config: ${(err as Error).message}`);
+      }
+    } else if (c.alipay_public_key === undefined) {
+      throw new ChannelConfigError('Alipay config: alipay_public_key is required (or, in certificate mode, app_cert, alipay_public_cert and alipay_root_cert)');
+    }
+    const alipayPublicKey = c.alipay_public_key !== undefined
+      ? keyOrConfigError(() => loadPublicKey(c.alipay_public_key!), 'alipay_public_key', 'an RSA-2048 public key (PEM, or the base64 body from the Alipay console)')
+      : certMode!.alipayCertPublicKey;
+    if (certMode && !certMode.alipayCertPublicKey.equals(alipayPublicKey)) {
+      throw new ChannelConfigError('Alipay config: alipay_public_key is not the key of alipay_public_cert; leave it out in certificate mode');
+    }
     // A classic mix-up (Alipay's docs warn of it): the app's own public key instead of Alipay's.
     if (crypto.createPublicKey(privateKey).equals(alipayPublicKey)) {
       throw new ChannelConfigError("Alipay config: alipay_public_key is the app's own public key; use the Alipay public key (支付宝公钥) from the console");
     }
-    return { appId: c.app_id, privateKey, alipayPublicKey, sellerId: c.seller_id, gateway: c.gateway ?? ALIPAY_PRODUCTION_GATEWAY };
+    return { appId: c.app_id, privateKey, alipayPublicKey, sellerId: c.seller_id, gateway: c.gateway ?? ALIPAY_PRODUCTION_GATEWAY, ...(certMode ? { certMode } : {}) };
   },
   credentialKeys: Object.keys(configSchema.shape),
   appIdOf: (cred) => cred.appId,
@@ -223,6 +250,12 @@ async function sdkFor(cred: AlipayCredentials): Promise<AlipaySdk> {
     // every request (more CPU than the RSA signature itself). It hands the value straight to
     // crypto's sign(), which takes the parsed KeyObject just as well.
     sdk.config.privateKey = cred.privateKey as unknown as string;
+    // Certificate mode: the SDK adds app_cert_sn and alipay_root_cert_sn to every request it signs
+    // (gateway calls, page pay, app order strings); the SNs are ours (cert.ts), computed once.
+    if (cred.certMode) {
+      sdk.config.appCertSn = certModeParams(cred.certMode).app_cert_sn;
+      sdk.config.alipayRootCertSn = certModeParams(cred.certMode).alipay_root_cert_sn;
+    }
     sdks.set(cred, sdk);
   }
   return sdk;
@@ -273,7 +306,13 @@ async function callGateway(cred: AlipayCredentials, method: string, biz: Record<
     if (data.code === '10000' || data.code === '40004') throw new SignatureError(`Alipay ${method}: response is not signed`);
     throw faultOf(method, data);
   }
-  if (!verifyResponse(signedResponse, cred.alipayPublicKey)) {
+  if (cred.certMode) {
+    const key = responseKeyFor(cred.certMode, signedResponse.certSn);
+    if (!key) {
+      throw new SignatureError(`Alipay ${method}: response is signed with certificate ${JSON.stringify(signedResponse.certSn ?? '')}, not the configured alipay_public_cert (${cred.certMode.alipayCertSn}); upload Alipay's current certificate`);
+    }
+    if (!verifyResponse(signedResponse, key)) throw new SignatureError(`Alipay ${method}: response signature does not verify with alipay_public_cert`);
+  } else if (!verifyResponse(signedResponse, cred.alipayPublicKey)) {
     throw new SignatureError(`Alipay ${method}: response signature does not verify with alipay_public_key`);
   }
   if (data.code === '10000' || (data.code === '40004' && data.sub_code !== 'ACQ.SYSTEM_ERROR')) return data;

@@ -87,6 +87,8 @@ export interface RawSignedResponse {
   body: string;
   /** The `sign` value, if the response carried one. */
   sign?: string;
+  /** Certificate mode: the SN of the Alipay certificate whose key signed the response. */
+  certSn?: string;
 }
 
 /**
@@ -105,7 +107,10 @@ export function readSignedResponse(raw: string, responseKeys: readonly string[])
   const signSpan = members.get('sign');
   const sign = signSpan ? JSON.parse(raw.slice(signSpan.start, signSpan.end)) : undefined;
   if (sign !== undefined && typeof sign !== 'string') throw new SyntaxError('sign is not a string');
-  return { key, body, sign };
+  const certSnSpan = members.get('alipay_cert_sn');
+  const certSn = certSnSpan ? JSON.parse(raw.slice(certSnSpan.start, certSnSpan.end)) : undefined;
+  if (certSn !== undefined && typeof certSn !== 'string') throw new SyntaxError('alipay_cert_sn is not a string');
+  return { key, body, sign, ...(certSn !== undefined ? { certSn } : {}) };
 }
 
 /** Verifies a response by the raw-substring rule. */
