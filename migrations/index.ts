@@ -12,6 +12,7 @@ import * as unionpaySandbox from './011_unionpay_sandbox.ts';
 import * as paypalSandbox from './012_paypal_sandbox.ts';
 import * as attemptWallet from './013_attempt_wallet.ts';
 import * as accounts from './015_accounts.ts';
+import * as recurring from './018_recurring.ts';
 
 /** Every migration in order; knex reads them through a migration source, not the file system. */
 export const migrations = [
@@ -29,4 +30,5 @@ export const migrations = [
   { name: '012_paypal_sandbox', ...paypalSandbox },
   { name: '013_attempt_wallet', ...attemptWallet },
   { name: '015_accounts', ...accounts },
+  { name: '018_recurring', ...recurring },
 ];

@@ -17,6 +17,7 @@ import { createWidgetRoutes } from './widget/routes.ts';
 import { createWebhookEndpointRoutes } from './webhooks/routes.ts';
 import { createEventRoutes } from './events/routes.ts';
 import { createCustomerRoutes } from './customers/routes.ts';
+import { createAgreementRoutes } from './agreements/routes.ts';
 import { createCouponRoutes } from './coupons/routes.ts';
 import { createOpenApiRoutes } from './openapi/routes.ts';
 import { createAlipaySandboxRouter } from './sandbox/alipay/index.ts';
@@ -68,6 +69,7 @@ export function createApp(deps: Deps): express.Express {
   api.use('/webhook_endpoints', createWebhookEndpointRoutes(deps));
   api.use('/events', createEventRoutes(deps));
   api.use('/customers', createCustomerRoutes(deps));
+  api.use('/agreements', createAgreementRoutes(deps));
   api.use('/coupons', createCouponRoutes(deps));
   api.use('/test_helpers', createTestHelperRoutes(deps));
   api.use(apiNotFound);

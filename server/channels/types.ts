@@ -161,7 +161,12 @@ export type ChannelNotification =
    * itself): acknowledged so the channel stops resending it, and logged as a warning with `reason`
    * for the operator.
    */
-  | { kind: 'ignored'; notifyId: string; orderNo?: string; reason: string };
+  | { kind: 'ignored'; notifyId: string; orderNo?: string; reason: string }
+  /**
+   * A mandate's change (DESIGN §2.5): signed, or ended (by the merchant's API call, or by the
+   * wallet user, whose cancellation arrives unsolicited on the app's notify URL).
+   */
+  | { kind: 'agreement'; notifyId: string; appId?: string; externalAgreementNo?: string; channelAgreementNo?: string; status: 'active' | 'terminated'; orderNo?: undefined };
 
 /** An incoming HTTP message from a channel, as raw as it came. */
 export interface InboundMessage {

@@ -11,6 +11,8 @@ export type EventType =
   | 'refund.succeeded'
   | 'refund.failed'
   | 'webhook_endpoint.disabled'
+  | 'agreement.active'
+  | 'agreement.terminated'
   | 'test.webhook';
 
 export interface EventObject {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { CHANNEL_CODES } from '../channels/types.ts';
 import { paymentObjectSchema } from '../payments/service.ts';
 import { refundObjectSchema } from '../refunds/repo.ts';
+import { agreementObjectSchema } from '../agreements/repo.ts';
 import { webhookEndpointObjectSchema } from '../webhooks/service.ts';
 import type { EventType } from './repo.ts';
 
@@ -18,6 +19,8 @@ export const EVENT_DATA_SCHEMAS: Record<EventType, { object: z.ZodType; summary:
   'refund.succeeded': { object: refundObjectSchema, summary: 'A refund was confirmed by the channel.' },
   'refund.failed': { object: refundObjectSchema, summary: 'A refund was refused by the channel; its amount can be refunded again.' },
   'webhook_endpoint.disabled': { object: webhookEndpointObjectSchema, summary: 'An endpoint was disabled: it answered 410 Gone, or every delivery failed for three days.' },
+  'agreement.active': { object: agreementObjectSchema, summary: 'The customer signed an agreement (mandate) in the wallet; subscriptions may now charge through it.' },
+  'agreement.terminated': { object: agreementObjectSchema, summary: 'An agreement ended: terminated by the merchant, or cancelled by the customer from the wallet (terminated_reason says which).' },
   'test.webhook': { object: webhookEndpointObjectSchema, summary: 'A test event sent to one endpoint by POST /v1/webhook_endpoints/{id}/test.' },
 };
 

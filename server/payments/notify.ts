@@ -7,6 +7,7 @@ import { applyAttemptOutcome } from './service.ts';
 import { findAttemptByOrderNo, findPaymentById } from './repo.ts';
 import { findRefund } from '../refunds/repo.ts';
 import { applyRefundOutcome } from '../refunds/service.ts';
+import { applyAgreementNotice } from '../agreements/service.ts';
 
 export interface NotifyOutcome {
   ack: Ack;
@@ -55,6 +56,11 @@ export async function handleNotify(deps: Deps, provider: Provider, appId: string
   const { n, cred, livemode } = verified;
   if (n.kind === 'ignored') {
     deps.logger.warn('channel message acknowledged without a change', { provider, app_id: appId, order_no: n.orderNo, notify_id: n.notifyId, reason: n.reason });
+    return { ack: adapter.acknowledge(true), accepted: true };
+  }
+  if (n.kind === 'agreement') {
+    const outcome = await applyAgreementNotice(deps, { provider, appId, livemode, cred }, n);
+    if (!outcome.ok) return refuse(outcome.reason, { external_agreement_no: n.externalAgreementNo, agreement_no: n.channelAgreementNo });
     return { ack: adapter.acknowledge(true), accepted: true };
   }
   const merchantId = adapter.merchantIdOf(cred);

@@ -50,6 +50,8 @@ const eventTypeSet: Record<EventType, true> = {
   'refund.succeeded': true,
   'refund.failed': true,
   'webhook_endpoint.disabled': true,
+  'agreement.active': true,
+  'agreement.terminated': true,
   'test.webhook': true,
 };
 export const knownEventTypes = Object.keys(eventTypeSet) as EventType[];

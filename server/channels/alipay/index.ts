@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { ChannelConfigError, ChannelRequestError, ChannelUnavailable, MalformedMessageError, SignatureError } from '../../errors.ts';
 import type { Ack, Channel, ChannelCode, CreateResult, Decline, InboundMessage, PaymentQueryResult, RefundResult } from '../types.ts';
 import { certModeParams, parseCertMode, responseKeyFor, type AlipayCertMode } from './cert.ts';
+import { agreementNotificationOf } from './agreements.ts';
 import { loadPrivateKey, loadPublicKey, pemOf, readSignedResponse, verifyNotify, verifyResponse, type RawSignedResponse } from './sign.ts';
 import {
   cleanText, fenToYuan, methodFor, notificationOf, nowBeijing, payBizContent, queryResultOf, refundQueryResultOf,
@@ -187,6 +188,7 @@ export const alipay: Channel<AlipayCredentials> = {
     if (!verifyNotify(params, cred.alipayPublicKey)) throw new SignatureError('Alipay notify signature does not verify with alipay_public_key');
     // We always ask for utf-8; a notify in another charset would have been decoded wrongly.
     if (params.charset && params.charset.toLowerCase() !== 'utf-8') throw new MalformedMessageError(`Alipay notify charset ${params.charset.slice(0, 20)} is not utf-8`);
+    if (params.notify_type === 'dut_user_sign' || params.notify_type === 'dut_user_unsign') return agreementNotificationOf(params);
     return notificationOf(params);
   },
 
@@ -232,7 +234,7 @@ const sdks = new WeakMap<AlipayCredentials, AlipaySdk>();
 let sdkModule: Promise<typeof import('alipay-sdk')> | undefined;
 
 /** The official SDK for these credentials (cached per parsed credential object). */
-async function sdkFor(cred: AlipayCredentials): Promise<AlipaySdk> {
+export async function sdkFor(cred: AlipayCredentials): Promise<AlipaySdk> {
   const { AlipaySdk } = await (sdkModule ??= import('alipay-sdk'));
   let sdk = sdks.get(cred);
   if (!sdk) {
@@ -268,7 +270,7 @@ const URL_PARAMS = new Set(['app_id', 'method', 'format', 'charset', 'sign_type'
  * Calls a gateway.do API method. Returns a verified response whose code is 10000 or a business
  * failure (40004); every other answer is thrown as a typed fault.
  */
-async function callGateway(cred: AlipayCredentials, method: string, biz: Record<string, string>, common: Record<string, string | undefined> = {}): Promise<AlipayResponse> {
+export async function callGateway(cred: AlipayCredentials, method: string, biz: Record<string, string>, common: Record<string, string | undefined> = {}): Promise<AlipayResponse> {
   // Never send empty parameters: the Node SDK signs them, Alipay's gateway drops them.
   const signed = new URLSearchParams((await sdkFor(cred)).sdkExecute(method, { ...withoutEmpty(common), timestamp: nowBeijing(), biz_content: biz }, { bizContentAutoSnakeCase: false }));
   const url = new URL(cred.gateway);
@@ -364,14 +366,14 @@ function readOrUnavailable<T>(method: string, read: () => T): T {
   }
 }
 
-function withoutEmpty(params: Record<string, string | undefined>): Record<string, string> {
+export function withoutEmpty(params: Record<string, string | undefined>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(params)) if (v) out[k] = v;
   return out;
 }
 
 /** Form fields as a plain map; a repeated field is refused (two readers could pick different values). */
-function formFields(form: URLSearchParams): Record<string, string> {
+export function formFields(form: URLSearchParams): Record<string, string> {
   const out: Record<string, string> = Object.create(null);
   for (const [k, v] of form) {
     if (Object.hasOwn(out, k)) throw new MalformedMessageError(`Alipay message repeats field ${k.slice(0, 40)}`);

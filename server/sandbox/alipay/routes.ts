@@ -11,6 +11,7 @@ import { beijingTime, fenToYuan } from '../../channels/alipay/transform.ts';
 import { API_METHODS, PAGE_METHODS, authenticate, loadOrder, openOrder, payerToken, runApiMethod, settle, type GatewayAnswer } from './gateway.ts';
 import { createAlipayWalletRouter } from './wallet.ts';
 import { notifyModeOf, returnParams, sendNotify, tradeNotifyParams } from './notify.ts';
+import { AGREEMENT_API_METHODS, SIGN_PAGE_METHOD, actOnMandate, findMandate, openMandate, runAgreementMethod, signerToken, type SandboxMandate } from './agreements.ts';
 import { findMerchant, updateOrderData, type SandboxMerchant, type SandboxOrder } from './store.ts';
 
 export function createAlipaySandboxRouter(deps: SandboxDeps): express.Router {
@@ -34,6 +35,14 @@ export function createAlipaySandboxRouter(deps: SandboxDeps): express.Router {
       deps.logger.warn('alipay sandbox refused a request', { app_id: params.app_id, method: auth.method, code: auth.error.code, sub_code: auth.error.sub_code });
       return isPage ? renderGatewayError(res, auth.error) : sendApiAnswer(res, auth.method, auth.error, auth.merchant);
     }
+    if (auth.method === SIGN_PAGE_METHOD) {
+      const opened = await openMandate(deps, auth.merchant, auth.biz, params);
+      if (!opened.ok) return renderGatewayError(res, opened.error);
+      return renderSignPage(req, res, deps, opened.mandate);
+    }
+    if (AGREEMENT_API_METHODS.has(auth.method)) {
+      return sendApiAnswer(res, auth.method, await runAgreementMethod(deps, auth.merchant, auth.method, auth.biz, params), auth.merchant);
+    }
     if (isPage) {
       const opened = await openOrder(deps, auth.merchant, auth.method, auth.biz, params);
       if (!opened.ok) return renderGatewayError(res, opened.error);
@@ -54,6 +63,33 @@ export function createAlipaySandboxRouter(deps: SandboxDeps): express.Router {
     if (!order) return renderResult(res, 404, 'error', { code: 'ACQ.TRADE_NOT_EXIST', message: '交易不存在 · No such trade' });
     if (!order.data.scanned) await updateOrderData(deps.db, order, { ...order.data, scanned: true });
     return renderCashier(req, res, deps, order);
+  });
+
+  // The signing page's buttons, the wallet's "cancel auto-debit" (解约), and the tests' hands.
+  router.post('/agreement/action', async (req, res) => {
+    const wantsJson = Boolean(req.is('application/json')) || /application\/json/i.test(req.get('accept') ?? '');
+    const b = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, unknown>;
+    const field = (name: string) => (typeof b[name] === 'string' ? (b[name] as string) : '');
+    const refuse = (status: number, code: string, message: string) =>
+      wantsJson ? res.status(status).json({ ok: false, error: { code, message } }) : renderResult(res, status, 'error', { code, message });
+    const appId = field('app_id');
+    const external = field('external_agreement_no');
+    const action = field('action');
+    const token = field('t');
+    if (!appId || !external || !token || !timingSafeEqualStr(token, signerToken(deps.masterKey, appId, external))) return refuse(403, 'INVALID_TOKEN', '无效的签约请求 · This signing link is not valid');
+    if (action !== 'sign' && action !== 'refuse' && action !== 'unsign') return refuse(400, 'INVALID_ACTION', 'action must be sign, refuse or unsign');
+    const merchant = await findMerchant(deps.db, deps.masterKey, appId);
+    const mandate = merchant && (await findMandate(deps.db, appId, { external }));
+    if (!merchant || !mandate) return refuse(404, 'USER_AGREEMENT_NOT_EXIST', '用户协议不存在 · No such agreement (it exists once its signing page was opened)');
+    const acted = await actOnMandate(deps, merchant, mandate, action, notifyModeOf(b.notify ?? b.notify_mode, b.notify_delay));
+    if (!acted.ok) return refuse(409, acted.code, acted.message);
+    if (wantsJson) return res.json({ ok: true, status: acted.mandate.status, agreement_no: acted.mandate.status === 'TEMP' ? undefined : acted.mandate.agreementNo });
+    const back = acted.mandate.data.returnUrl;
+    if (action === 'sign' && back) return res.redirect(303, back);
+    return renderResult(res, 200, action === 'sign' ? 'paid' : 'cancelled', {
+      message: action === 'sign' ? '签约成功 · Auto-debit signed' : action === 'refuse' ? '已放弃签约 · Signing refused' : '已解约 · Auto-debit cancelled',
+      link: back,
+    });
   });
 
   router.post('/payer/action', async (req, res) => {
@@ -145,6 +181,22 @@ function renderCashier(req: Request, res: Response, deps: SandboxDeps, order: Sa
     mobile: order.data.method === 'alipay.trade.wap.pay',
     viaQr: order.data.method === 'alipay.trade.precreate',
     expiresAt: order.data.expiresAt !== undefined ? beijingTime(order.data.expiresAt) : '',
+  });
+}
+
+function renderSignPage(req: Request, res: Response, deps: SandboxDeps, m: SandboxMandate): void {
+  if (m.status !== 'TEMP') return renderResult(res, 409, 'error', { code: 'USER_AGREEMENT_ALREADY_EXIST', message: '该协议已签约或已解约 · This agreement was signed or unsigned already' });
+  const d = m.data;
+  res.render('sandbox/alipay-agreement', {
+    cspNonce: res.locals.cspNonce ?? '',
+    actionUrl: `${req.baseUrl}/agreement/action`,
+    appId: m.appId,
+    externalAgreementNo: m.externalAgreementNo,
+    token: signerToken(deps.masterKey, m.appId, m.externalAgreementNo),
+    rule: d.periodType === 'MONTH' ? `每 ${d.period} 个月 · every ${d.period} month(s)` : `每 ${d.period} 天 · every ${d.period} days`,
+    executeTime: d.executeTime,
+    singleAmount: fenToYuan(d.singleAmount),
+    logon: d.externalLogonId ?? '',
   });
 }
 
