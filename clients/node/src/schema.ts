@@ -570,6 +570,46 @@ export interface webhooks {
         patch?: never;
         trace?: never;
     };
+    "agreement.active": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * agreement.active
+         * @description The customer signed an agreement (mandate) in the wallet; subscriptions may now charge through it.
+         */
+        post: operations["onAgreementActiveEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "agreement.terminated": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * agreement.terminated
+         * @description An agreement ended: terminated by the merchant, or cancelled by the customer from the wallet (terminated_reason says which).
+         */
+        post: operations["onAgreementTerminatedEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "test.webhook": {
         parameters: {
             query?: never;
@@ -849,6 +889,50 @@ export interface components {
             /** @description the payer may type a coupon code on the cashier until a channel order is placed */
             allow_coupon_code: boolean;
         };
+        Agreement: {
+            /** @description agr_… */
+            id: string;
+            /** @constant */
+            object: "agreement";
+            livemode: boolean;
+            /** @enum {string} */
+            channel: "alipay" | "wechatpay";
+            /** @description cus_… */
+            customer: string;
+            /** @enum {string} */
+            status: "pending" | "active" | "terminated";
+            period_rule: {
+                /** @enum {string} */
+                period_type: "DAY" | "MONTH";
+                period: number;
+                /** @description yyyy-MM-dd, the first deduction date */
+                execute_time: string;
+            };
+            /** @description the most one deduction may take, minor units */
+            single_amount_max: number;
+            currency: string;
+            /** @description how the customer signs; null once signed or ended */
+            next_action: ({
+                /** @constant */
+                type: "redirect";
+                /** @description the channel's signing page; send the customer's browser there */
+                redirect_url: string;
+                /** @description the same page opened in the Alipay app from a phone browser */
+                wallet_url?: string;
+            } | {
+                /** @constant */
+                type: "qr";
+                /** @description render as a QR code for the customer to scan with the wallet */
+                qr_code_url: string;
+            }) | null;
+            /** @description the channel's number for the mandate (Alipay agreement_no), once signed */
+            channel_agreement_no: string | null;
+            terminated_reason: ("merchant" | "customer" | "channel" | "expired_unsigned") | null;
+            metadata: {
+                [key: string]: string;
+            };
+            created: number;
+        };
         PaymentSucceededEvent: {
             /** @description evt_…, also the webhook-id header of its deliveries */
             id: string;
@@ -927,6 +1011,32 @@ export interface components {
                 object: components["schemas"]["WebhookEndpoint"];
             };
         };
+        AgreementActiveEvent: {
+            /** @description evt_…, also the webhook-id header of its deliveries */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "agreement.active";
+            created: number;
+            livemode: boolean;
+            data: {
+                object: components["schemas"]["Agreement"];
+            };
+        };
+        AgreementTerminatedEvent: {
+            /** @description evt_…, also the webhook-id header of its deliveries */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "agreement.terminated";
+            created: number;
+            livemode: boolean;
+            data: {
+                object: components["schemas"]["Agreement"];
+            };
+        };
         TestWebhookEvent: {
             /** @description evt_…, also the webhook-id header of its deliveries */
             id: string;
@@ -940,7 +1050,7 @@ export interface components {
                 object: components["schemas"]["WebhookEndpoint"];
             };
         };
-        Event: components["schemas"]["PaymentSucceededEvent"] | components["schemas"]["PaymentClosedEvent"] | components["schemas"]["PaymentAttemptFailedEvent"] | components["schemas"]["RefundSucceededEvent"] | components["schemas"]["RefundFailedEvent"] | components["schemas"]["WebhookEndpointDisabledEvent"] | components["schemas"]["TestWebhookEvent"];
+        Event: components["schemas"]["PaymentSucceededEvent"] | components["schemas"]["PaymentClosedEvent"] | components["schemas"]["PaymentAttemptFailedEvent"] | components["schemas"]["RefundSucceededEvent"] | components["schemas"]["RefundFailedEvent"] | components["schemas"]["WebhookEndpointDisabledEvent"] | components["schemas"]["AgreementActiveEvent"] | components["schemas"]["AgreementTerminatedEvent"] | components["schemas"]["TestWebhookEvent"];
         WebhookAttempt: {
             attempted_at: number;
             status_code: number | null;
@@ -2416,6 +2526,78 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["WebhookEndpointDisabledEvent"];
+            };
+        };
+        responses: {
+            /** @description Gone: the endpoint is disabled, and no more events are sent to it. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Delivered. Anything else is retried for three days, with backoff; Retry-After is honoured. */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    onAgreementActiveEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event's id, the same on every retry: deduplicate on it. */
+                "webhook-id": string;
+                /** @description Unix seconds; refuse a message far from now. */
+                "webhook-timestamp": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>` (Standard Webhooks 1.0); two during a secret rotation. */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgreementActiveEvent"];
+            };
+        };
+        responses: {
+            /** @description Gone: the endpoint is disabled, and no more events are sent to it. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Delivered. Anything else is retried for three days, with backoff; Retry-After is honoured. */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    onAgreementTerminatedEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event's id, the same on every retry: deduplicate on it. */
+                "webhook-id": string;
+                /** @description Unix seconds; refuse a message far from now. */
+                "webhook-timestamp": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>` (Standard Webhooks 1.0); two during a secret rotation. */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgreementTerminatedEvent"];
             };
         };
         responses: {
