@@ -100,6 +100,7 @@ const TAGS: Record<Operation['tag'], string> = {
   Refunds: 'Refunds of succeeded payments, in full or in part.',
   Customers: "Customers and their stored-value balance (账户余额), changed only by ledger entries: top-ups, payments with channel balance, their refunds, adjustments.",
   Coupons: 'Discount codes: a fixed amount or a percentage off, with limits that hold under concurrency.',
+  Agreements: 'Auto-debit mandates the customer signs in the wallet, for charges on a schedule.',
   Events: 'The event log behind the webhooks: kept, never pruned.',
   'Webhook endpoints': 'Where events are delivered, signed by Standard Webhooks.',
   'Test helpers': 'Test mode only: act as the customer and the channel.',

@@ -22,6 +22,9 @@ import { listBalanceTransactionsQuery, listCustomersQuery } from '../customers/r
 import { couponObjectSchema } from '../coupons/repo.ts';
 import { createCouponSchema, updateCouponSchema } from '../coupons/service.ts';
 import { listCouponsQuery } from '../coupons/routes.ts';
+import { agreementObjectSchema } from '../agreements/repo.ts';
+import { createAgreementSchema } from '../agreements/service.ts';
+import { listAgreementsQuery } from '../agreements/routes.ts';
 
 /**
  * Every /v1 operation, described by the very schemas its route validates with (exported by the
@@ -33,7 +36,7 @@ export interface Operation {
   /** OpenAPI style: /v1/payments/{id}. */
   path: string;
   operationId: string;
-  tag: 'Payments' | 'Refunds' | 'Customers' | 'Coupons' | 'Events' | 'Webhook endpoints' | 'Test helpers' | 'Meta';
+  tag: 'Payments' | 'Refunds' | 'Customers' | 'Coupons' | 'Agreements' | 'Events' | 'Webhook endpoints' | 'Test helpers' | 'Meta';
   summary: string;
   description?: string;
   query?: z.ZodObject;
@@ -53,6 +56,7 @@ export const webhookDeliveryListSchema = listPageSchema(webhookDeliveryObjectSch
 export const customerListSchema = listPageSchema(customerObjectSchema, 'CustomerList');
 export const balanceTransactionListSchema = listPageSchema(balanceTransactionObjectSchema, 'BalanceTransactionList');
 export const couponListSchema = listPageSchema(couponObjectSchema, 'CouponList');
+export const agreementListSchema = listPageSchema(agreementObjectSchema, 'AgreementList');
 /** The document itself: an OpenAPI 3.1 object, not described further here. */
 const openApiDocumentSchema = z.object({ openapi: z.string() }).loose();
 
@@ -154,6 +158,29 @@ export const OPERATIONS: Operation[] = [
     method: 'post', path: '/v1/coupons/{id}', operationId: 'updateCoupon', tag: 'Coupons',
     summary: 'Update a coupon', description: '`active: false` deactivates it: payments holding it keep their discount; new ones are refused.',
     body: updateCouponSchema, response: couponObjectSchema, errors: [404],
+  },
+  {
+    method: 'post', path: '/v1/agreements', operationId: 'createAgreement', tag: 'Agreements',
+    summary: 'Create an auto-debit agreement',
+    description: 'A mandate (Alipay 周期扣款) for a customer, `pending` until they sign in the wallet: `next_action` says how '
+      + '(a page to redirect to, or a QR). The signed notify makes it `active` (`agreement.active`).',
+    body: createAgreementSchema, response: agreementObjectSchema, errors: [404],
+  },
+  {
+    method: 'get', path: '/v1/agreements', operationId: 'listAgreements', tag: 'Agreements',
+    summary: 'List agreements', description: 'Newest first; filter by `customer` or `status`.',
+    query: listAgreementsQuery, response: agreementListSchema,
+  },
+  {
+    method: 'get', path: '/v1/agreements/{id}', operationId: 'retrieveAgreement', tag: 'Agreements',
+    summary: 'Retrieve an agreement', query: noParams, response: agreementObjectSchema, errors: [404],
+  },
+  {
+    method: 'post', path: '/v1/agreements/{id}/terminate', operationId: 'terminateAgreement', tag: 'Agreements',
+    summary: 'Terminate an agreement',
+    description: 'Unsigns the mandate at the channel; `terminated` with `terminated_reason: "merchant"` and `agreement.terminated`. '
+      + 'A wallet user who cancels from the wallet ends it the same way with the reason `customer`.',
+    response: agreementObjectSchema, errors: [404],
   },
   {
     method: 'get', path: '/v1/events', operationId: 'listEvents', tag: 'Events',

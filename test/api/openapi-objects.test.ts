@@ -59,6 +59,13 @@ describe('response schemas match the API', () => {
     await call('listCoupons', 'GET', '/v1/coupons');
     const discounted = await call('createPayment', 'POST', '/v1/payments', { amount: 1000, subject: 'Coupon', out_trade_no: 'schema_coupon', coupon: 'schema10', customer: cus.id });
     expect(discounted).toMatchObject({ amount: 900, amount_discount: 100, coupon: coupon.id, customer: cus.id });
+    const mandate = await call('createAgreement', 'POST', '/v1/agreements', {
+      customer: cus.id, channel: 'alipay', period_rule: { period_type: 'MONTH', period: 1, execute_time: '2030-01-15' }, single_amount_max: 3000,
+    });
+    expect(mandate.next_action).not.toBeNull();
+    await call('retrieveAgreement', 'GET', `/v1/agreements/${mandate.id}`);
+    await call('listAgreements', 'GET', `/v1/agreements?customer=${cus.id}`);
+    expect((await call('terminateAgreement', 'POST', `/v1/agreements/${mandate.id}/terminate`)).status).toBe('terminated');
     const gone = await call('createCustomer', 'POST', '/v1/customers', {});
     await call('deleteCustomer', 'DELETE', `/v1/customers/${gone.id}`);
   });

@@ -237,6 +237,67 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/agreements": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List agreements
+         * @description Newest first; filter by `customer` or `status`.
+         */
+        get: operations["listAgreements"];
+        put?: never;
+        /**
+         * Create an auto-debit agreement
+         * @description A mandate (Alipay 周期扣款) for a customer, `pending` until they sign in the wallet: `next_action` says how (a page to redirect to, or a QR). The signed notify makes it `active` (`agreement.active`).
+         */
+        post: operations["createAgreement"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/agreements/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Retrieve an agreement */
+        get: operations["retrieveAgreement"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/agreements/{id}/terminate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Terminate an agreement
+         * @description Unsigns the mandate at the channel; `terminated` with `terminated_reason: "merchant"` and `agreement.terminated`. A wallet user who cancels from the wallet ends it the same way with the reason `customer`.
+         */
+        post: operations["terminateAgreement"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/events": {
         parameters: {
             query?: never;
@@ -1123,6 +1184,13 @@ export interface components {
             data: components["schemas"]["Coupon"][];
             has_more: boolean;
         };
+        AgreementList: {
+            /** @constant */
+            object: "list";
+            url: string;
+            data: components["schemas"]["Agreement"][];
+            has_more: boolean;
+        };
     };
     responses: {
         /** @description Bad input: `error.param` names the parameter. Nothing was changed. Also a reused Idempotency-Key with other parameters (`idempotency_error`). */
@@ -1855,6 +1923,151 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Coupon"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            404: components["responses"]["E404"];
+            409: components["responses"]["E409"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+        };
+    };
+    listAgreements: {
+        parameters: {
+            query?: {
+                limit?: number;
+                starting_after?: string;
+                ending_before?: string;
+                customer?: string;
+                status?: "pending" | "active" | "terminated";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgreementList"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+        };
+    };
+    createAgreement: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Any unique string (a UUID): the first answer under it is stored for 24 hours and replayed to a retry; the same key with other parameters is a 400. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    customer: string;
+                    /** @enum {string} */
+                    channel: "alipay" | "wechatpay";
+                    /**
+                     * @description redirect: a page to send the browser to; qr: a code for the wallet to scan
+                     * @default redirect
+                     * @enum {string}
+                     */
+                    sign_method?: "redirect" | "qr";
+                    period_rule: {
+                        /** @enum {string} */
+                        period_type: "DAY" | "MONTH";
+                        period: number;
+                        /** @description the first deduction date (Beijing), yyyy-MM-dd */
+                        execute_time: string;
+                    };
+                    single_amount_max: number;
+                    /** Format: uri */
+                    return_url?: string;
+                    /** @default {} */
+                    metadata?: {
+                        [key: string]: string;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Agreement"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            404: components["responses"]["E404"];
+            409: components["responses"]["E409"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+        };
+    };
+    retrieveAgreement: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Agreement"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            404: components["responses"]["E404"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+        };
+    };
+    terminateAgreement: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Any unique string (a UUID): the first answer under it is stored for 24 hours and replayed to a retry; the same key with other parameters is a 400. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Agreement"];
                 };
             };
             400: components["responses"]["E400"];
