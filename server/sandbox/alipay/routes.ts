@@ -14,6 +14,16 @@ import { notifyModeOf, returnParams, sendNotify, tradeNotifyParams } from './not
 import { AGREEMENT_API_METHODS, SIGN_PAGE_METHOD, actOnMandate, findMandate, openMandate, runAgreementMethod, signerToken, type SandboxMandate } from './agreements.ts';
 import { findMerchant, updateOrderData, type SandboxMerchant, type SandboxOrder } from './store.ts';
 
+/** A wallet page's button or a test's JSON: the body's string fields, and a refusal in the form that was asked for. */
+function actionForm(req: Request, res: Response) {
+  const wantsJson = Boolean(req.is('application/json')) || /application\/json/i.test(req.get('accept') ?? '');
+  const b = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, unknown>;
+  const field = (name: string) => (typeof b[name] === 'string' ? (b[name] as string) : '');
+  const refuse = (status: number, code: string, message: string) =>
+    wantsJson ? res.status(status).json({ ok: false, error: { code, message } }) : renderResult(res, status, 'error', { code, message });
+  return { wantsJson, b, field, refuse };
+}
+
 export function createAlipaySandboxRouter(deps: SandboxDeps): express.Router {
   const router = express.Router();
   // Before the form parser: the wallet reads the order string as the raw bytes the SDK sent.
@@ -67,11 +77,7 @@ export function createAlipaySandboxRouter(deps: SandboxDeps): express.Router {
 
   // The signing page's buttons, the wallet's "cancel auto-debit" (解约), and the tests' hands.
   router.post('/agreement/action', async (req, res) => {
-    const wantsJson = Boolean(req.is('application/json')) || /application\/json/i.test(req.get('accept') ?? '');
-    const b = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, unknown>;
-    const field = (name: string) => (typeof b[name] === 'string' ? (b[name] as string) : '');
-    const refuse = (status: number, code: string, message: string) =>
-      wantsJson ? res.status(status).json({ ok: false, error: { code, message } }) : renderResult(res, status, 'error', { code, message });
+    const { wantsJson, b, field, refuse } = actionForm(req, res);
     const appId = field('app_id');
     const external = field('external_agreement_no');
     const action = field('action');
@@ -93,11 +99,7 @@ export function createAlipaySandboxRouter(deps: SandboxDeps): express.Router {
   });
 
   router.post('/payer/action', async (req, res) => {
-    const wantsJson = Boolean(req.is('application/json')) || /application\/json/i.test(req.get('accept') ?? '');
-    const b = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, unknown>;
-    const field = (name: string) => (typeof b[name] === 'string' ? (b[name] as string) : '');
-    const refuse = (status: number, code: string, message: string) =>
-      wantsJson ? res.status(status).json({ ok: false, error: { code, message } }) : renderResult(res, status, 'error', { code, message });
+    const { wantsJson, b, field, refuse } = actionForm(req, res);
 
     const appId = field('app_id');
     const outTradeNo = field('out_trade_no');
