@@ -47,3 +47,19 @@ export function isImplemented(code: ChannelCode): boolean {
 export function isProvider(value: string): value is Provider {
   return value === 'alipay' || value === 'wechatpay' || value === 'unionpay' || value === 'paypal' || value === 'stripe';
 }
+
+// --- money out (DESIGN §2.4, payouts.ts) ---------------------------------------------------------
+import type { PayoutChannel, RedPacketChannel } from './payouts.ts';
+
+/** Transfer adapters by provider: each adapter folder exports one (alipay/transfers.ts, wechatpay/transfers.ts). */
+const payoutChannels: Partial<Record<Provider, PayoutChannel<any>>> = {};
+/** Red-packet adapters by provider (wechatpay/redpack.ts, alipay/transfers.ts). */
+const redPacketChannels: Partial<Record<Provider, RedPacketChannel<any>>> = {};
+
+export function payoutChannelFor(provider: Provider): PayoutChannel<any> | undefined {
+  return payoutChannels[provider];
+}
+
+export function redPacketChannelFor(provider: Provider): RedPacketChannel<any> | undefined {
+  return redPacketChannels[provider];
+}

@@ -1,4 +1,5 @@
 /** The Channel interface every adapter implements, and the normalized types it speaks. */
+import type { RedPacketNotification, TransferNotification } from './payouts.ts';
 
 export const CHANNEL_CODES = [
   'alipay_pc', 'alipay_wap', 'alipay_qr', 'alipay_app',
@@ -166,7 +167,10 @@ export type ChannelNotification =
    * A mandate's change (DESIGN §2.5): signed, or ended (by the merchant's API call, or by the
    * wallet user, whose cancellation arrives unsolicited on the app's notify URL).
    */
-  | { kind: 'agreement'; notifyId: string; appId?: string; externalAgreementNo?: string; channelAgreementNo?: string; status: 'active' | 'terminated'; orderNo?: undefined };
+  | { kind: 'agreement'; notifyId: string; appId?: string; externalAgreementNo?: string; channelAgreementNo?: string; status: 'active' | 'terminated'; orderNo?: undefined }
+  /** Money out (DESIGN §2.4, payouts.ts): a transfer's or a red packet's result, pushed by the channel. */
+  | TransferNotification
+  | RedPacketNotification;
 
 /** An incoming HTTP message from a channel, as raw as it came. */
 export interface InboundMessage {

@@ -8,6 +8,8 @@ import { findAttemptByOrderNo, findPaymentById } from './repo.ts';
 import { findRefund } from '../refunds/repo.ts';
 import { applyRefundOutcome } from '../refunds/service.ts';
 import { applyAgreementNotice } from '../agreements/service.ts';
+import { applyTransferNotice } from '../transfers/service.ts';
+import { applyRedPacketNotice } from '../red-packets/service.ts';
 
 export interface NotifyOutcome {
   ack: Ack;
@@ -61,6 +63,13 @@ export async function handleNotify(deps: Deps, provider: Provider, appId: string
   if (n.kind === 'agreement') {
     const outcome = await applyAgreementNotice(deps, { provider, appId, livemode, cred }, n);
     if (!outcome.ok) return refuse(outcome.reason, { external_agreement_no: n.externalAgreementNo, agreement_no: n.channelAgreementNo });
+    return { ack: adapter.acknowledge(true), accepted: true };
+  }
+  if (n.kind === 'transfer' || n.kind === 'red_packet') {
+    const outcome = n.kind === 'transfer'
+      ? await applyTransferNotice(deps, { provider, appId, livemode, cred }, n)
+      : await applyRedPacketNotice(deps, { provider, appId, livemode, cred }, n);
+    if (!outcome.ok) return refuse(outcome.reason, { [n.kind === 'transfer' ? 'transfer_no' : 'packet_no']: n.kind === 'transfer' ? n.transferNo : n.packetNo });
     return { ack: adapter.acknowledge(true), accepted: true };
   }
   const merchantId = adapter.merchantIdOf(cred);

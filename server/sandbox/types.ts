@@ -50,4 +50,12 @@ export interface SandboxProvider {
   /** Test mode: the sandbox payer's id at the channel (WeChat openid), for helpers that skip the OAuth. */
   payerId?(deps: SandboxDeps, channelAppId: string): string;
   act(deps: SandboxDeps, opts: { appId: string; orderNo: string; outcome: SandboxOutcome; notify: NotifyMode; action?: PaymentAction }): Promise<void>;
+  /**
+   * Test mode, money out: acts as the recipient of a transfer the simulator holds (WeChat's
+   * user confirmation): confirm, decline, or let the 24 h confirmation window lapse (time
+   * compressed). The simulator then notifies as the channel would.
+   */
+  transferRecipient?(deps: SandboxDeps, opts: { merchantId: string; transferNo: string; outcome: 'confirm' | 'decline' | 'expire' }): Promise<void>;
+  /** Test mode: the recipient opens the red packet, or leaves it for 24 h so it is refunded (time compressed). */
+  redPacketRecipient?(deps: SandboxDeps, opts: { merchantId: string; packetNo: string; outcome: 'open' | 'expire' }): Promise<void>;
 }
