@@ -19,6 +19,8 @@ import { createEventRoutes } from './events/routes.ts';
 import { createCustomerRoutes } from './customers/routes.ts';
 import { createAgreementRoutes } from './agreements/routes.ts';
 import { createCouponRoutes } from './coupons/routes.ts';
+import { createTransferRoutes, createTransferTestHelperRoutes } from './transfers/routes.ts';
+import { createRedPacketRoutes, createRedPacketTestHelperRoutes } from './red-packets/routes.ts';
 import { createOpenApiRoutes } from './openapi/routes.ts';
 import { createAlipaySandboxRouter } from './sandbox/alipay/index.ts';
 import { createConsoleRoutes } from './dashboard/routes.ts';
@@ -71,7 +73,9 @@ export function createApp(deps: Deps): express.Express {
   api.use('/customers', createCustomerRoutes(deps));
   api.use('/agreements', createAgreementRoutes(deps));
   api.use('/coupons', createCouponRoutes(deps));
-  api.use('/test_helpers', createTestHelperRoutes(deps));
+  api.use('/transfers', createTransferRoutes(deps));
+  api.use('/red_packets', createRedPacketRoutes(deps));
+  api.use('/test_helpers', createTestHelperRoutes(deps), createTransferTestHelperRoutes(deps), createRedPacketTestHelperRoutes(deps));
   api.use(apiNotFound);
   api.use(apiErrorHandler(deps.logger));
   app.use('/v1', (_req, res, next) => {

@@ -13,6 +13,14 @@ export type EventType =
   | 'webhook_endpoint.disabled'
   | 'agreement.active'
   | 'agreement.terminated'
+  | 'transfer.succeeded'
+  | 'transfer.failed'
+  | 'transfer.canceled'
+  | 'transfer.awaiting_recipient'
+  | 'red_packet.sent'
+  | 'red_packet.received'
+  | 'red_packet.refunded'
+  | 'red_packet.failed'
   | 'test.webhook';
 
 export interface EventObject {

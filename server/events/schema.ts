@@ -3,6 +3,8 @@ import { CHANNEL_CODES } from '../channels/types.ts';
 import { paymentObjectSchema } from '../payments/service.ts';
 import { refundObjectSchema } from '../refunds/repo.ts';
 import { agreementObjectSchema } from '../agreements/repo.ts';
+import { transferObjectSchema } from '../transfers/repo.ts';
+import { redPacketObjectSchema } from '../red-packets/repo.ts';
 import { webhookEndpointObjectSchema } from '../webhooks/service.ts';
 import type { EventType } from './repo.ts';
 
@@ -21,6 +23,14 @@ export const EVENT_DATA_SCHEMAS: Record<EventType, { object: z.ZodType; summary:
   'webhook_endpoint.disabled': { object: webhookEndpointObjectSchema, summary: 'An endpoint was disabled: it answered 410 Gone, or every delivery failed for three days.' },
   'agreement.active': { object: agreementObjectSchema, summary: 'The customer signed an agreement (mandate) in the wallet; subscriptions may now charge through it.' },
   'agreement.terminated': { object: agreementObjectSchema, summary: 'An agreement ended: terminated by the merchant, or cancelled by the customer from the wallet (terminated_reason says which).' },
+  'transfer.succeeded': { object: transferObjectSchema, summary: 'A transfer paid its recipient; the money has left and cannot be called back.' },
+  'transfer.failed': { object: transferObjectSchema, summary: 'A transfer failed at the channel (failure_code says why): nothing was paid, and a balance it was taken from has it back.' },
+  'transfer.canceled': { object: transferObjectSchema, summary: 'A transfer was canceled: rejected at approval, withdrawn by the merchant, or canceled before the recipient confirmed it. Nothing was paid.' },
+  'transfer.awaiting_recipient': { object: transferObjectSchema, summary: 'A WeChat transfer waits for its recipient to confirm it (next_action.wechat_transfer_confirm); unconfirmed for 24 h it fails.' },
+  'red_packet.sent': { object: redPacketObjectSchema, summary: 'A red packet was delivered to its recipient, who has not opened it yet.' },
+  'red_packet.received': { object: redPacketObjectSchema, summary: 'The recipient opened the red packet: it is paid.' },
+  'red_packet.refunded': { object: redPacketObjectSchema, summary: 'A red packet left unopened for 24 h went back to the merchant.' },
+  'red_packet.failed': { object: redPacketObjectSchema, summary: 'A red packet could not be sent (failure_code says why); nothing was paid.' },
   'test.webhook': { object: webhookEndpointObjectSchema, summary: 'A test event sent to one endpoint by POST /v1/webhook_endpoints/{id}/test.' },
 };
 

@@ -26,7 +26,7 @@ const channelSchema = z.enum(CHANNEL_CODES, {
 
 // isIP also takes a zone id (fe80::1%eth0), which no address on the internet has and which
 // has no length limit; the longest address written out (::ffff:255.255.255.255 in full) is 45.
-const clientIpSchema = z
+export const clientIpSchema = z
   .string()
   .max(45, 'must be an IPv4 or IPv6 address')
   .refine((v) => isIP(v) !== 0 && !v.includes('%'), 'must be an IPv4 or IPv6 address, without a zone id');

@@ -52,6 +52,14 @@ const eventTypeSet: Record<EventType, true> = {
   'webhook_endpoint.disabled': true,
   'agreement.active': true,
   'agreement.terminated': true,
+  'transfer.succeeded': true,
+  'transfer.failed': true,
+  'transfer.canceled': true,
+  'transfer.awaiting_recipient': true,
+  'red_packet.sent': true,
+  'red_packet.received': true,
+  'red_packet.refunded': true,
+  'red_packet.failed': true,
   'test.webhook': true,
 };
 export const knownEventTypes = Object.keys(eventTypeSet) as EventType[];
