@@ -25,6 +25,12 @@ import { listCouponsQuery } from '../coupons/routes.ts';
 import { agreementObjectSchema } from '../agreements/repo.ts';
 import { createAgreementSchema } from '../agreements/service.ts';
 import { listAgreementsQuery } from '../agreements/routes.ts';
+import { transferObjectSchema } from '../transfers/repo.ts';
+import { createTransferSchema } from '../transfers/service.ts';
+import { listTransfersQuery, simulateTransferSchema } from '../transfers/routes.ts';
+import { redPacketObjectSchema } from '../red-packets/repo.ts';
+import { createRedPacketSchema } from '../red-packets/service.ts';
+import { listRedPacketsQuery, simulateRedPacketSchema } from '../red-packets/routes.ts';
 
 /**
  * Every /v1 operation, described by the very schemas its route validates with (exported by the
@@ -36,7 +42,7 @@ export interface Operation {
   /** OpenAPI style: /v1/payments/{id}. */
   path: string;
   operationId: string;
-  tag: 'Payments' | 'Refunds' | 'Customers' | 'Coupons' | 'Agreements' | 'Events' | 'Webhook endpoints' | 'Test helpers' | 'Meta';
+  tag: 'Payments' | 'Refunds' | 'Customers' | 'Coupons' | 'Agreements' | 'Transfers' | 'Red packets' | 'Events' | 'Webhook endpoints' | 'Test helpers' | 'Meta';
   summary: string;
   description?: string;
   query?: z.ZodObject;
@@ -57,6 +63,8 @@ export const customerListSchema = listPageSchema(customerObjectSchema, 'Customer
 export const balanceTransactionListSchema = listPageSchema(balanceTransactionObjectSchema, 'BalanceTransactionList');
 export const couponListSchema = listPageSchema(couponObjectSchema, 'CouponList');
 export const agreementListSchema = listPageSchema(agreementObjectSchema, 'AgreementList');
+export const transferListSchema = listPageSchema(transferObjectSchema, 'TransferList');
+export const redPacketListSchema = listPageSchema(redPacketObjectSchema, 'RedPacketList');
 /** The document itself: an OpenAPI 3.1 object, not described further here. */
 const openApiDocumentSchema = z.object({ openapi: z.string() }).loose();
 
@@ -183,6 +191,46 @@ export const OPERATIONS: Operation[] = [
     response: agreementObjectSchema, errors: [404],
   },
   {
+    method: 'post', path: '/v1/transfers', operationId: 'createTransfer', tag: 'Transfers',
+    summary: 'Create a transfer',
+    description: "Pays a person's Alipay or WeChat account (企业付款). Alipay pays at once (`succeeded`); WeChat waits for the recipient to confirm "
+      + '(`awaiting_recipient`, `next_action.wechat_transfer_confirm`). Above the app\'s approval threshold it waits in `requires_approval` for a console user. '
+      + 'An unknown answer from the channel leaves it `pending`: it is queried, never paid twice. `source: "balance"` takes the amount from the customer\'s balance, '
+      + 'given back if the transfer fails.',
+    body: createTransferSchema, response: transferObjectSchema, errors: [402, 404, 502],
+  },
+  {
+    method: 'get', path: '/v1/transfers', operationId: 'listTransfers', tag: 'Transfers',
+    summary: 'List transfers', description: 'Newest first; filter by `status`, `channel`, `out_transfer_no` or `customer`.',
+    query: listTransfersQuery, response: transferListSchema,
+  },
+  {
+    method: 'get', path: '/v1/transfers/{id}', operationId: 'retrieveTransfer', tag: 'Transfers',
+    summary: 'Retrieve a transfer', query: noParams, response: transferObjectSchema, errors: [404],
+  },
+  {
+    method: 'post', path: '/v1/transfers/{id}/cancel', operationId: 'cancelTransfer', tag: 'Transfers',
+    summary: 'Cancel a transfer',
+    description: 'One waiting for approval, or a WeChat transfer its recipient has not confirmed yet (canceled at the channel). `canceled` and `transfer.canceled`.',
+    response: transferObjectSchema, errors: [402, 404, 502],
+  },
+  {
+    method: 'post', path: '/v1/red_packets', operationId: 'createRedPacket', tag: 'Red packets',
+    summary: 'Send a red packet',
+    description: '`sending`, then `sent` once delivered; `received` when opened, `refunded` when left unopened for 24 h, or `failed`. '
+      + 'WeChat tells nothing by itself: Checkstand polls the channel until the packet is final.',
+    body: createRedPacketSchema, response: redPacketObjectSchema, errors: [402, 404, 502],
+  },
+  {
+    method: 'get', path: '/v1/red_packets', operationId: 'listRedPackets', tag: 'Red packets',
+    summary: 'List red packets', description: 'Newest first; filter by `status`, `channel` or `out_red_packet_no`.',
+    query: listRedPacketsQuery, response: redPacketListSchema,
+  },
+  {
+    method: 'get', path: '/v1/red_packets/{id}', operationId: 'retrieveRedPacket', tag: 'Red packets',
+    summary: 'Retrieve a red packet', query: noParams, response: redPacketObjectSchema, errors: [404],
+  },
+  {
     method: 'get', path: '/v1/events', operationId: 'listEvents', tag: 'Events',
     summary: 'List events', description: '`type` takes an exact type or a family: `payment.*`.',
     query: listEventsQuery, response: eventListSchema,
@@ -241,6 +289,18 @@ export const OPERATIONS: Operation[] = [
     summary: 'Act as the customer and the channel (test mode only)',
     description: 'Places a real order at the channel simulator and pays, fails or cancels it there; the result arrives through the real notify path. A live key gets 404.',
     body: simulateSchema, response: paymentObjectSchema, errors: [402, 404, 502],
+  },
+  {
+    method: 'post', path: '/v1/test_helpers/transfers/{id}/simulate', operationId: 'simulateTransferRecipient', tag: 'Test helpers',
+    summary: "Act as a transfer's recipient (test mode only)",
+    description: 'For a transfer `awaiting_recipient`: confirm it, decline it, or let the 24 h confirmation lapse, at the simulator; the result arrives through the real notify path. A live key gets 404.',
+    body: simulateTransferSchema, response: transferObjectSchema, errors: [402, 404, 502],
+  },
+  {
+    method: 'post', path: '/v1/test_helpers/red_packets/{id}/simulate', operationId: 'simulateRedPacketRecipient', tag: 'Test helpers',
+    summary: "Act as a red packet's recipient (test mode only)",
+    description: 'Open a sent WeChat red packet, or leave it unopened for 24 h so it is refunded, at the simulator. A live key gets 404.',
+    body: simulateRedPacketSchema, response: redPacketObjectSchema, errors: [402, 404, 502],
   },
   {
     method: 'get', path: '/v1/openapi.json', operationId: 'getOpenApiDocument', tag: 'Meta',

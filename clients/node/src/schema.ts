@@ -298,6 +298,108 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/transfers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List transfers
+         * @description Newest first; filter by `status`, `channel`, `out_transfer_no` or `customer`.
+         */
+        get: operations["listTransfers"];
+        put?: never;
+        /**
+         * Create a transfer
+         * @description Pays a person's Alipay or WeChat account (企业付款). Alipay pays at once (`succeeded`); WeChat waits for the recipient to confirm (`awaiting_recipient`, `next_action.wechat_transfer_confirm`). Above the app's approval threshold it waits in `requires_approval` for a console user. An unknown answer from the channel leaves it `pending`: it is queried, never paid twice. `source: "balance"` takes the amount from the customer's balance, given back if the transfer fails.
+         */
+        post: operations["createTransfer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/transfers/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Retrieve a transfer */
+        get: operations["retrieveTransfer"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/transfers/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a transfer
+         * @description One waiting for approval, or a WeChat transfer its recipient has not confirmed yet (canceled at the channel). `canceled` and `transfer.canceled`.
+         */
+        post: operations["cancelTransfer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/red_packets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List red packets
+         * @description Newest first; filter by `status`, `channel` or `out_red_packet_no`.
+         */
+        get: operations["listRedPackets"];
+        put?: never;
+        /**
+         * Send a red packet
+         * @description `sending`, then `sent` once delivered; `received` when opened, `refunded` when left unopened for 24 h, or `failed`. WeChat tells nothing by itself: Checkstand polls the channel until the packet is final.
+         */
+        post: operations["createRedPacket"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/red_packets/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Retrieve a red packet */
+        get: operations["retrieveRedPacket"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/events": {
         parameters: {
             query?: never;
@@ -489,6 +591,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/test_helpers/transfers/{id}/simulate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Act as a transfer's recipient (test mode only)
+         * @description For a transfer `awaiting_recipient`: confirm it, decline it, or let the 24 h confirmation lapse, at the simulator; the result arrives through the real notify path. A live key gets 404.
+         */
+        post: operations["simulateTransferRecipient"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/test_helpers/red_packets/{id}/simulate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Act as a red packet's recipient (test mode only)
+         * @description Open a sent WeChat red packet, or leave it unopened for 24 h so it is refunded, at the simulator. A live key gets 404.
+         */
+        post: operations["simulateRedPacketRecipient"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/openapi.json": {
         parameters: {
             query?: never;
@@ -665,6 +807,166 @@ export interface webhooks {
          * @description An agreement ended: terminated by the merchant, or cancelled by the customer from the wallet (terminated_reason says which).
          */
         post: operations["onAgreementTerminatedEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "transfer.succeeded": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * transfer.succeeded
+         * @description A transfer paid its recipient; the money has left and cannot be called back.
+         */
+        post: operations["onTransferSucceededEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "transfer.failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * transfer.failed
+         * @description A transfer failed at the channel (failure_code says why): nothing was paid, and a balance it was taken from has it back.
+         */
+        post: operations["onTransferFailedEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "transfer.canceled": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * transfer.canceled
+         * @description A transfer was canceled: rejected at approval, withdrawn by the merchant, or canceled before the recipient confirmed it. Nothing was paid.
+         */
+        post: operations["onTransferCanceledEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "transfer.awaiting_recipient": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * transfer.awaiting_recipient
+         * @description A WeChat transfer waits for its recipient to confirm it (next_action.wechat_transfer_confirm); unconfirmed for 24 h it fails.
+         */
+        post: operations["onTransferAwaitingRecipientEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "red_packet.sent": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * red_packet.sent
+         * @description A red packet was delivered to its recipient, who has not opened it yet.
+         */
+        post: operations["onRedPacketSentEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "red_packet.received": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * red_packet.received
+         * @description The recipient opened the red packet: it is paid.
+         */
+        post: operations["onRedPacketReceivedEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "red_packet.refunded": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * red_packet.refunded
+         * @description A red packet left unopened for 24 h went back to the merchant.
+         */
+        post: operations["onRedPacketRefundedEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "red_packet.failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * red_packet.failed
+         * @description A red packet could not be sent (failure_code says why); nothing was paid.
+         */
+        post: operations["onRedPacketFailedEvent"];
         delete?: never;
         options?: never;
         head?: never;
@@ -994,6 +1296,95 @@ export interface components {
             };
             created: number;
         };
+        Transfer: {
+            /** @description tr_… */
+            id: string;
+            /** @constant */
+            object: "transfer";
+            livemode: boolean;
+            /** @enum {string} */
+            channel: "alipay" | "wechatpay";
+            amount: number;
+            currency: string;
+            out_transfer_no: string;
+            recipient: {
+                /** @enum {string} */
+                type: "alipay_login_id" | "alipay_user_id" | "alipay_open_id" | "wechat_openid";
+                account: string;
+                name: string | null;
+            };
+            description: string;
+            /** @enum {string} */
+            status: "requires_approval" | "pending" | "awaiting_recipient" | "succeeded" | "failed" | "canceled";
+            /** @description with awaiting_recipient: what the recipient confirms in WeChat */
+            next_action: {
+                /** @constant */
+                type: "wechat_transfer_confirm";
+                wechat_transfer_confirm: {
+                    mch_id: string;
+                    app_id: string;
+                    /** @description hand to wx.requestMerchantTransfer / WeixinJSBridge requestMerchantTransfer / the OpenSDK as `package` */
+                    package_info: string;
+                };
+            } | null;
+            failure_code: string | null;
+            failure_message: string | null;
+            /** @description the channel's number (Alipay order_id, WeChat transfer_bill_no) */
+            channel_transfer_no: string | null;
+            /** @description cus_…, with source balance */
+            customer: string | null;
+            /**
+             * @description balance: the amount was taken from the customer's stored value
+             * @enum {string}
+             */
+            source: "channel" | "balance";
+            /** @description the console user who approved it, above the approval threshold */
+            approved_by: string | null;
+            paid_at: number | null;
+            metadata: {
+                [key: string]: string;
+            };
+            created: number;
+        };
+        RedPacket: {
+            /** @description rp_… */
+            id: string;
+            /** @constant */
+            object: "red_packet";
+            livemode: boolean;
+            /** @enum {string} */
+            channel: "alipay" | "wechatpay";
+            amount: number;
+            currency: string;
+            out_red_packet_no: string;
+            recipient: {
+                /** @enum {string} */
+                type: "alipay_login_id" | "alipay_user_id" | "alipay_open_id" | "wechat_openid";
+                account: string;
+                name: string | null;
+            };
+            sender_name: string;
+            wishing: string;
+            act_name: string;
+            remark: string;
+            scene_id: string | null;
+            /**
+             * @description sending → sent (delivered, not yet opened) → received, or refunded when left unopened for 24 h; failed
+             * @enum {string}
+             */
+            status: "sending" | "sent" | "received" | "refunded" | "failed";
+            failure_code: string | null;
+            failure_message: string | null;
+            /** @description the channel's number (WeChat send_listid, Alipay order_id) */
+            channel_red_packet_no: string | null;
+            sent_at: number | null;
+            received_at: number | null;
+            refunded_at: number | null;
+            metadata: {
+                [key: string]: string;
+            };
+            created: number;
+        };
         PaymentSucceededEvent: {
             /** @description evt_…, also the webhook-id header of its deliveries */
             id: string;
@@ -1098,6 +1489,110 @@ export interface components {
                 object: components["schemas"]["Agreement"];
             };
         };
+        TransferSucceededEvent: {
+            /** @description evt_…, also the webhook-id header of its deliveries */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "transfer.succeeded";
+            created: number;
+            livemode: boolean;
+            data: {
+                object: components["schemas"]["Transfer"];
+            };
+        };
+        TransferFailedEvent: {
+            /** @description evt_…, also the webhook-id header of its deliveries */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "transfer.failed";
+            created: number;
+            livemode: boolean;
+            data: {
+                object: components["schemas"]["Transfer"];
+            };
+        };
+        TransferCanceledEvent: {
+            /** @description evt_…, also the webhook-id header of its deliveries */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "transfer.canceled";
+            created: number;
+            livemode: boolean;
+            data: {
+                object: components["schemas"]["Transfer"];
+            };
+        };
+        TransferAwaitingRecipientEvent: {
+            /** @description evt_…, also the webhook-id header of its deliveries */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "transfer.awaiting_recipient";
+            created: number;
+            livemode: boolean;
+            data: {
+                object: components["schemas"]["Transfer"];
+            };
+        };
+        RedPacketSentEvent: {
+            /** @description evt_…, also the webhook-id header of its deliveries */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "red_packet.sent";
+            created: number;
+            livemode: boolean;
+            data: {
+                object: components["schemas"]["RedPacket"];
+            };
+        };
+        RedPacketReceivedEvent: {
+            /** @description evt_…, also the webhook-id header of its deliveries */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "red_packet.received";
+            created: number;
+            livemode: boolean;
+            data: {
+                object: components["schemas"]["RedPacket"];
+            };
+        };
+        RedPacketRefundedEvent: {
+            /** @description evt_…, also the webhook-id header of its deliveries */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "red_packet.refunded";
+            created: number;
+            livemode: boolean;
+            data: {
+                object: components["schemas"]["RedPacket"];
+            };
+        };
+        RedPacketFailedEvent: {
+            /** @description evt_…, also the webhook-id header of its deliveries */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "red_packet.failed";
+            created: number;
+            livemode: boolean;
+            data: {
+                object: components["schemas"]["RedPacket"];
+            };
+        };
         TestWebhookEvent: {
             /** @description evt_…, also the webhook-id header of its deliveries */
             id: string;
@@ -1111,7 +1606,7 @@ export interface components {
                 object: components["schemas"]["WebhookEndpoint"];
             };
         };
-        Event: components["schemas"]["PaymentSucceededEvent"] | components["schemas"]["PaymentClosedEvent"] | components["schemas"]["PaymentAttemptFailedEvent"] | components["schemas"]["RefundSucceededEvent"] | components["schemas"]["RefundFailedEvent"] | components["schemas"]["WebhookEndpointDisabledEvent"] | components["schemas"]["AgreementActiveEvent"] | components["schemas"]["AgreementTerminatedEvent"] | components["schemas"]["TestWebhookEvent"];
+        Event: components["schemas"]["PaymentSucceededEvent"] | components["schemas"]["PaymentClosedEvent"] | components["schemas"]["PaymentAttemptFailedEvent"] | components["schemas"]["RefundSucceededEvent"] | components["schemas"]["RefundFailedEvent"] | components["schemas"]["WebhookEndpointDisabledEvent"] | components["schemas"]["AgreementActiveEvent"] | components["schemas"]["AgreementTerminatedEvent"] | components["schemas"]["TransferSucceededEvent"] | components["schemas"]["TransferFailedEvent"] | components["schemas"]["TransferCanceledEvent"] | components["schemas"]["TransferAwaitingRecipientEvent"] | components["schemas"]["RedPacketSentEvent"] | components["schemas"]["RedPacketReceivedEvent"] | components["schemas"]["RedPacketRefundedEvent"] | components["schemas"]["RedPacketFailedEvent"] | components["schemas"]["TestWebhookEvent"];
         WebhookAttempt: {
             attempted_at: number;
             status_code: number | null;
@@ -1189,6 +1684,20 @@ export interface components {
             object: "list";
             url: string;
             data: components["schemas"]["Agreement"][];
+            has_more: boolean;
+        };
+        TransferList: {
+            /** @constant */
+            object: "list";
+            url: string;
+            data: components["schemas"]["Transfer"][];
+            has_more: boolean;
+        };
+        RedPacketList: {
+            /** @constant */
+            object: "list";
+            url: string;
+            data: components["schemas"]["RedPacket"][];
             has_more: boolean;
         };
     };
@@ -2078,6 +2587,279 @@ export interface operations {
             500: components["responses"]["E500"];
         };
     };
+    listTransfers: {
+        parameters: {
+            query?: {
+                limit?: number;
+                starting_after?: string;
+                ending_before?: string;
+                status?: "requires_approval" | "pending" | "awaiting_recipient" | "succeeded" | "failed" | "canceled";
+                channel?: "alipay" | "wechatpay";
+                out_transfer_no?: string;
+                customer?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TransferList"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+        };
+    };
+    createTransfer: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Any unique string (a UUID): the first answer under it is stored for 24 hours and replayed to a retry; the same key with other parameters is a 400. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    channel: "alipay" | "wechatpay";
+                    amount: number;
+                    currency?: string;
+                    out_transfer_no: string;
+                    recipient: {
+                        /** @enum {string} */
+                        type: "alipay_login_id" | "alipay_user_id" | "alipay_open_id" | "wechat_openid";
+                        account: string;
+                        name?: string;
+                    };
+                    /** @default 企业付款 */
+                    description?: string;
+                    customer?: string;
+                    /**
+                     * @description balance: take the amount from the customer's stored value (needs customer)
+                     * @default channel
+                     * @enum {string}
+                     */
+                    source?: "channel" | "balance";
+                    /** @default {} */
+                    metadata?: {
+                        [key: string]: string;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Transfer"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            402: components["responses"]["E402"];
+            404: components["responses"]["E404"];
+            409: components["responses"]["E409"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+        };
+    };
+    retrieveTransfer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Transfer"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            404: components["responses"]["E404"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+        };
+    };
+    cancelTransfer: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Any unique string (a UUID): the first answer under it is stored for 24 hours and replayed to a retry; the same key with other parameters is a 400. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Transfer"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            402: components["responses"]["E402"];
+            404: components["responses"]["E404"];
+            409: components["responses"]["E409"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+        };
+    };
+    listRedPackets: {
+        parameters: {
+            query?: {
+                limit?: number;
+                starting_after?: string;
+                ending_before?: string;
+                status?: "sending" | "sent" | "received" | "refunded" | "failed";
+                channel?: "alipay" | "wechatpay";
+                out_red_packet_no?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RedPacketList"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+        };
+    };
+    createRedPacket: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Any unique string (a UUID): the first answer under it is stored for 24 hours and replayed to a retry; the same key with other parameters is a 400. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    channel: "alipay" | "wechatpay";
+                    amount: number;
+                    currency?: string;
+                    out_red_packet_no: string;
+                    recipient: {
+                        /** @enum {string} */
+                        type: "alipay_login_id" | "alipay_user_id" | "alipay_open_id" | "wechat_openid";
+                        account: string;
+                        name?: string;
+                    };
+                    /** @description WeChat send_name: who the packet is from */
+                    sender_name: string;
+                    wishing: string;
+                    act_name: string;
+                    remark: string;
+                    /**
+                     * @description WeChat scene; required below ¥1 or above ¥200
+                     * @enum {string}
+                     */
+                    scene_id?: "PRODUCT_1" | "PRODUCT_2" | "PRODUCT_3" | "PRODUCT_4" | "PRODUCT_5" | "PRODUCT_6" | "PRODUCT_7" | "PRODUCT_8";
+                    /** @description the merchant server's IP WeChat records (default: the caller's) */
+                    client_ip?: string;
+                    /** @default {} */
+                    metadata?: {
+                        [key: string]: string;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RedPacket"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            402: components["responses"]["E402"];
+            404: components["responses"]["E404"];
+            409: components["responses"]["E409"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+        };
+    };
+    retrieveRedPacket: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RedPacket"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            404: components["responses"]["E404"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+        };
+    };
     listEvents: {
         parameters: {
             query?: {
@@ -2518,6 +3300,86 @@ export interface operations {
             502: components["responses"]["E502"];
         };
     };
+    simulateTransferRecipient: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Any unique string (a UUID): the first answer under it is stored for 24 hours and replayed to a retry; the same key with other parameters is a 400. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    outcome: "confirm" | "decline" | "expire";
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Transfer"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            402: components["responses"]["E402"];
+            404: components["responses"]["E404"];
+            409: components["responses"]["E409"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+        };
+    };
+    simulateRedPacketRecipient: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Any unique string (a UUID): the first answer under it is stored for 24 hours and replayed to a retry; the same key with other parameters is a 400. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    outcome: "open" | "expire";
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RedPacket"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            402: components["responses"]["E402"];
+            404: components["responses"]["E404"];
+            409: components["responses"]["E409"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+        };
+    };
     getOpenApiDocument: {
         parameters: {
             query?: never;
@@ -2811,6 +3673,294 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["AgreementTerminatedEvent"];
+            };
+        };
+        responses: {
+            /** @description Gone: the endpoint is disabled, and no more events are sent to it. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Delivered. Anything else is retried for three days, with backoff; Retry-After is honoured. */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    onTransferSucceededEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event's id, the same on every retry: deduplicate on it. */
+                "webhook-id": string;
+                /** @description Unix seconds; refuse a message far from now. */
+                "webhook-timestamp": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>` (Standard Webhooks 1.0); two during a secret rotation. */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TransferSucceededEvent"];
+            };
+        };
+        responses: {
+            /** @description Gone: the endpoint is disabled, and no more events are sent to it. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Delivered. Anything else is retried for three days, with backoff; Retry-After is honoured. */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    onTransferFailedEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event's id, the same on every retry: deduplicate on it. */
+                "webhook-id": string;
+                /** @description Unix seconds; refuse a message far from now. */
+                "webhook-timestamp": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>` (Standard Webhooks 1.0); two during a secret rotation. */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TransferFailedEvent"];
+            };
+        };
+        responses: {
+            /** @description Gone: the endpoint is disabled, and no more events are sent to it. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Delivered. Anything else is retried for three days, with backoff; Retry-After is honoured. */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    onTransferCanceledEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event's id, the same on every retry: deduplicate on it. */
+                "webhook-id": string;
+                /** @description Unix seconds; refuse a message far from now. */
+                "webhook-timestamp": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>` (Standard Webhooks 1.0); two during a secret rotation. */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TransferCanceledEvent"];
+            };
+        };
+        responses: {
+            /** @description Gone: the endpoint is disabled, and no more events are sent to it. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Delivered. Anything else is retried for three days, with backoff; Retry-After is honoured. */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    onTransferAwaitingRecipientEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event's id, the same on every retry: deduplicate on it. */
+                "webhook-id": string;
+                /** @description Unix seconds; refuse a message far from now. */
+                "webhook-timestamp": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>` (Standard Webhooks 1.0); two during a secret rotation. */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TransferAwaitingRecipientEvent"];
+            };
+        };
+        responses: {
+            /** @description Gone: the endpoint is disabled, and no more events are sent to it. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Delivered. Anything else is retried for three days, with backoff; Retry-After is honoured. */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    onRedPacketSentEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event's id, the same on every retry: deduplicate on it. */
+                "webhook-id": string;
+                /** @description Unix seconds; refuse a message far from now. */
+                "webhook-timestamp": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>` (Standard Webhooks 1.0); two during a secret rotation. */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RedPacketSentEvent"];
+            };
+        };
+        responses: {
+            /** @description Gone: the endpoint is disabled, and no more events are sent to it. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Delivered. Anything else is retried for three days, with backoff; Retry-After is honoured. */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    onRedPacketReceivedEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event's id, the same on every retry: deduplicate on it. */
+                "webhook-id": string;
+                /** @description Unix seconds; refuse a message far from now. */
+                "webhook-timestamp": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>` (Standard Webhooks 1.0); two during a secret rotation. */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RedPacketReceivedEvent"];
+            };
+        };
+        responses: {
+            /** @description Gone: the endpoint is disabled, and no more events are sent to it. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Delivered. Anything else is retried for three days, with backoff; Retry-After is honoured. */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    onRedPacketRefundedEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event's id, the same on every retry: deduplicate on it. */
+                "webhook-id": string;
+                /** @description Unix seconds; refuse a message far from now. */
+                "webhook-timestamp": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>` (Standard Webhooks 1.0); two during a secret rotation. */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RedPacketRefundedEvent"];
+            };
+        };
+        responses: {
+            /** @description Gone: the endpoint is disabled, and no more events are sent to it. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Delivered. Anything else is retried for three days, with backoff; Retry-After is honoured. */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    onRedPacketFailedEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event's id, the same on every retry: deduplicate on it. */
+                "webhook-id": string;
+                /** @description Unix seconds; refuse a message far from now. */
+                "webhook-timestamp": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>` (Standard Webhooks 1.0); two during a secret rotation. */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RedPacketFailedEvent"];
             };
         };
         responses: {
