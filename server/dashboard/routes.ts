@@ -15,6 +15,7 @@ import { createWebhookPages } from './webhooks-routes.ts';
 import { createSettingsPages } from './settings-routes.ts';
 import { createReconciliationPages } from './reconciliation-routes.ts';
 import { createCouponPages, createCustomerPages } from './accounts-routes.ts';
+import { createRedPacketPages, createTransferPages } from './money-out-routes.ts';
 
 /**
  * The merchant console at /console (DESIGN §2 "Console"): server-rendered pages scoped to the
@@ -56,6 +57,8 @@ export function createConsoleRoutes(deps: Deps): Router {
   r.use('/refunds', createRefundPages(deps));
   r.use('/customers', createCustomerPages(deps));
   r.use('/coupons', createCouponPages(deps));
+  r.use('/transfers', createTransferPages(deps));
+  r.use('/red_packets', createRedPacketPages(deps));
   r.use('/webhooks', createWebhookPages(deps));
   r.use(createSettingsPages(deps));
   r.use('/reconciliation', createReconciliationPages(deps));
