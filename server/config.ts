@@ -47,6 +47,11 @@ const schema = z.object({
    * a clear error instead.
    */
   sandbox: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  /**
+   * CHECKSTAND_MONEY_OUT_LEASE_SECONDS: how long a process that submits a transfer or red packet
+   * holds it; if the process dies, the worker takes it over (query first, then the same number) after this.
+   */
+  moneyOutLeaseSeconds: z.coerce.number().int().min(1).max(3600).default(60),
   /** CHECKSTAND_DEMO: create the demo app on an empty database. */
   demo: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
 });
@@ -62,6 +67,7 @@ const envNames: Record<string, string> = {
   dataDir: 'CHECKSTAND_DATA_DIR',
   logLevel: 'LOG_LEVEL',
   workers: 'CHECKSTAND_WORKERS',
+  moneyOutLeaseSeconds: 'CHECKSTAND_MONEY_OUT_LEASE_SECONDS',
   allowPrivateWebhooks: 'CHECKSTAND_ALLOW_PRIVATE_WEBHOOKS',
   apiRateLimit: 'CHECKSTAND_API_RATE_LIMIT',
   cashierRateLimit: 'CHECKSTAND_CASHIER_RATE_LIMIT',

@@ -21,7 +21,7 @@ import { amountSchema, clientIpSchema, currencySchema, metadataSchema } from '..
 import { isUniqueViolation } from '../payments/repo.ts';
 import { beijingDay, releaseDaily, reserveDaily, transferSettingsOf } from '../transfers/limits.ts';
 import { isProductionCredential, productionHint } from '../transfers/live.ts';
-import { recipientSchema, transferRetryDelay, TRANSFER_LEASE_MS, type MoneyOutNoticeOutcome } from '../transfers/service.ts';
+import { recipientSchema, transferRetryDelay, leaseMsOf, type MoneyOutNoticeOutcome } from '../transfers/service.ts';
 import {
   FINAL_RED_PACKET_STATUSES, RED_PACKET_CHANNELS, findRedPacket, findRedPacketById, findRedPacketByNo, redPacketFromRow, toRedPacketObject,
   type RedPacketRow, type RedPacketStatusName,
@@ -71,7 +71,7 @@ export async function createRedPacket(deps: Deps, auth: AuthContext, input: Crea
   }
   const id = newId('rp');
   const created = nowSeconds();
-  const lease = Date.now() + TRANSFER_LEASE_MS;
+  const lease = Date.now() + leaseMsOf(deps);
   const ip = input.client_ip ?? (ctx.ip && clientIpSchema.safeParse(ctx.ip.replace(/^::ffff:/, '')).success ? ctx.ip.replace(/^::ffff:/, '') : '127.0.0.1');
   const row = {
     id,

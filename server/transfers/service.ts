@@ -33,8 +33,8 @@ import {
   type TransferRow, type TransferStatus,
 } from './repo.ts';
 
-/** How long a process that submits a transfer holds it; if it dies, the worker takes over after this. */
-export const TRANSFER_LEASE_MS = 60_000;
+/** How long a process that submits a transfer holds it; if it dies, the worker takes over after this (CHECKSTAND_MONEY_OUT_LEASE_SECONDS). */
+export const leaseMsOf = (deps: Deps) => deps.config.moneyOutLeaseSeconds * 1000;
 /** The next look at a transfer without a final answer: 10 s, 30 s, 1 min, 5 min, 15 min, then hourly. */
 export const TRANSFER_QUERY_SCHEDULE_MS = [10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000];
 export const transferRetryDelay = (n: number) => TRANSFER_QUERY_SCHEDULE_MS[Math.min(n, TRANSFER_QUERY_SCHEDULE_MS.length - 1)]!;
@@ -98,7 +98,7 @@ export async function createTransfer(deps: Deps, auth: AuthContext, input: Creat
   const id = newId('tr');
   const created = nowSeconds();
   const needsApproval = settings.approval_threshold !== null && input.amount > settings.approval_threshold;
-  const lease = Date.now() + TRANSFER_LEASE_MS;
+  const lease = Date.now() + leaseMsOf(deps);
   const row = {
     id,
     app_id: auth.appId,
@@ -323,7 +323,7 @@ export async function rejectTransfer(deps: Deps, t: TransferRow, why: { code: st
 export async function approveTransfer(deps: Deps, t: TransferRow, userId: string): Promise<TransferRow> {
   if (t.status !== 'requires_approval') throw invalid('transfer_not_awaiting_approval', `This transfer is ${t.status}, not waiting for approval.`, 'id');
   if (t.created_by === userId) throw invalid('approval_by_creator', 'A transfer must be approved by another console user than the one who created it.', 'id', 403);
-  const lease = Date.now() + TRANSFER_LEASE_MS;
+  const lease = Date.now() + leaseMsOf(deps);
   const n = await deps.db('transfers').where({ id: t.id, status: 'requires_approval' })
     .update({ status: 'pending', approved_by: userId, approved_at: nowSeconds(), next_query_at_ms: lease, updated_ms: Date.now() });
   if (n !== 1) throw invalid('transfer_not_awaiting_approval', 'This transfer was approved or canceled meanwhile.', 'id');

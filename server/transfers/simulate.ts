@@ -9,7 +9,7 @@ import type { AuthContext, Deps } from '../deps.ts';
 import { SANDBOX_OFF, channelFor, sandboxFor } from '../channels/registry.ts';
 import { getCredentials } from '../apps/channel-configs.ts';
 import { invalid } from '../errors.ts';
-import { driveTransfer, transferOf, retrieveTransfer, TRANSFER_LEASE_MS } from './service.ts';
+import { driveTransfer, leaseMsOf, transferOf, retrieveTransfer } from './service.ts';
 import { FINAL_TRANSFER_STATUSES, findTransferById } from './repo.ts';
 import { driveRedPacket, redPacketOf, retrieveRedPacket } from '../red-packets/service.ts';
 import { FINAL_RED_PACKET_STATUSES, findRedPacketById } from '../red-packets/repo.ts';
@@ -25,7 +25,7 @@ async function merchantIdOf(deps: Deps, appId: string, provider: 'alipay' | 'wec
 /** Takes the row's lease if nobody holds it now; the lease, or undefined. */
 async function takeLease(deps: Deps, table: 'transfers' | 'red_packets', id: string, current: number | null): Promise<number | undefined> {
   if (current !== null && current > Date.now()) return undefined;
-  const lease = Date.now() + TRANSFER_LEASE_MS;
+  const lease = Date.now() + leaseMsOf(deps);
   const q = deps.db(table).where({ id });
   if (current === null) q.whereNull('next_query_at_ms');
   else q.where('next_query_at_ms', current);

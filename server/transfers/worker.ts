@@ -5,7 +5,7 @@
  * Each is claimed by moving its due time forward conditionally, so processes never share one.
  */
 import type { Deps } from '../deps.ts';
-import { driveTransfer, TRANSFER_LEASE_MS } from './service.ts';
+import { driveTransfer, leaseMsOf } from './service.ts';
 import { transferFromRow } from './repo.ts';
 import { driveRedPacket } from '../red-packets/service.ts';
 import { redPacketFromRow } from '../red-packets/repo.ts';
@@ -16,7 +16,7 @@ export async function moneyOutPass(deps: Deps, now: number, guarded: (what: stri
   let handled = 0;
   const transfers = await deps.db('transfers').where('next_query_at_ms', '<=', now).whereIn('status', ['pending', 'awaiting_recipient']).limit(BATCH);
   for (const row of transfers) {
-    const lease = now + TRANSFER_LEASE_MS;
+    const lease = now + leaseMsOf(deps);
     const n = await deps.db('transfers').where({ id: row.id, next_query_at_ms: row.next_query_at_ms }).update({ next_query_at_ms: lease });
     if (n !== 1) continue;
     handled++;
@@ -24,7 +24,7 @@ export async function moneyOutPass(deps: Deps, now: number, guarded: (what: stri
   }
   const packets = await deps.db('red_packets').where('next_query_at_ms', '<=', now).whereIn('status', ['sending', 'sent']).limit(BATCH);
   for (const row of packets) {
-    const lease = now + TRANSFER_LEASE_MS;
+    const lease = now + leaseMsOf(deps);
     const n = await deps.db('red_packets').where({ id: row.id, next_query_at_ms: row.next_query_at_ms }).update({ next_query_at_ms: lease });
     if (n !== 1) continue;
     handled++;
