@@ -50,9 +50,10 @@ export function isProvider(value: string): value is Provider {
 
 // --- money out (DESIGN §2.4, payouts.ts) ---------------------------------------------------------
 import type { PayoutChannel, RedPacketChannel } from './payouts.ts';
+import { wechatpayPayouts } from './wechatpay/transfers.ts';
 
 /** Transfer adapters by provider: each adapter folder exports one (alipay/transfers.ts, wechatpay/transfers.ts). */
-const payoutChannels: Partial<Record<Provider, PayoutChannel<any>>> = {};
+const payoutChannels: Partial<Record<Provider, PayoutChannel<any>>> = { wechatpay: wechatpayPayouts };
 /** Red-packet adapters by provider (wechatpay/redpack.ts, alipay/transfers.ts). */
 const redPacketChannels: Partial<Record<Provider, RedPacketChannel<any>>> = {};
 

@@ -45,7 +45,11 @@ export const isTransient = (a: { status: number; error: WechatpayError }) => a.s
  * fails where it would be believed) or ChannelConfigError (an unverifiable answer that can only
  * mean our keys are wrong: it is believed as a fault, never as a result).
  */
-export async function callApi(cred: WechatpayCredentials, op: string, method: 'GET' | 'POST', pathWithQuery: string, body?: Record<string, unknown>): Promise<Answer> {
+export async function callApi(
+  cred: WechatpayCredentials, op: string, method: 'GET' | 'POST', pathWithQuery: string, body?: Record<string, unknown>,
+  /** Further request headers, e.g. Wechatpay-Serial naming the key an encrypted field was sealed with. */
+  extraHeaders: Record<string, string> = {},
+): Promise<Answer> {
   const url = new URL(cred.baseUrl + pathWithQuery);
   const bodyText = body === undefined ? '' : JSON.stringify(body);
   const headers: Record<string, string> = {
@@ -55,6 +59,7 @@ export async function callApi(cred: WechatpayCredentials, op: string, method: 'G
     authorization: buildAuthorization({ mchid: cred.mchid, serialNo: cred.serialNo, privateKey: cred.privateKey, method, pathWithQuery: url.pathname + url.search, body: bodyText }),
   };
   if (body !== undefined) headers['content-type'] = 'application/json';
+  for (const [k, v] of Object.entries(extraHeaders)) headers[k.toLowerCase()] = v;
 
   let res: Response;
   let text: string;

@@ -18,6 +18,7 @@ import {
 } from './transform.ts';
 import { CONFIG_CODES, DECLINE_CODES, callApi, describe, faultOf, isTransient, keyLookup, lowerCaseHeaders } from './client.ts';
 
+import { TRANSFER_EVENT, TRANSFER_SCENES, transferNotificationOf, type TransferSceneId } from './transfers.ts';
 import { oauthAuthorizeUrl, exchangeOAuthCode } from './oauth.ts';
 export { oauthAuthorizeUrl, exchangeOAuthCode };
 
@@ -68,6 +69,8 @@ export interface WechatpayCredentials {
   /** Where the OAuth code is exchanged (api.weixin.qq.com, or the simulator). */
   apiBaseUrl: string;
   appSecret?: SecretText;
+  /** 商家转账's 转账场景 (transfer_scene_id) for payouts; 1000 (现金营销) when not configured. */
+  transferSceneId?: TransferSceneId;
 }
 
 export const WECHATPAY_PRODUCTION_BASE_URL = 'https://api.mch.weixin.qq.com';
@@ -96,6 +99,7 @@ const configSchema = z.object({
   oauth_base_url: httpUrl('serving /connect/oauth2/authorize').optional(),
   api_base_url: httpUrl('serving /sns/oauth2/access_token').optional(),
   app_secret: z.string().regex(/^[0-9A-Za-z]{16,64}$/, 'must be the AppSecret of the appid').optional(),
+  transfer_scene_id: z.enum(Object.keys(TRANSFER_SCENES) as [TransferSceneId, ...TransferSceneId[]], { error: 'must be a 商家转账 scene the adapter reports for: 1000 (现金营销) or 1005 (佣金报酬)' }).optional(),
 });
 
 export const wechatpay: Channel<WechatpayCredentials> = {
@@ -157,6 +161,7 @@ export const wechatpay: Channel<WechatpayCredentials> = {
       oauthBaseUrl: (c.oauth_base_url ?? (live ? 'https://open.weixin.qq.com' : baseUrl)).replace(/\/+$/, ''),
       apiBaseUrl: (c.api_base_url ?? (live ? 'https://api.weixin.qq.com' : baseUrl)).replace(/\/+$/, ''),
       appSecret: c.app_secret ? new SecretText(c.app_secret) : undefined,
+      transferSceneId: c.transfer_scene_id,
     };
   },
   credentialKeys: Object.keys(configSchema.shape),
@@ -284,6 +289,8 @@ export const wechatpay: Channel<WechatpayCredentials> = {
       throw new MalformedMessageError('WeChat Pay notify resource does not hold JSON');
     }
     if (!content || typeof content !== 'object' || Array.isArray(content)) throw new MalformedMessageError('WeChat Pay notify resource is not a JSON object');
+    // 商家转账's result (payouts, transfers.ts).
+    if (envelope.event_type === TRANSFER_EVENT) return transferNotificationOf(envelope, content as Record<string, unknown>);
     return notificationOf(envelope, content as Record<string, unknown>);
   },
 

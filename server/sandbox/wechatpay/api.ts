@@ -10,6 +10,7 @@ import { parseAuthorization, signedHeaders, verifyAuthorization } from '../../ch
 import { findMerchant, type SandboxMerchant, type TradeType } from './store.ts';
 import { closeOrder, placeOrder, queryOrder, queryRefund, refundOrder, type Answer } from './orders.ts';
 import { v3Error, type V3Error } from './wire.ts';
+import { createTransferBillsRouter } from './transfers.ts';
 
 const TRADE_TYPES: Record<string, TradeType> = { native: 'NATIVE', h5: 'MWEB', jsapi: 'JSAPI', app: 'APP' };
 
@@ -45,6 +46,8 @@ export function createV3Router(deps: SandboxDeps): express.Router {
   router.post('/pay/transactions/out-trade-no/:no/close', run(({ merchant, body }, req) => closeOrder(deps, merchant, String(req.params.no), body)));
   router.post('/refund/domestic/refunds', run(({ merchant, body }) => refundOrder(deps, merchant, body)));
   router.get('/refund/domestic/refunds/:no', run(({ merchant }, req) => queryRefund(deps, merchant, String(req.params.no))));
+  // 商家转账 (transfers.ts).
+  router.use('/fund-app/mch-transfer', createTransferBillsRouter(deps, run));
   router.use((_req, res) => reply(res, (res.locals.wechatpay as Authenticated | undefined)?.merchant, notFound()));
 
   const refuse: ErrorRequestHandler = (err, _req, res, _next) => {
@@ -79,7 +82,8 @@ async function authenticate(deps: SandboxDeps, req: Request): Promise<Authentica
   if (check === 'bad_signature') {
     return fail(signError('签名错误，请检查后再试 (signature does not verify with the merchant API public key; the signed message is METHOD\\nPATH_WITH_QUERY\\nTIMESTAMP\\nNONCE\\nBODY\\n)'));
   }
-  if (req.method !== 'POST') return { merchant, body: {} };
+  // A POST may have no body at all (the transfer-bill cancel): there is nothing to parse.
+  if (req.method !== 'POST' || raw === '') return { merchant, body: {} };
   if (!req.is('application/json')) return fail(v3Error(400, 'PARAM_ERROR', 'Content-Type 必须为 application/json'));
   let body: unknown;
   try {

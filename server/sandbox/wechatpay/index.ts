@@ -11,6 +11,8 @@ import { findMerchantByAppid, findOrder, insertMerchant } from './store.ts';
 import { codeUrlOf, digits, hex, sandboxOpenid } from './wire.ts';
 
 export { createWechatpaySandboxRouter } from './routes.ts';
+import { actAsTransferRecipient } from './transfers.ts';
+export { sandboxTransferPaidCount } from './transfers.ts';
 export { cancelScheduledNotifies, scheduledNotifyCount, NOTIFY_RETRY_DELAYS_MS } from './notify.ts';
 
 const generateKeyPair = promisify(crypto.generateKeyPair);
@@ -57,6 +59,7 @@ export const wechatpaySandbox: SandboxProvider & {
   scanUrl: sandboxScanUrl,
   inAppPayUrl: sandboxJsapiUrl,
   payerId: (deps, appid) => sandboxPayerOpenid(deps, appid),
+  transferRecipient: actAsTransferRecipient,
 
   async draftMerchant(deps: SandboxDeps, opts: WechatpayProvisionOptions = {}): Promise<SandboxMerchantDraft> {
     const [merchantKeys, platformKeys] = await Promise.all([

@@ -10,6 +10,7 @@ import { createV3Router } from './api.ts';
 import { createPayerRouter } from './pages.ts';
 import { createOAuthRouter } from './oauth.ts';
 import { createWechatpayWalletRouter } from './wallet.ts';
+import { createTransferRecipientRouter } from './transfers.ts';
 
 export function createWechatpaySandboxRouter(deps: SandboxDeps): express.Router {
   const router = express.Router();
@@ -19,6 +20,8 @@ export function createWechatpaySandboxRouter(deps: SandboxDeps): express.Router 
   });
   router.use('/v3', createV3Router(deps));
   router.use('/app', createWechatpayWalletRouter(deps));
+  // The recipient's side of 商家转账: the confirm sheet and the 24 h clock.
+  router.use('/transfer', createTransferRecipientRouter(deps));
   router.use(createPayerRouter(deps));
   router.use(createOAuthRouter(deps));
   return router;
