@@ -13,6 +13,7 @@ import * as paypalSandbox from './012_paypal_sandbox.ts';
 import * as attemptWallet from './013_attempt_wallet.ts';
 import * as accounts from './015_accounts.ts';
 import * as recurring from './018_recurring.ts';
+import * as wechatRedpackSandbox from './022_wechat_redpack_sandbox.ts';
 
 /** Every migration in order; knex reads them through a migration source, not the file system. */
 export const migrations = [
@@ -31,4 +32,5 @@ export const migrations = [
   { name: '013_attempt_wallet', ...attemptWallet },
   { name: '015_accounts', ...accounts },
   { name: '018_recurring', ...recurring },
+  { name: '022_wechat_redpack_sandbox', ...wechatRedpackSandbox },
 ];
