@@ -22,14 +22,22 @@ export const MAX_XML_BYTES = 64 * 1024;
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
-/** `<xml>` with one element per non-empty field, text in CDATA (a `]]>` inside is split across two sections). */
-export function buildXml(fields: Record<string, string | number | undefined>): string {
-  const parts = ['<xml>'];
-  for (const [k, v] of Object.entries(fields)) {
-    if (v === undefined || v === '') continue;
+/**
+ * `<xml>` with one element per non-empty field, text in CDATA (a `]]>` inside is split across two
+ * sections); `lists` adds nested lists such as `<hblist><hbinfo>…</hbinfo></hblist>`.
+ */
+export function buildXml(fields: Record<string, string | number | undefined>, lists: Record<string, { row: string; rows: XmlRow[] }> = {}): string {
+  const element = (k: string, v: string | number | undefined) => {
+    if (v === undefined || v === '') return '';
     if (!NAME.test(k)) throw new RangeError(`not an XML field name: ${k}`);
     const text = String(v);
-    parts.push(typeof v === 'number' || /^[A-Za-z0-9_.:-]*$/.test(text) ? `<${k}>${text}</${k}>` : `<${k}><![CDATA[${text.replace(/]]>/g, ']]]]><![CDATA[>')}]]></${k}>`);
+    return typeof v === 'number' || /^[A-Za-z0-9_.:-]*$/.test(text) ? `<${k}>${text}</${k}>` : `<${k}><![CDATA[${text.replace(/]]>/g, ']]]]><![CDATA[>')}]]></${k}>`;
+  };
+  const parts = ['<xml>'];
+  for (const [k, v] of Object.entries(fields)) parts.push(element(k, v));
+  for (const [k, { row, rows }] of Object.entries(lists)) {
+    if (!NAME.test(k) || !NAME.test(row)) throw new RangeError(`not an XML field name: ${k}/${row}`);
+    parts.push(`<${k}>`, ...rows.map((r) => `<${row}>${Object.entries(r).map(([c, v]) => element(c, v)).join('')}</${row}>`), `</${k}>`);
   }
   parts.push('</xml>');
   return parts.join('');
