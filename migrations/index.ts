@@ -15,6 +15,7 @@ import * as accounts from './015_accounts.ts';
 import * as recurring from './018_recurring.ts';
 import * as moneyOut from './019_money_out.ts';
 import * as wechatTransferSandbox from './021_wechat_transfer_sandbox.ts';
+import * as wechatRedpackSandbox from './022_wechat_redpack_sandbox.ts';
 
 /** Every migration in order; knex reads them through a migration source, not the file system. */
 export const migrations = [
@@ -35,4 +36,5 @@ export const migrations = [
   { name: '018_recurring', ...recurring },
   { name: '019_money_out', ...moneyOut },
   { name: '021_wechat_transfer_sandbox', ...wechatTransferSandbox },
+  { name: '022_wechat_redpack_sandbox', ...wechatRedpackSandbox },
 ];

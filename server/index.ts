@@ -12,6 +12,8 @@ import { createApp as createMerchantApp, type CreatedApp } from './apps/service.
 import { startWebhookWorker } from './webhooks/worker.ts';
 import { startPaymentWorker } from './payments/worker.ts';
 import type { Deps } from './deps.ts';
+import type { SandboxDeps } from './sandbox/types.ts';
+import { acceptWechatpaySandboxTls } from './sandbox/wechatpay/index.ts';
 
 export interface Gateway {
   deps: Deps;
@@ -49,6 +51,10 @@ export async function startGateway(baseConfig: Config = loadConfig(), logger: Lo
     if (handler) return handler(req, res);
     res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }).end('Starting up\n');
   });
+  // The WeChat Pay API v2 simulator takes mutual TLS on this same port (sandbox/wechatpay/v2-tls.ts),
+  // so the v2 URL stored in test configs holds across restarts and on port 0.
+  let sandboxDeps: SandboxDeps | undefined;
+  if (baseConfig.sandbox) acceptWechatpaySandboxTls(server, () => sandboxDeps);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(baseConfig.port, () => resolve());
@@ -57,6 +63,7 @@ export async function startGateway(baseConfig: Config = loadConfig(), logger: Lo
   const config = baseConfig.publicUrl.endsWith(':0') ? { ...baseConfig, publicUrl: `http://localhost:${port}` } : baseConfig;
   const bus = isPostgres(db) ? await createPgBus(config.databaseUrl, config.databaseSchema, logger) : createLocalBus();
   const deps: Deps = { db, config, logger, bus };
+  sandboxDeps = { db, publicUrl: config.publicUrl, masterKey: config.masterKeyBytes, logger };
   const sqliteFile = config.databaseUrl.startsWith('sqlite:') ? config.databaseUrl.slice('sqlite:'.length) : undefined;
   // Started a little after the server is up: a thread and its own SQLite connection are start-up
   // CPU that the first requests do not need (SQLite checkpoints by itself until then).

@@ -51,11 +51,12 @@ export function isProvider(value: string): value is Provider {
 // --- money out (DESIGN §2.4, payouts.ts) ---------------------------------------------------------
 import type { PayoutChannel, RedPacketChannel } from './payouts.ts';
 import { wechatpayPayouts } from './wechatpay/transfers.ts';
+import { wechatpayRedPackets } from './wechatpay/redpack.ts';
 
 /** Transfer adapters by provider: each adapter folder exports one (alipay/transfers.ts, wechatpay/transfers.ts). */
 const payoutChannels: Partial<Record<Provider, PayoutChannel<any>>> = { wechatpay: wechatpayPayouts };
 /** Red-packet adapters by provider (wechatpay/redpack.ts, alipay/transfers.ts). */
-const redPacketChannels: Partial<Record<Provider, RedPacketChannel<any>>> = {};
+const redPacketChannels: Partial<Record<Provider, RedPacketChannel<any>>> = { wechatpay: wechatpayRedPackets };
 
 export function payoutChannelFor(provider: Provider): PayoutChannel<any> | undefined {
   return payoutChannels[provider];

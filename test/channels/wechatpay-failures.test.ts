@@ -166,7 +166,9 @@ describe('broken API answers', () => {
 
 describe('wrong keys and ids', () => {
   it('a request signed with the wrong merchant key gets SIGN_ERROR, thrown as ChannelConfigError', async () => {
-    const wrong = wechatpay.parseCredentials({ ...h.raw, private_key: otherKeyPem() });
+    // Without the API v2 fields: their apiclient_cert belongs to the registered key, and parsing refuses the pair.
+    const { api_v2_key: _k, apiclient_cert: _c, v2_base_url: _u, v2_ca_certificate: _a, ...v3 } = h.raw;
+    const wrong = wechatpay.parseCredentials({ ...v3, private_key: otherKeyPem() });
     const err = await failure(() => wechatpay.createPayment(wrong, h.order('wechat_native')));
     expect(err).toBeInstanceOf(ChannelConfigError);
     expect(err.message).toContain('SIGN_ERROR');

@@ -71,6 +71,20 @@ export interface WechatpayCredentials {
   appSecret?: SecretText;
   /** 商家转账's 转账场景 (transfer_scene_id) for payouts; 1000 (现金营销) when not configured. */
   transferSceneId?: TransferSceneId;
+  /** API v2 (the cash red packets): present only with api_v2_key and apiclient_cert. */
+  v2?: WechatpayV2Credentials;
+}
+
+/** What the v2 endpoints need beside the merchant API private key: the v2 key, the client certificate, where to call. */
+export interface WechatpayV2Credentials {
+  /** The 32-character API v2 key (API密钥) the MD5 sign is keyed with. */
+  apiKey: SecretText;
+  /** The merchant API certificate (apiclient_cert.pem) of private_key, presented in the TLS handshake. */
+  certificate: string;
+  /** https://api.mch.weixin.qq.com, or a simulator's v2 base. */
+  baseUrl: string;
+  /** A CA certificate to trust for baseUrl (a simulator's); never with the production host. */
+  ca?: string;
 }
 
 export const WECHATPAY_PRODUCTION_BASE_URL = 'https://api.mch.weixin.qq.com';
@@ -100,6 +114,11 @@ const configSchema = z.object({
   api_base_url: httpUrl('serving /sns/oauth2/access_token').optional(),
   app_secret: z.string().regex(/^[0-9A-Za-z]{16,64}$/, 'must be the AppSecret of the appid').optional(),
   transfer_scene_id: z.enum(Object.keys(TRANSFER_SCENES) as [TransferSceneId, ...TransferSceneId[]], { error: 'must be a 商家转账 scene the adapter reports for: 1000 (现金营销) or 1005 (佣金报酬)' }).optional(),
+  // API v2 (cash red packets, /mmpaymkttransfers/*): the v2 key and the client certificate of private_key.
+  api_v2_key: z.string().regex(/^[0-9A-Za-z]{32}$/, 'must be the 32-character API v2 key (API密钥, letters and digits)').optional(),
+  apiclient_cert: z.string().min(1, 'must not be empty').optional(),
+  v2_base_url: z.url({ protocol: /^https$/, error: 'must be an https URL of the WeChat Pay API v2 (mutual TLS)' }).optional(),
+  v2_ca_certificate: z.string().min(1, 'must not be empty').optional(),
 });
 
 export const wechatpay: Channel<WechatpayCredentials> = {
@@ -148,6 +167,7 @@ export const wechatpay: Channel<WechatpayCredentials> = {
 
     const baseUrl = (c.base_url ?? WECHATPAY_PRODUCTION_BASE_URL).replace(/\/+$/, '');
     const live = PRODUCTION_HOSTS.has(baseUrl);
+    const v2 = v2CredentialsOf(c, ownPublicKey);
     return {
       mchid: c.mchid,
       appid: c.appid,
@@ -162,6 +182,7 @@ export const wechatpay: Channel<WechatpayCredentials> = {
       apiBaseUrl: (c.api_base_url ?? (live ? 'https://api.weixin.qq.com' : baseUrl)).replace(/\/+$/, ''),
       appSecret: c.app_secret ? new SecretText(c.app_secret) : undefined,
       transferSceneId: c.transfer_scene_id,
+      v2,
     };
   },
   credentialKeys: Object.keys(configSchema.shape),
@@ -311,6 +332,37 @@ function wechatCode(code: ChannelCode): WechatpayChannelCode {
 
 function requireCny(currency: string): void {
   if (currency.toUpperCase() !== 'CNY') throw new ChannelRequestError('currency_unsupported', `WeChat Pay (domestic API v3) settles CNY only, not ${currency}`);
+}
+
+/** The API v2 part of the config: both the key and the certificate, or neither; the certificate must be private_key's. */
+function v2CredentialsOf(c: z.infer<typeof configSchema>, ownPublicKey: KeyObject): WechatpayV2Credentials | undefined {
+  if (c.api_v2_key === undefined && c.apiclient_cert === undefined) {
+    if (c.v2_base_url !== undefined || c.v2_ca_certificate !== undefined) throw new ChannelConfigError('WeChat Pay config: v2_base_url and v2_ca_certificate need api_v2_key and apiclient_cert');
+    return undefined;
+  }
+  if (c.api_v2_key === undefined || c.apiclient_cert === undefined) {
+    throw new ChannelConfigError(`WeChat Pay config: ${c.api_v2_key === undefined ? 'api_v2_key' : 'apiclient_cert'} is required with the other (API v2: red packets)`);
+  }
+  const cert = keyOrConfigError(() => new crypto.X509Certificate(pemText(c.apiclient_cert!, 'CERTIFICATE')), 'apiclient_cert', 'the merchant API certificate (apiclient_cert.pem, X.509 PEM)');
+  if (!cert.publicKey.equals(ownPublicKey)) throw new ChannelConfigError('WeChat Pay config: apiclient_cert is not the certificate of private_key (their public keys differ)');
+  const baseUrl = (c.v2_base_url ?? WECHATPAY_PRODUCTION_BASE_URL).replace(/\/+$/, '');
+  let ca: string | undefined;
+  if (c.v2_ca_certificate !== undefined) {
+    // Trusting an extra CA is for a simulator; WeChat Pay's own hosts chain to the system roots.
+    if (PRODUCTION_V2_HOSTS.has(new URL(baseUrl).hostname)) throw new ChannelConfigError('WeChat Pay config: v2_ca_certificate is accepted only with a non-production v2_base_url');
+    keyOrConfigError(() => new crypto.X509Certificate(pemText(c.v2_ca_certificate!, 'CERTIFICATE')), 'v2_ca_certificate', 'a CA certificate (X.509 PEM)');
+    ca = pemText(c.v2_ca_certificate, 'CERTIFICATE');
+  }
+  return { apiKey: new SecretText(c.api_v2_key), certificate: cert.toString(), baseUrl, ca };
+}
+
+const PRODUCTION_V2_HOSTS = new Set(['api.mch.weixin.qq.com', 'api2.mch.weixin.qq.com']);
+
+/** PEM as given, or a bare base64 body wrapped in its armour. */
+function pemText(text: string, label: string): string {
+  const trimmed = text.trim();
+  if (trimmed.startsWith('-----BEGIN ')) return `${trimmed}\n`;
+  return `-----BEGIN ${label}-----\n${(trimmed.replace(/\s+/g, '').match(/.{1,64}/g) ?? []).join('\n')}\n-----END ${label}-----\n`;
 }
 
 function keyOrConfigError<T>(load: () => T, field: string, expected: string): T {

@@ -4,6 +4,7 @@
  * root → middle → signing-leaf chain with UnionPay's CN form, plus the merchants' signing certs.
  */
 import crypto, { type KeyObject } from 'node:crypto';
+import net from 'node:net';
 
 // --- DER ---------------------------------------------------------------------------------------
 
@@ -77,6 +78,27 @@ export interface CertificateSpec {
   issuerKey: KeyObject;
   /** A CA may sign certificates (basicConstraints CA, keyCertSign); a leaf only signs messages. */
   ca: boolean;
+  /** subjectAltName entries (a TLS server certificate names its hosts here; IP hosts can only be named here). */
+  altNames?: { dns?: readonly string[]; ip?: readonly string[] };
+}
+
+/** subjectAltName GeneralNames: dNSName [2] IA5String, iPAddress [7] the 4 or 16 address bytes. */
+function altNamesExtension(alt: NonNullable<CertificateSpec['altNames']>): Buffer {
+  const names = [
+    ...(alt.dns ?? []).map((d) => tlv(0x82, Buffer.from(d, 'ascii'))),
+    ...(alt.ip ?? []).map((ip) => tlv(0x87, ipBytes(ip))),
+  ];
+  return seq(oid('2.5.29.17'), octets(seq(...names)));
+}
+
+function ipBytes(ip: string): Buffer {
+  if (net.isIPv4(ip)) return Buffer.from(ip.split('.').map(Number));
+  if (!net.isIPv6(ip) || ip.includes('.')) throw new RangeError(`not an IPv4 or plain IPv6 address: ${ip}`);
+  const [head, tail] = ip.split('::') as [string, string | undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  return Buffer.from(groups.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 0xff]));
 }
 
 /** Issues a certificate; returns its PEM with `eol` line endings (UnionPay sends CRLF). */
@@ -85,6 +107,7 @@ export function issueCertificate(spec: CertificateSpec, eol: '\n' | '\r\n' = '\n
   const extensions = seq(
     seq(oid('2.5.29.19'), bool(true), octets(spec.ca ? seq(bool(true)) : seq())),
     seq(oid('2.5.29.15'), bool(true), octets(bits(keyUsage, spec.ca ? 1 : 6))),
+    ...(spec.altNames ? [altNamesExtension(spec.altNames)] : []),
   );
   const tbs = seq(
     explicit(0, integer(2n)),

@@ -9,11 +9,14 @@ import type { NotifyMode, SandboxDeps, SandboxMerchantDraft, SandboxOutcome, San
 import { randomId } from '../../crypto.ts';
 import { findMerchantByAppid, findOrder, insertMerchant } from './store.ts';
 import { codeUrlOf, digits, hex, sandboxOpenid } from './wire.ts';
+import { actAsRecipient, draftV2Merchant } from './redpack.ts';
 
 export { createWechatpaySandboxRouter } from './routes.ts';
 import { actAsTransferRecipient } from './transfers.ts';
 export { sandboxTransferPaidCount } from './transfers.ts';
 export { cancelScheduledNotifies, scheduledNotifyCount, NOTIFY_RETRY_DELAYS_MS } from './notify.ts';
+export { redPacketPaidCount } from './redpack-store.ts';
+export { acceptWechatpaySandboxTls } from './routes.ts';
 
 const generateKeyPair = promisify(crypto.generateKeyPair);
 
@@ -69,6 +72,8 @@ export const wechatpaySandbox: SandboxProvider & {
     const pem = (k: crypto.KeyObject) =>
       (k.type === 'private' ? k.export({ format: 'pem', type: 'pkcs8' }) : k.export({ format: 'pem', type: 'spki' })).toString();
     const byCertificate = opts.verification === 'platform_certificate';
+    // API v2 (red packets): the apiclient certificate of the merchant key, and the v2 key.
+    const v2 = await draftV2Merchant(deps);
     return {
       async register(db) {
         for (let i = 0; i < 5; i++) {
@@ -86,18 +91,21 @@ export const wechatpaySandbox: SandboxProvider & {
             platform_private_key: pem(platformKeys.privateKey), platform_serial: platformSerial, app_secret: appSecret,
           });
           if (!stored) continue;
+          const v2Config = await v2.register(db, { mchid, appid, serialNo, publicKey: merchantKeys.publicKey });
           const verification = byCertificate
             ? { platform_certificates: [{ serial_no: platformSerial, public_key: pem(platformKeys.publicKey) }] }
             : { wechatpay_public_key: pem(platformKeys.publicKey), wechatpay_public_key_id: platformSerial };
           return {
             mchid, appid, app_appid: appAppid, serial_no: serialNo, private_key: pem(merchantKeys.privateKey), apiv3_key: apiv3Key,
-            ...verification, app_secret: appSecret, base_url: base(deps.publicUrl),
+            ...verification, app_secret: appSecret, base_url: base(deps.publicUrl), ...v2Config,
           };
         }
         throw new Error('wechatpay sandbox: could not draw a free mchid');
       },
     };
   },
+
+  redPacketRecipient: actAsRecipient,
 
   async act(deps: SandboxDeps, opts: WechatpayActOptions): Promise<void> {
     if (opts.action?.type === 'wechat_app') return payInApp(deps, opts, opts.action.params);
