@@ -73,6 +73,7 @@ const zh = {
   installments_fee_customer: '分期手续费 {fee}（费率 {rate}，由您承担）',
   installments_fee_merchant: '免息：分期手续费由商户承担',
   installment_period: '第 {i} 期 {amount}（含手续费 {fee}）',
+  installment_period_free: '第 {i} 期 {amount}',
   installments_total: '分期应还总额 {total}',
 };
 
@@ -141,6 +142,7 @@ const en: typeof zh = {
   installments_fee_customer: 'Installment fee {fee} ({rate}, paid by you)',
   installments_fee_merchant: 'Interest-free: the merchant pays the installment fee',
   installment_period: 'Period {i}: {amount} (fee {fee} included)',
+  installment_period_free: 'Period {i}: {amount}',
   installments_total: 'Total over the periods: {total}',
 };
 

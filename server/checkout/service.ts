@@ -79,7 +79,7 @@ export function installmentsViewOf(payment: PaymentRow, t: Messages, lang: Lang)
     periods: plan.periods.map((p, i) => ({
       amount: p.amount,
       fee: p.fee,
-      text: t.installment_period.replace('{i}', String(i + 1)).replace('{amount}', money(p.amount)).replace('{fee}', money(p.fee)),
+      text: (plan.totalFee > 0 ? t.installment_period : t.installment_period_free).replace('{i}', String(i + 1)).replace('{amount}', money(p.amount)).replace('{fee}', money(p.fee)),
     })),
   };
 }
