@@ -16,6 +16,7 @@ import * as recurring from './018_recurring.ts';
 import * as moneyOut from './019_money_out.ts';
 import * as wechatTransferSandbox from './021_wechat_transfer_sandbox.ts';
 import * as wechatRedpackSandbox from './022_wechat_redpack_sandbox.ts';
+import * as installments from './024_installments.ts';
 
 /** Every migration in order; knex reads them through a migration source, not the file system. */
 export const migrations = [
@@ -37,4 +38,5 @@ export const migrations = [
   { name: '019_money_out', ...moneyOut },
   { name: '021_wechat_transfer_sandbox', ...wechatTransferSandbox },
   { name: '022_wechat_redpack_sandbox', ...wechatRedpackSandbox },
+  { name: '024_installments', ...installments },
 ];

@@ -37,6 +37,11 @@ export interface ChannelOrder {
   clientIp?: string | null;
   /** wechat_jsapi: the payer's openid. */
   openid?: string;
+  /**
+   * Alipay Huabei installments (花呗分期, DESIGN §2.5): the periods (3, 6 or 12) and who pays the
+   * fee. Only Alipay adapters take it; any other refuses such an order (ChannelRequestError).
+   */
+  installments?: { count: 3 | 6 | 12; feePayer: 'customer' | 'merchant' };
 }
 
 /** What the cashier does next to let the customer pay. */

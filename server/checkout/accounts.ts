@@ -19,7 +19,8 @@ export async function cashierAccountsOf(deps: Deps, payment: PaymentRow): Promis
   const db = sqlOf(deps.db);
   const customer = payment.customer_id ? await findCustomer(db, { appId: payment.app_id, livemode: payment.livemode }, payment.customer_id) : undefined;
   const coupon = payment.coupon_id ? await db.first('select code from coupons where id = ?', [payment.coupon_id]) : undefined;
-  const balance = Boolean(customer && payment.purpose !== 'balance_top_up' && customer.currency === payment.currency && (!payment.channel || isAppCode(payment.channel) || payment.channel === 'balance'));
+  // A payment in Huabei installments is Alipay's to take: no balance button.
+  const balance = Boolean(customer && payment.purpose !== 'balance_top_up' && !payment.installments && customer.currency === payment.currency && (!payment.channel || isAppCode(payment.channel) || payment.channel === 'balance'));
   return { customer, balance, couponCode: coupon?.code };
 }
 

@@ -68,6 +68,13 @@ const zh = {
   coupon_applied: '优惠码 {code}：已减 {amount}',
   coupon_refused: '这个优惠码不能用于这笔订单。',
   amount_original_label: '原价：',
+  /** Huabei installments (花呗分期): "{n}" periods, "{fee}" the fee, "{rate}" its rate, "{i}" a period's number. */
+  installments_title: '花呗分期 {n} 期',
+  installments_fee_customer: '分期手续费 {fee}（费率 {rate}，由您承担）',
+  installments_fee_merchant: '免息：分期手续费由商户承担',
+  installment_period: '第 {i} 期 {amount}（含手续费 {fee}）',
+  installment_period_free: '第 {i} 期 {amount}',
+  installments_total: '分期应还总额 {total}',
 };
 
 const en: typeof zh = {
@@ -131,6 +138,12 @@ const en: typeof zh = {
   coupon_applied: 'Coupon {code}: {amount} off',
   coupon_refused: 'This coupon code cannot be used for this order.',
   amount_original_label: 'Original price: ',
+  installments_title: 'Huabei installments: {n} periods',
+  installments_fee_customer: 'Installment fee {fee} ({rate}, paid by you)',
+  installments_fee_merchant: 'Interest-free: the merchant pays the installment fee',
+  installment_period: 'Period {i}: {amount} (fee {fee} included)',
+  installment_period_free: 'Period {i}: {amount}',
+  installments_total: 'Total over the periods: {total}',
 };
 
 export type Messages = typeof zh;

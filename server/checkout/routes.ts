@@ -15,7 +15,7 @@ import { allowFraming } from '../http/security.ts';
 import { declinedText, formatAmount, formatCountdown, messagesFor, pickLang, type Lang } from './i18n.ts';
 import {
   attemptNotice, attemptStateOf, channelsFor, checkFormToken, confirmOnReturn, environmentOf, findAttempt, formTokenFor,
-  merchantReturnUrl, stateOf, walletsFor, watchAttempt,
+  installmentsViewOf, merchantReturnUrl, stateOf, walletsFor, watchAttempt,
 } from './service.ts';
 import { statusBody, streamStatus } from './status.ts';
 import { createPaymentPageCache } from './page-cache.ts';
@@ -145,6 +145,7 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
       env,
       channels: channelsFor(payment, env, req.get('user-agent')),
       ...accountLocals(payment, accounts, pickLang(req.query.lang, req.get('accept-language'))),
+      installmentsView: installmentsViewOf(payment, t, pickLang(req.query.lang, req.get('accept-language'))),
       walletQr: wallets.length ? { src: `/pay/${payment.checkout_token}/qr.svg`, caption: t[wallets.length > 1 ? 'wallet_qr_both' : `wallet_qr_${wallets[0]}` as const] } : undefined,
       qrChannels: QR_CHANNELS,
       formToken: formTokenFor(deps.config.masterKeyBytes, payment.checkout_token),

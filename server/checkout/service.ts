@@ -5,7 +5,8 @@ import { isAppCode, providerOf, type ChannelCode, type Provider } from '../chann
 import { channelFor, isImplemented } from '../channels/registry.ts';
 import { expediteAttemptQuery, listAttempts, type AttemptRow, type PaymentRow } from '../payments/repo.ts';
 import { refreshAttempt } from '../payments/service.ts';
-import type { Messages } from './i18n.ts';
+import { formatAmount, type Lang, type Messages } from './i18n.ts';
+import { BUYER_FEE_RATE_BP, installmentPlan, takesInstallments } from '../payments/installments.ts';
 
 export type Environment = 'desktop' | 'mobile' | 'wechat' | 'alipay';
 
@@ -43,14 +44,44 @@ const blockedIn: Partial<Record<Environment, Provider>> = { wechat: 'alipay', al
  * The channels the cashier offers for this payment, here. A payment created for one channel
  * offers only it, and not inside the other wallet's app; one created for an in-app channel
  * (*_app), which no browser can pay, gets the usual choice. Never an in-app code itself: those
- * are paid in the merchant's own app (DESIGN §2).
+ * are paid in the merchant's own app (DESIGN §2). A payment in Huabei installments is offered
+ * Alipay only (DESIGN §2.5).
  */
 export function channelsFor(payment: PaymentRow, env: Environment, userAgent?: string): ChannelCode[] {
   const offered = payment.channel && !isAppCode(payment.channel) ? [payment.channel] : byEnvironment[env];
   return offered.filter(
     (code) => isImplemented(code) && !isAppCode(code) && providerOf(code) !== blockedIn[env] && takesCurrency(code, payment.currency)
-      && (code !== 'apple_pay' || offersApplePay(userAgent)),
+      && (code !== 'apple_pay' || offersApplePay(userAgent)) && (!payment.installments || takesInstallments(code)),
   );
+}
+
+/** What the cashier shows of a payment in Huabei installments: the count, the fee, and each period's amount. */
+export interface InstallmentsView {
+  count: number;
+  title: string;
+  feeText: string;
+  totalText: string;
+  periods: Array<{ amount: number; fee: number; text: string }>;
+}
+
+export function installmentsViewOf(payment: PaymentRow, t: Messages, lang: Lang): InstallmentsView | undefined {
+  if (!payment.installments) return undefined;
+  const plan = installmentPlan(payment.amount, payment.installments);
+  const money = (fen: number) => formatAmount(fen, payment.currency, lang);
+  const feeText = plan.feePayer === 'merchant'
+    ? t.installments_fee_merchant
+    : t.installments_fee_customer.replace('{fee}', money(plan.totalFee)).replace('{rate}', `${BUYER_FEE_RATE_BP[plan.count] / 100}%`);
+  return {
+    count: plan.count,
+    title: t.installments_title.replace('{n}', String(plan.count)),
+    feeText,
+    totalText: t.installments_total.replace('{total}', money(plan.total)),
+    periods: plan.periods.map((p, i) => ({
+      amount: p.amount,
+      fee: p.fee,
+      text: (plan.totalFee > 0 ? t.installment_period : t.installment_period_free).replace('{i}', String(i + 1)).replace('{amount}', money(p.amount)).replace('{fee}', money(p.fee)),
+    })),
+  };
 }
 
 /** Whether the channel's adapter takes the payment's currency (a USD payment is not offered Alipay or WeChat Pay). */

@@ -16,7 +16,7 @@ const LOCALS = [
   'lang', 't', 'otherLang', 'langQuery', 'amountText', 'countdownText', 'parentOrigin', 'query', 'payment', 'appName', 'cspNonce',
   'env', 'channels', 'qrChannels', 'formToken', 'error', 'kind', 'returnUrl', 'svg', 'channel', 'qrExpiresAt', 'scanUrl',
   'params', 'sandboxUrl', 'action', 'title', 'notice', 'watchQuery', 'choiceUrl', 'refreshUrl', 'confirmUrl', 'walletQr',
-  'balanceOption', 'topUpFor', 'couponEntry', 'discountText',
+  'balanceOption', 'topUpFor', 'couponEntry', 'discountText', 'installmentsView',
 ];
 
 export type CashierView = 'cashier' | 'cashier-qr' | 'cashier-inapp' | 'cashier-form' | 'cashier-top' | 'result';

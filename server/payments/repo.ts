@@ -3,6 +3,7 @@ import { bool, firstRow, parseJson } from '../db.ts';
 import { sqlOf, type Sql } from '../sql.ts';
 import type { AttemptContext, ChannelCode, PaymentAction, Provider } from '../channels/types.ts';
 import type { AttemptError, StoredNextAction } from './next-action.ts';
+import { installmentsOf, type Installments } from './installments.ts';
 
 export type PaymentStatus = 'pending' | 'succeeded' | 'closed';
 
@@ -39,6 +40,8 @@ export interface PaymentRow {
   allow_coupon_code: boolean;
   /** The payer may still type a coupon code: no channel order has been placed yet. */
   coupon_entry_open: boolean;
+  /** DESIGN §2.5: Alipay Huabei installments every attempt asks for (migration 024), or null. */
+  installments: Installments | null;
 }
 
 export type PaymentPurpose = 'payment' | 'balance_top_up';
@@ -86,6 +89,7 @@ export function paymentFromRow(r: any): PaymentRow {
     purpose: r.purpose ?? 'payment',
     allow_coupon_code: bool(r.allow_coupon_code),
     coupon_entry_open: bool(r.coupon_entry_open),
+    installments: installmentsOf(r.installments),
   };
 }
 

@@ -12,6 +12,7 @@ import { paginate } from '../http/pagination.ts';
 import { batcherFor } from '../batch.ts';
 import { queueAutomaticRefund } from '../refunds/service.ts';
 import { checkChannelInputs, type ConfirmPaymentInput, type CreatePaymentInput } from './validation.ts';
+import { checkInstallments, installmentsSchema, takesInstallments } from './installments.ts';
 import { actionExpiry, attemptErrorSchema, nextActionOf, nextActionSchema, qrImagePath, type AttemptError, type NextAction } from './next-action.ts';
 import { sqlOf, transaction, type Sql } from '../sql.ts';
 import { accountTermsFor, closeCouponEntry, createBalancePayment, creditTopUp, insertPaymentWithCoupon, payPendingWithBalance } from '../customers/payments.ts';
@@ -53,6 +54,7 @@ export const paymentObjectSchema = z
     amount_discount: z.number().int().describe("the coupon's discount; amount = amount_original - amount_discount"),
     purpose: z.enum(['payment', 'balance_top_up']).describe("balance_top_up: its success credits the customer's balance"),
     allow_coupon_code: z.boolean().describe('the payer may type a coupon code on the cashier until a channel order is placed'),
+    installments: installmentsSchema.nullable().describe('Alipay Huabei installments (花呗分期) every channel order of this payment asks for; null when paid at once'),
   })
   .strict()
   .meta({ id: 'Payment' });
@@ -87,6 +89,7 @@ export function toPaymentObject(p: PaymentRow, publicUrl: string) {
     amount_discount: p.amount_discount,
     purpose: p.purpose,
     allow_coupon_code: p.allow_coupon_code,
+    installments: p.installments,
   };
 }
 export type PaymentObject = ReturnType<typeof toPaymentObject>;
@@ -131,6 +134,8 @@ async function checkCurrencyOffered(deps: Deps, auth: AuthContext, currency: str
  */
 export async function createPayment(deps: Deps, auth: AuthContext, input: CreatePaymentInput): Promise<PaymentObject> {
   const terms = await accountTermsFor(deps, auth, input);
+  // Installments are Huabei's: an Alipay code (or the cashier, which then offers only those), CNY, ¥100 or more.
+  if (input.installments) checkInstallments(input.installments, { channel: input.channel, currency: input.currency, amount: terms.amountOriginal - terms.discount });
   let cred: unknown;
   if (input.channel === 'balance') {
     if (input.openid !== undefined) throw invalid('parameter_invalid', 'openid is only used with channel wechat_jsapi.', 'openid');
@@ -178,6 +183,7 @@ export async function createPayment(deps: Deps, auth: AuthContext, input: Create
     allow_coupon_code: input.allow_coupon_code,
     // A payment created with its channel has its order placed at once: no code can be typed then.
     coupon_entry_open: input.allow_coupon_code && !input.channel && !terms.coupon,
+    installments: input.installments ? JSON.stringify({ count: input.installments.count, fee_payer: input.installments.fee_payer }) : null,
   };
   const publicUrl = deps.config.publicUrl;
   if (input.channel === 'balance') return toPaymentObject(await createBalancePayment(deps, row, terms.coupon, (p) => toPaymentObject(p, publicUrl)), publicUrl);
@@ -202,6 +208,7 @@ export async function confirmPayment(deps: Deps, auth: AuthContext, id: string, 
   const payment = await findPayment(deps.db, auth, id);
   if (!payment) throw notFound('payment', id);
   checkPayable(payment);
+  checkInstallmentChannel(payment, input.channel);
   if (input.channel === 'balance') {
     if (input.openid !== undefined) throw invalid('parameter_invalid', 'openid is only used with channel wechat_jsapi.', 'openid');
     return toPaymentObject(await payPendingWithBalance(deps, payment, (p) => toPaymentObject(p, deps.config.publicUrl)), deps.config.publicUrl);
@@ -239,6 +246,13 @@ async function placeDirect(
     await deps.bus.publish(`payment:${payment.id}`, 'pending');
   }
   return toPaymentObject((await findPaymentById(deps.db, payment.id))!, deps.config.publicUrl);
+}
+
+/** A payment with installments is paid only on a channel that carries them (Alipay); the refusal names `channel`. */
+function checkInstallmentChannel(payment: PaymentRow, channel: ChannelCode): void {
+  if (payment.installments && !takesInstallments(channel)) {
+    throw invalid('parameter_invalid', `This payment is in Huabei installments (${payment.installments.count} periods): it is paid with an Alipay channel, not ${channel}.`, 'channel');
+  }
 }
 
 /** A payment takes a new attempt only while pending and unexpired; the refusal names `id`. */
@@ -297,6 +311,7 @@ export async function startAttempt(
   checkPayable(payment);
   // No coupon code can re-price it once an order exists: the entry closes on the row, and the order takes the amount read back.
   payment = await closeCouponEntry(deps, payment);
+  checkInstallmentChannel(payment, channel);
   checkChannel(channel, payment.currency, 'channel');
   const clientIp = ctx.clientIp ?? payment.client_ip;
   checkChannelInputs(channel, { clientIp, openid: ctx.openid });
@@ -348,6 +363,7 @@ export async function startAttempt(
     quitUrl: `${base}/pay/${payment.checkout_token}/return`,
     clientIp,
     openid: ctx.openid,
+    ...(payment.installments ? { installments: { count: payment.installments.count, feePayer: payment.installments.fee_payer } } : {}),
   });
   if (result.ok) {
     const action = JSON.stringify(result.action);

@@ -4,6 +4,7 @@ import { CHANNEL_CODES, type ChannelCode } from '../channels/types.ts';
 import { invalid } from '../errors.ts';
 
 import { isCurrency } from './currencies.ts';
+import { installmentsSchema } from './installments.ts';
 
 /** 100,000,000.00 yuan: Alipay's single-payment ceiling, the highest of our channels. */
 export const MAX_AMOUNT = 10_000_000_000;
@@ -73,6 +74,8 @@ export const createPaymentSchema = z
     /** The payer may type a coupon code on the cashier (until a channel order is placed). */
     allow_coupon_code: z.boolean().default(false),
     purpose: z.enum(['payment', 'balance_top_up'], { error: 'must be payment or balance_top_up' }).default('payment'),
+    /** DESIGN §2.5: Alipay Huabei installments (花呗分期); with a channel, an Alipay one. */
+    installments: installmentsSchema.optional(),
   })
   .strict();
 

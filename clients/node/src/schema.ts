@@ -1251,6 +1251,15 @@ export interface components {
             purpose: "payment" | "balance_top_up";
             /** @description the payer may type a coupon code on the cashier until a channel order is placed */
             allow_coupon_code: boolean;
+            /** @description Alipay Huabei installments (花呗分期) every channel order of this payment asks for; null when paid at once */
+            installments: {
+                count: 3 | 6 | 12;
+                /**
+                 * @description who pays the installment fee: customer (the periods carry it) or merchant (interest-free for the customer, deducted from the settlement)
+                 * @enum {string}
+                 */
+                fee_payer: "customer" | "merchant";
+            } | null;
         };
         Agreement: {
             /** @description agr_… */
@@ -1859,6 +1868,15 @@ export interface operations {
                      * @enum {string}
                      */
                     purpose?: "payment" | "balance_top_up";
+                    /** @description Alipay Huabei installments (花呗分期): the number of periods and who pays the fee; Alipay channels only, amount at least 10000 (¥100) */
+                    installments?: {
+                        count: 3 | 6 | 12;
+                        /**
+                         * @description who pays the installment fee: customer (the periods carry it) or merchant (interest-free for the customer, deducted from the settlement)
+                         * @enum {string}
+                         */
+                        fee_payer: "customer" | "merchant";
+                    };
                 };
             };
         };

@@ -15,7 +15,7 @@ import { agreementNotificationOf } from './agreements.ts';
 import { loadPrivateKey, loadPublicKey, pemOf, readSignedResponse, verifyNotify, verifyResponse, type RawSignedResponse } from './sign.ts';
 import {
   cleanText, fenToYuan, methodFor, notificationOf, nowBeijing, payBizContent, queryResultOf, refundQueryResultOf,
-  type AlipayChannelCode, type AlipayResponse,
+  type AlipayBizContent, type AlipayChannelCode, type AlipayResponse,
 } from './transform.ts';
 
 /** Parsed Alipay credentials. Keys are KeyObjects, so a logged credential shows no key material. */
@@ -270,7 +270,7 @@ const URL_PARAMS = new Set(['app_id', 'method', 'format', 'charset', 'sign_type'
  * Calls a gateway.do API method. Returns a verified response whose code is 10000 or a business
  * failure (40004); every other answer is thrown as a typed fault.
  */
-export async function callGateway(cred: AlipayCredentials, method: string, biz: Record<string, string>, common: Record<string, string | undefined> = {}): Promise<AlipayResponse> {
+export async function callGateway(cred: AlipayCredentials, method: string, biz: AlipayBizContent, common: Record<string, string | undefined> = {}): Promise<AlipayResponse> {
   // Never send empty parameters: the Node SDK signs them, Alipay's gateway drops them.
   const signed = new URLSearchParams((await sdkFor(cred)).sdkExecute(method, { ...withoutEmpty(common), timestamp: nowBeijing(), biz_content: biz }, { bizContentAutoSnakeCase: false }));
   const url = new URL(cred.gateway);

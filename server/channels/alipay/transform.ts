@@ -112,10 +112,13 @@ export function cleanText(text: string, max: number): string {
   return [...text.replace(/[/=&]/g, ' ').replace(/\s+/g, ' ').trim()].slice(0, max).join('');
 }
 
+/** A biz_content: string fields, and objects of string fields (extend_params). */
+export type AlipayBizContent = Record<string, string | Record<string, string>>;
+
 /** biz_content of a pay request; fields without a value are left out (never sent empty). */
-export function payBizContent(order: ChannelOrder & { channel: AlipayChannelCode }): Record<string, string> {
+export function payBizContent(order: ChannelOrder & { channel: AlipayChannelCode }): AlipayBizContent {
   const { productCode } = methodFor[order.channel];
-  const biz: Record<string, string> = {
+  const biz: AlipayBizContent = {
     out_trade_no: order.orderNo,
     total_amount: fenToYuan(order.amount),
     subject: cleanText(order.subject, 256) || order.orderNo,
@@ -125,7 +128,19 @@ export function payBizContent(order: ChannelOrder & { channel: AlipayChannelCode
   const body = order.description ? cleanText(order.description, 128) : '';
   if (body) biz.body = body;
   if (order.channel === 'alipay_wap' && order.quitUrl) biz.quit_url = order.quitUrl;
+  if (order.installments) biz.extend_params = installmentParams(order.installments);
   return biz;
+}
+
+/**
+ * Huabei installments (花呗分期) in extend_params: both fields, as strings. hb_fq_num is the
+ * periods (3, 6 or 12); hb_fq_seller_percent the merchant's share of the fee, "0" (the buyer
+ * pays it) or "100" (the merchant does: interest-free for the buyer); Alipay refuses any other
+ * value and either field alone (recurring.md §3.1; developer.aliyun.com/article/710927).
+ */
+export function installmentParams(inst: NonNullable<ChannelOrder['installments']>): Record<string, string> {
+  if (![3, 6, 12].includes(inst.count)) throw new RangeError(`Huabei installments take 3, 6 or 12 periods, not ${inst.count}`);
+  return { hb_fq_num: String(inst.count), hb_fq_seller_percent: inst.feePayer === 'merchant' ? '100' : '0' };
 }
 
 // --- responses and notifies --------------------------------------------------------------------

@@ -109,6 +109,8 @@ export const paypal: Channel<PaypalCredentials> = {
 
   // --- operations ------------------------------------------------------------------------------
   async createPayment(cred, order): Promise<CreateResult> {
+    // Installments are Alipay Huabei's (DESIGN §2.5); the API refuses them for other channels already.
+    if (order.installments) throw new ChannelRequestError('installments_unsupported', 'PayPal does not take Huabei installments');
     requireCurrency(cred, order.currency);
     const answer = await callApi(cred, 'create order', 'POST', '/v2/checkout/orders', {
       body: createOrderBody(order, { brandName: cred.brandName }),

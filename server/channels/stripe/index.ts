@@ -73,6 +73,8 @@ export const stripe: Channel<StripeCredentials> = {
 
   // --- operations ------------------------------------------------------------------------------
   async createPayment(cred, order): Promise<CreateResult> {
+    // Installments are Alipay Huabei's (DESIGN §2.5); the API refuses them for other channels already.
+    if (order.installments) throw new ChannelRequestError('installments_unsupported', 'Stripe does not take Huabei installments');
     if (order.channel !== 'card' && order.channel !== 'apple_pay') throw new ChannelRequestError('channel_unsupported', `Stripe does not serve channel ${order.channel}`);
     const unitAmount = stripeAmount(order.amount, order.currency);
     const back = `${order.returnUrl}?out_trade_no=${encodeURIComponent(order.orderNo)}`;

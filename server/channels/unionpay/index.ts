@@ -87,6 +87,8 @@ export function createUnionpayChannel(opts: UnionpayOptions = {}): Channel<Union
 
     // --- operations ----------------------------------------------------------------------------
     async createPayment(cred, order): Promise<CreateResult> {
+      // Installments are Alipay Huabei's (DESIGN §2.5); the API refuses them for other channels already.
+      if (order.installments) throw new ChannelRequestError('installments_unsupported', 'UnionPay does not take Huabei installments');
       const code = unionpayCode(order.channel);
       requireCny(order.currency);
       if (!ORDER_ID.test(order.orderNo)) throw new ChannelRequestError('order_no_invalid', 'UnionPay orderIds are 8–32 letters or digits');

@@ -192,6 +192,8 @@ export const wechatpay: Channel<WechatpayCredentials> = {
 
   // --- operations ------------------------------------------------------------------------------
   async createPayment(cred, order): Promise<CreateResult> {
+    // Installments are Alipay Huabei's (DESIGN §2.5); the API refuses them for other channels already.
+    if (order.installments) throw new ChannelRequestError('installments_unsupported', 'WeChat Pay does not take Huabei installments');
     const channel = wechatCode(order.channel);
     requireCny(order.currency);
     const extra: { clientIp?: string; openid?: string } = {};

@@ -10,6 +10,7 @@ import { beijingTime, fenToYuan, parseBeijingTime, yuanToFen } from '../../chann
 import { findMerchant, findOrder, findRefund, insertOrder, recordRefund, transitionOrder, type SandboxMerchant, type SandboxOrder } from './store.ts';
 import { newNotifyId, sendNotify, tradeNotifyParams } from './notify.ts';
 import { GATEWAY_URL_RULE, isCashierUrl, isNotifyUrl } from '../gateway-urls.ts';
+import { hbFqPayInfo, readInstallments } from './installments.ts';
 
 export type GatewayAnswer = { code: string; msg: string; sub_code?: string; sub_msg?: string; [field: string]: unknown };
 
@@ -135,13 +136,17 @@ export async function openOrder(deps: SandboxDeps, merchant: SandboxMerchant, me
   if (notifyUrl !== undefined && !isNotifyUrl(deps.publicUrl, notifyUrl, 'alipay')) return bad(`notify_url ${GATEWAY_URL_RULE.notify('alipay')}`);
   if (returnUrl !== undefined && !isCashierUrl(deps.publicUrl, returnUrl, 'back')) return bad(`return_url ${GATEWAY_URL_RULE.back}`);
   if (quitUrl !== undefined && !isCashierUrl(deps.publicUrl, quitUrl, 'back')) return bad(`quit_url ${GATEWAY_URL_RULE.back}`);
+  const installments = readInstallments(biz, amount);
+  if (!installments.ok) return bad(installments.what);
 
+  // A repeated out_trade_no keeps the trade's first installments (recurring.md §3.1: new periods need a new number).
   const existing = await loadOrder(deps, merchant.appId, { outTradeNo });
   if (existing) return reuse(existing, amount);
   const order: SandboxOrder = {
     appId: merchant.appId, outTradeNo, tradeNo: alipayNumber(), status: 'WAIT_BUYER_PAY', amount, amountRefunded: 0,
     data: {
       method, subject, body: text(biz.body), productCode, notifyUrl, returnUrl, quitUrl, expiresAt, gmtCreate: now(), scanned: method !== 'alipay.trade.precreate',
+      ...(installments.installments ? { installments: installments.installments } : {}),
     },
   };
   if (await insertOrder(deps.db, order)) return { ok: true, order };
@@ -200,6 +205,7 @@ function queryFields(order: SandboxOrder): Record<string, unknown> {
     trade_no: order.tradeNo, out_trade_no: order.outTradeNo, trade_status: order.status, total_amount: fenToYuan(order.amount),
     ...(d.buyerId ? { buyer_user_id: d.buyerId, buyer_logon_id: d.buyerLogonId } : {}),
     ...(paid ? { send_pay_date: beijingTime(d.gmtPayment!), receipt_amount: fenToYuan(order.amount), buyer_pay_amount: fenToYuan(order.amount), point_amount: '0.00', invoice_amount: fenToYuan(order.amount) } : {}),
+    ...(paid && d.installments ? { hb_fq_pay_info: hbFqPayInfo(d.installments, order.amount) } : {}),
   };
 }
 

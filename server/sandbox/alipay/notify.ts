@@ -10,6 +10,7 @@ import { notifyModeOf, notifySchedule } from '../notify-delivery.ts';
 import { signNotify } from '../../channels/alipay/sign.ts';
 import { beijingTime, fenToYuan, nowBeijing } from '../../channels/alipay/transform.ts';
 import type { SandboxMerchant, SandboxOrder, SandboxRefund } from './store.ts';
+import { hbFqPayInfo } from './installments.ts';
 
 /** Alipay retries a notify not answered `success` after 4m, 10m, 10m, 1h, 2h, 6h and 15h. */
 export const NOTIFY_RETRY_DELAYS_MS = [4, 10, 10, 60, 120, 360, 900].map((m) => m * 60_000);
@@ -60,8 +61,10 @@ export function tradeNotifyParams(merchant: SandboxMerchant, order: SandboxOrder
       buyer_pay_amount: received,
       invoice_amount: received,
       point_amount: '0.00',
-      fund_bill_list: JSON.stringify([{ amount: received, fundChannel: 'ALIPAYACCOUNT' }]),
+      fund_bill_list: JSON.stringify([{ amount: received, fundChannel: d.installments ? 'PCREDIT' : 'ALIPAYACCOUNT' }]),
     });
+    // A Huabei installment payment: the periods taken, as JSON text like fund_bill_list.
+    if (d.installments) p.hb_fq_pay_info = JSON.stringify(hbFqPayInfo(d.installments, order.amount));
   }
   if (d.gmtClose !== undefined) p.gmt_close = beijingTime(d.gmtClose);
   if (refund) {

@@ -183,6 +183,7 @@ function renderCashier(req: Request, res: Response, deps: SandboxDeps, order: Sa
     mobile: order.data.method === 'alipay.trade.wap.pay',
     viaQr: order.data.method === 'alipay.trade.precreate',
     expiresAt: order.data.expiresAt !== undefined ? beijingTime(order.data.expiresAt) : '',
+    installments: order.data.installments ?? null,
   });
 }
 

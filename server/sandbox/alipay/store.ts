@@ -7,6 +7,7 @@ import type { Knex } from 'knex';
 import { seal, unseal } from '../../crypto.ts';
 import { parseJson } from '../../db.ts';
 import { parsedMerchant } from '../parsed-merchants.ts';
+import type { TradeInstallments } from './installments.ts';
 
 const PROVIDER = 'alipay';
 
@@ -47,6 +48,8 @@ export interface OrderData {
   buyerLogonId?: string;
   /** One notify_id per trade status change; retries and duplicates repeat it. */
   notifyId?: string;
+  /** Huabei installments the pay request asked for (extend_params.hb_fq_*; installments.ts). */
+  installments?: TradeInstallments;
 }
 
 export interface SandboxOrder {
