@@ -39,6 +39,9 @@ export interface PaymentRow {
   allow_coupon_code: boolean;
   /** The payer may still type a coupon code: no channel order has been placed yet. */
   coupon_entry_open: boolean;
+  /** DESIGN §2.5: the subscription whose period (0-based) this payment charges. */
+  subscription_id: string | null;
+  subscription_period: number | null;
 }
 
 export type PaymentPurpose = 'payment' | 'balance_top_up';
@@ -86,6 +89,8 @@ export function paymentFromRow(r: any): PaymentRow {
     purpose: r.purpose ?? 'payment',
     allow_coupon_code: bool(r.allow_coupon_code),
     coupon_entry_open: bool(r.coupon_entry_open),
+    subscription_id: r.subscription_id ?? null,
+    subscription_period: num(r.subscription_period),
   };
 }
 

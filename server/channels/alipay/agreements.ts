@@ -112,3 +112,22 @@ export function agreementNotificationOf(p: Record<string, string>): ChannelNotif
   if (p.status !== 'UNSIGN') throw new MalformedMessageError('Alipay dut_user_unsign without status UNSIGN');
   return { kind: 'agreement', ...common, status: 'terminated' };
 }
+
+export interface AlipayDeductRequest {
+  orderNo: string;
+  agreementNo: string;
+  /** fen */
+  amount: number;
+  subject: string;
+  notifyUrl: string;
+}
+
+export type AlipayDeductResult =
+  | { status: 'succeeded'; channelTradeNo: string; paidAt?: number }
+  | { status: 'pending' }
+  | { status: 'failed'; code: string; message: string };
+
+/** alipay.trade.pay with agreement_params (recurring.md §1.4): placeholder until the deduction lands. */
+export async function deductWithAgreement(_cred: AlipayCredentials, _r: AlipayDeductRequest): Promise<AlipayDeductResult> {
+  throw new ChannelRequestError('not_implemented', 'Alipay agreement deductions are not available in this build');
+}

@@ -49,7 +49,8 @@ export const alipay: Channel<AlipayCredentials> = {
   // --- metadata --------------------------------------------------------------------------------
   provider: 'alipay',
   displayName: 'Alipay',
-  codes: ['alipay_pc', 'alipay_wap', 'alipay_qr', 'alipay_app'],
+  // alipay_agreement: deductions of subscriptions (agreements.ts); queries, refunds and notifies of them go through the operations below.
+  codes: ['alipay_pc', 'alipay_wap', 'alipay_qr', 'alipay_app', 'alipay_agreement'],
   currencies: ['CNY'],
 
   // --- credentials -----------------------------------------------------------------------------
