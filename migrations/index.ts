@@ -14,6 +14,7 @@ import * as attemptWallet from './013_attempt_wallet.ts';
 import * as accounts from './015_accounts.ts';
 import * as recurring from './018_recurring.ts';
 import * as moneyOut from './019_money_out.ts';
+import * as alipayDeductionSandbox from './023_alipay_deduction_sandbox.ts';
 import * as subscriptions from './025_subscriptions.ts';
 
 /** Every migration in order; knex reads them through a migration source, not the file system. */
@@ -34,5 +35,6 @@ export const migrations = [
   { name: '015_accounts', ...accounts },
   { name: '018_recurring', ...recurring },
   { name: '019_money_out', ...moneyOut },
+  { name: '023_alipay_deduction_sandbox', ...alipayDeductionSandbox },
   { name: '025_subscriptions', ...subscriptions },
 ];

@@ -263,6 +263,7 @@ export interface ListFilters {
   status?: string;
   channel?: string;
   out_trade_no?: string;
+  subscription?: string;
   created_gte?: number;
   created_lte?: number;
 }
@@ -273,6 +274,7 @@ export function listPayments(deps: Deps, auth: AuthContext, f: ListFilters) {
     if (f.status) q.where('status', f.status);
     if (f.channel) q.where('channel', f.channel);
     if (f.out_trade_no) q.where('out_trade_no', f.out_trade_no);
+    if (f.subscription) q.where('subscription_id', f.subscription);
     if (f.created_gte !== undefined) q.where('created', '>=', f.created_gte);
     if (f.created_lte !== undefined) q.where('created', '<=', f.created_lte);
     return q;

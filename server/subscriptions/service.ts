@@ -138,7 +138,26 @@ export async function createSubscription(deps: Deps, auth: AuthContext, input: C
     if (d < beijingDate(nowMs)) throw invalid('parameter_invalid', 'billing_cycle_anchor must not be in the past.', 'billing_cycle_anchor');
     if (d > start) start = d;
   }
-  const firstIndex = firstScheduleIndexOnOrAfter(rule, start);
+  const live = await deps.db('subscriptions').where({ agreement_id: a.id }).whereNot('status', 'canceled').first('id');
+  if (live) throw invalid('agreement_in_use', `Subscription ${live.id} already charges this agreement: Alipay takes one deduction per period.`, 'agreement');
+  // Alipay's plan for the mandate: the scheduled date after the last one paid (execute_time at
+  // first). A missed date stays due, and no later one can be charged until it is paid or moved
+  // (executionplan.modify, recurring.md §1.3–1.4): the first period must be that date.
+  const due = await nextDeductIndex(deps, a.id);
+  let firstIndex = Math.max(firstScheduleIndexOnOrAfter(rule, start), due);
+  if (firstIndex !== due) {
+    const dueDate = scheduledDate(rule, due);
+    const late = firstScheduleIndexOnOrAfter(rule, beijingDate(nowMs)) > due;
+    const param = late ? 'agreement' : input.trial_end !== undefined && firstScheduleIndexOnOrAfter(rule, beijingDate(input.trial_end * 1000)) > due ? 'trial_end' : 'billing_cycle_anchor';
+    throw invalid(
+      'parameter_invalid',
+      late
+        ? `Alipay's next deduction on this agreement was due ${dueDate} and has passed: it takes no later one until the plan is moved.`
+        : `Alipay's next deduction on this agreement is due ${dueDate}: the first period must start then (${param} must not fall after it).`,
+      param,
+    );
+  }
+  firstIndex = due;
   const first = periodBounds(a, firstIndex, 0);
   // Before the first charged period: the trial, or a lead-in up to the first scheduled date (Stripe's future billing_cycle_anchor).
   const leadIn = first.period_start > now;
@@ -177,6 +196,16 @@ export async function createSubscription(deps: Deps, auth: AuthContext, input: C
   });
   await deps.bus.publish('webhooks', s.id);
   return toSubscriptionObject(s);
+}
+
+/** The index of the agreement's scheduled date Alipay deducts next: the one after the last paid. */
+async function nextDeductIndex(deps: Deps, agreementId: string): Promise<number> {
+  const r = await deps.db('subscription_periods as p')
+    .join('subscriptions as s', 's.id', 'p.subscription_id')
+    .where({ 's.agreement_id': agreementId, 'p.status': 'succeeded' })
+    .max({ last: deps.db.raw('s.first_schedule_index + p.period_index') })
+    .first();
+  return r?.last === null || r?.last === undefined ? 0 : Number(r.last) + 1;
 }
 
 export async function retrieveSubscription(deps: Deps, auth: AuthContext, id: string) {

@@ -51,7 +51,7 @@ export async function advanceSubscription(deps: Deps, auth: AuthContext, id: str
       [at, Date.now(), p.subscription_id, p.period_index, p.next_try_at_ms],
     );
     if (claimed !== 1) continue;
-    const result = await atSimulatorTime(deps, at, () => drivePeriod(deps, { ...p, next_try_at_ms: at }, at));
+    const result = await atSimulatorTime(deps, s.app_id, at, () => drivePeriod(deps, { ...p, next_try_at_ms: at }, at));
     // An answer that stays pending however often it is asked stops the clock there.
     stuck = result === 'pending' ? stuck + 1 : 0;
     if (stuck >= 5) break;

@@ -298,7 +298,9 @@ export async function cancelTransfer(deps: Deps, auth: AuthContext, id: string) 
     throw invalid('transfer_not_cancelable', `A ${t.status} ${t.channel} transfer cannot be canceled${t.status === 'pending' ? ' (it is at the channel already)' : ''}.`, 'id');
   }
   const cred = await getCredentials(deps, t.app_id, t.channel, t.livemode);
-  const r = await adapter.cancel(cred, requestOf(deps, t));
+  let r = await adapter.cancel(cred, requestOf(deps, t));
+  // CANCELING: the channel took the cancel; its state settles soon after (a notify follows too).
+  if (r.status === 'pending') r = await adapter.query(cred, requestOf(deps, t));
   await applyTransferResult(deps, t, r.status === 'canceled' ? { ...r, failureCode: r.failureCode ?? 'canceled', failureMessage: r.failureMessage ?? 'canceled by the merchant' } : r);
   return retrieveTransfer(deps, auth, id);
 }

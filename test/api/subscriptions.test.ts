@@ -44,15 +44,104 @@ describe('subscriptions on Alipay 周期扣款 agreements', () => {
     expect((await g.api('POST', '/v1/subscriptions', { agreement: fortnightly.agreement.id, amount: 100, subject: 'W', interval: 'week', interval_count: 2 })).status).toBe(200);
   });
 
-  it('a trial: trialing until trial_end, the first charge on the first scheduled date on or after it', async () => {
-    const { agreement } = await signedAgreement(g, monthlyFrom(beijingDay(3)));
-    const trialEnd = unix(beijingDay(20), 12);
+  it('a trial: trialing until trial_end, the first charge on the agreement\'s first scheduled date after it', async () => {
+    const { agreement } = await signedAgreement(g, monthlyFrom(beijingDay(20)));
+    const d = agreement.period_rule.execute_time;
+    const trialEnd = unix(beijingDay(10), 12);
     const s = (await g.api('POST', '/v1/subscriptions', { agreement: agreement.id, amount: 1000, subject: 'Trial', interval: 'month', trial_end: trialEnd })).body;
-    expect(s.status).toBe('trialing');
-    expect(s.trial_end).toBe(trialEnd);
-    const period = await g.deps.db('subscription_periods').where({ subscription_id: s.id }).first();
-    expect(period.scheduled_date > beijingDay(20)).toBe(true);
-    expect(s.current_period_end).toBe(unix(period.scheduled_date));
+    expect(s).toMatchObject({ status: 'trialing', trial_end: trialEnd, current_period_end: unix(d) });
+    expect((await g.deps.db('subscription_periods').where({ subscription_id: s.id }).first()).scheduled_date).toBe(d);
+    // Alipay deducts execute_time first: a trial ending after it would skip a date Alipay then waits on.
+    const after = await signedAgreement(g, monthlyFrom(beijingDay(3)));
+    const refused = await g.api('POST', '/v1/subscriptions', { agreement: after.agreement.id, amount: 1000, subject: 'Trial', interval: 'month', trial_end: unix(beijingDay(20)) });
+    expect([refused.status, refused.body.error.param]).toEqual([400, 'trial_end']);
+    // One subscription charges one agreement.
+    const second = await g.api('POST', '/v1/subscriptions', { agreement: agreement.id, amount: 1000, subject: 'Again', interval: 'month' });
+    expect([second.status, second.body.error.param]).toEqual([400, 'agreement']);
+  });
+
+  it('advance a year: 12 renewals, 12 succeeded payments with subscription set, charged at the simulator 12 times', async () => {
+    const { agreement } = await signedAgreement(g, monthlyFrom(beijingDay(3)));
+    const d = agreement.period_rule.execute_time as string;
+    const s = (await g.api('POST', '/v1/subscriptions', { agreement: agreement.id, amount: 2500, subject: 'Monthly', interval: 'month' })).body;
+    const eleventh = new Date(Date.UTC(Number(d.slice(0, 4)), Number(d.slice(5, 7)) - 1 + 11, Number(d.slice(8, 10)))).toISOString().slice(0, 10);
+    const t0 = Date.now();
+    const res = await g.api('POST', `/v1/test_helpers/subscriptions/${s.id}/advance`, { to: unix(eleventh) + 3600 });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(Date.now() - t0).toBeLessThan(30_000);
+    expect(res.body).toMatchObject({ status: 'active', test_clock: unix(eleventh) + 3600, current_period_start: unix(eleventh) });
+    const payments = (await g.api('GET', `/v1/payments?subscription=${s.id}&limit=100`)).body.data;
+    expect(payments).toHaveLength(12);
+    expect(payments.every((p: any) => p.status === 'succeeded' && p.subscription === s.id && p.channel === 'alipay_agreement' && p.amount === 2500 && p.customer === s.customer)).toBe(true);
+    expect(res.body.latest_payment).toBe(payments[0].id);
+    const events = await eventsOf(s.id);
+    expect(events.filter((e) => e === 'subscription.renewed')).toHaveLength(12);
+    expect(events.filter((e) => e !== 'subscription.renewed')).toEqual(['subscription.created']);
+    const charged = await g.deps.db('sandbox_agreement_deductions').where({ agreement_no: agreement.channel_agreement_no });
+    expect(charged).toHaveLength(12);
+    expect((await g.deps.db('payment_attempts').whereIn('payment_id', payments.map((p: any) => p.id))).length).toBe(12);
+    // Never back; at most 5 years ahead.
+    const back = await g.api('POST', `/v1/test_helpers/subscriptions/${s.id}/advance`, { to: unix(eleventh) });
+    expect([back.status, back.body.error.param]).toEqual([400, 'to']);
+    const far = await g.api('POST', `/v1/test_helpers/subscriptions/${s.id}/advance`, { to: unix(eleventh) + 6 * 366 * 86400 });
+    expect([far.status, far.body.error.param]).toEqual([400, 'to']);
+    // The background scheduler leaves a subscription on a test clock alone.
+    expect(await g.deps.db('subscription_periods').where({ subscription_id: s.id, status: 'pending', clocked: false }).first()).toBeUndefined();
+  });
+
+  it('insufficient funds: retried inside the window, then past_due, then canceled', async () => {
+    const { agreement } = await signedAgreement(g, monthlyFrom(beijingDay(3)));
+    const d = agreement.period_rule.execute_time as string;
+    // The simulator declines amounts ending in 51 fen with ACQ.BUYER_BALANCE_NOT_ENOUGH.
+    const s = (await g.api('POST', '/v1/subscriptions', { agreement: agreement.id, amount: 1051, subject: 'Poor', interval: 'month' })).body;
+    const afterFirst = await g.api('POST', `/v1/test_helpers/subscriptions/${s.id}/advance`, { to: unix(d) + 86400 });
+    expect(afterFirst.body.status).toBe('past_due');
+    const tried = await g.deps.db('payments').where({ subscription_id: s.id }).orderBy('created');
+    expect(tried.map((p) => [p.status, Number(p.created)])).toEqual([
+      ['closed', unix(d) - 2 * 86400 + 10 * 3600], ['closed', unix(d) - 86400 + 10 * 3600], ['closed', unix(d) + 10 * 3600],
+    ]);
+    const failed = (await g.api('GET', `/v1/payments/${tried[2].id}`)).body;
+    expect(failed.last_attempt_error).toMatchObject({ channel: 'alipay_agreement', code: 'ACQ.BUYER_BALANCE_NOT_ENOUGH' });
+    const end = await g.api('POST', `/v1/test_helpers/subscriptions/${s.id}/advance`, { to: unix(d) + 40 * 86400 });
+    expect(end.body).toMatchObject({ status: 'canceled', cancellation_reason: 'payment_failed' });
+    expect(await eventsOf(s.id)).toEqual([
+      'subscription.created',
+      'subscription.payment_failed', 'subscription.payment_failed', 'subscription.payment_failed', 'subscription.past_due',
+      'subscription.payment_failed', 'subscription.payment_failed', 'subscription.payment_failed', 'subscription.canceled',
+    ]);
+    expect(await g.deps.db('payments').where({ subscription_id: s.id, status: 'succeeded' })).toHaveLength(0);
+    expect(await g.deps.db('sandbox_agreement_deductions').where({ agreement_no: agreement.channel_agreement_no })).toHaveLength(0);
+  });
+
+  it('an unknown answer is queried, never sent under a new number: the period is charged once', async () => {
+    const { agreement } = await signedAgreement(g, monthlyFrom(beijingDay(3)));
+    const d = agreement.period_rule.execute_time as string;
+    // Amounts ending in 52 fen: the simulator charges, then answers 20000 (unknown).
+    const s = (await g.api('POST', '/v1/subscriptions', { agreement: agreement.id, amount: 1052, subject: 'Lost answer', interval: 'month' })).body;
+    const res = await g.api('POST', `/v1/test_helpers/subscriptions/${s.id}/advance`, { to: unix(d) + 86400 });
+    expect(res.body.status).toBe('active');
+    const payments = await g.deps.db('payments').where({ subscription_id: s.id });
+    expect(payments.map((p) => p.status)).toEqual(['succeeded']);
+    const attempts = await g.deps.db('payment_attempts').where({ payment_id: payments[0].id });
+    expect(attempts).toHaveLength(1);
+    const charged = await g.deps.db('sandbox_agreement_deductions').where({ agreement_no: agreement.channel_agreement_no });
+    expect(charged.map((c) => c.out_trade_no)).toEqual([attempts[0].channel_order_no]);
+    expect((await eventsOf(s.id)).filter((e) => e === 'subscription.renewed')).toHaveLength(1);
+  });
+
+  it('cancel at period end: the next period is not charged, and it ends when the period ends', async () => {
+    const { agreement } = await signedAgreement(g, monthlyFrom(beijingDay(3)));
+    const d = agreement.period_rule.execute_time as string;
+    const s = (await g.api('POST', '/v1/subscriptions', { agreement: agreement.id, amount: 900, subject: 'Short', interval: 'month' })).body;
+    const paid = (await g.api('POST', `/v1/test_helpers/subscriptions/${s.id}/advance`, { to: unix(d) + 3600 })).body;
+    expect(paid.status).toBe('active');
+    const end = paid.current_period_end;
+    expect((await g.api('POST', `/v1/subscriptions/${s.id}/cancel`, { at_period_end: true })).body.cancel_at_period_end).toBe(true);
+    const before = (await g.api('POST', `/v1/test_helpers/subscriptions/${s.id}/advance`, { to: end - 3600 })).body;
+    expect(before.status).toBe('active');
+    const after = (await g.api('POST', `/v1/test_helpers/subscriptions/${s.id}/advance`, { to: end + 3600 })).body;
+    expect(after).toMatchObject({ status: 'canceled', cancellation_reason: 'period_end', canceled_at: end });
+    expect(await g.deps.db('payments').where({ subscription_id: s.id })).toHaveLength(1);
   });
 
   it('cancel now and at period end', async () => {
