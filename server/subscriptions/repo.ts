@@ -194,30 +194,35 @@ export async function cancelPendingPeriods(tx: Sql, subscriptionId: string): Pro
   await tx.run(`update subscription_periods set status = 'canceled', next_try_at_ms = null, updated_ms = ? where subscription_id = ? and status = 'pending'`, [Date.now(), subscriptionId]);
 }
 
+const dueQuery = (q: Knex.QueryBuilder, nowMs: number, limit: number) =>
+  q.where({ status: 'pending', clocked: false }).where('next_try_at_ms', '<=', nowMs).orderBy('next_try_at_ms').limit(limit);
+
 /**
- * Claims up to `limit` due periods of subscriptions on real time by moving their due time to
- * `leaseMs`. PostgreSQL: FOR UPDATE SKIP LOCKED, so concurrent claimants take disjoint rows;
- * SQLite (one writer): each row by a conditional update of the due time it was read with.
+ * PostgreSQL: claims up to `limit` due periods of subscriptions on real time at once, by moving
+ * their due time to `leaseMs` under FOR UPDATE SKIP LOCKED, so concurrent claimants take
+ * disjoint rows.
  */
-export async function claimDuePeriods(db: Knex, nowMs: number, leaseMs: number, limit: number): Promise<PeriodRow[]> {
-  const due = (q: Knex.QueryBuilder) => q.where({ status: 'pending', clocked: false }).where('next_try_at_ms', '<=', nowMs).orderBy('next_try_at_ms').limit(limit);
-  if (isPostgres(db)) {
-    return db.transaction(async (trx) => {
-      const rows = await due(trx('subscription_periods').select('subscription_id', 'period_index')).forUpdate().skipLocked();
-      const claimed: PeriodRow[] = [];
-      for (const r of rows) {
-        const [u] = await trx('subscription_periods').where({ subscription_id: r.subscription_id, period_index: r.period_index }).update({ next_try_at_ms: leaseMs, updated_ms: Date.now() }, '*');
-        claimed.push(periodFromRow(u));
-      }
-      return claimed;
-    });
-  }
-  const claimed: PeriodRow[] = [];
-  for (const r of await due(db('subscription_periods'))) {
-    const n = await db('subscription_periods')
-      .where({ subscription_id: r.subscription_id, period_index: r.period_index, status: 'pending', next_try_at_ms: r.next_try_at_ms })
-      .update({ next_try_at_ms: leaseMs, updated_ms: Date.now() });
-    if (n === 1) claimed.push(periodFromRow({ ...r, next_try_at_ms: leaseMs }));
-  }
-  return claimed;
+export async function claimDuePeriodsLocked(db: Knex, nowMs: number, leaseMs: number, limit: number): Promise<PeriodRow[]> {
+  return db.transaction(async (trx) => {
+    const rows = await dueQuery(trx('subscription_periods').select('subscription_id', 'period_index'), nowMs, limit).forUpdate().skipLocked();
+    const claimed: PeriodRow[] = [];
+    for (const r of rows) {
+      const [u] = await trx('subscription_periods').where({ subscription_id: r.subscription_id, period_index: r.period_index }).update({ next_try_at_ms: leaseMs, updated_ms: Date.now() }, '*');
+      claimed.push(periodFromRow(u));
+    }
+    return claimed;
+  });
+}
+
+/** SQLite (one writer, no row locks): the due periods, each to be claimed by claimPeriod just before it is driven. */
+export async function duePeriods(db: Knex, nowMs: number, limit: number): Promise<PeriodRow[]> {
+  return (await dueQuery(db('subscription_periods'), nowMs, limit)).map(periodFromRow);
+}
+
+/** Claims one period by a conditional update of the due time it was read with; the claimed row, or undefined when another claimant was first. */
+export async function claimPeriod(db: Knex, p: PeriodRow, leaseMs: number): Promise<PeriodRow | undefined> {
+  const n = await db('subscription_periods')
+    .where({ subscription_id: p.subscription_id, period_index: p.period_index, status: 'pending', next_try_at_ms: p.next_try_at_ms })
+    .update({ next_try_at_ms: leaseMs, updated_ms: Date.now() });
+  return n === 1 ? { ...p, next_try_at_ms: leaseMs } : undefined;
 }
