@@ -17,6 +17,8 @@ import * as moneyOut from './019_money_out.ts';
 import * as wechatTransferSandbox from './021_wechat_transfer_sandbox.ts';
 import * as wechatRedpackSandbox from './022_wechat_redpack_sandbox.ts';
 import * as installments from './024_installments.ts';
+import * as alipayDeductionSandbox from './023_alipay_deduction_sandbox.ts';
+import * as subscriptions from './025_subscriptions.ts';
 
 /** Every migration in order; knex reads them through a migration source, not the file system. */
 export const migrations = [
@@ -39,4 +41,6 @@ export const migrations = [
   { name: '021_wechat_transfer_sandbox', ...wechatTransferSandbox },
   { name: '022_wechat_redpack_sandbox', ...wechatRedpackSandbox },
   { name: '024_installments', ...installments },
+  { name: '023_alipay_deduction_sandbox', ...alipayDeductionSandbox },
+  { name: '025_subscriptions', ...subscriptions },
 ];

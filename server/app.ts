@@ -18,6 +18,7 @@ import { createWebhookEndpointRoutes } from './webhooks/routes.ts';
 import { createEventRoutes } from './events/routes.ts';
 import { createCustomerRoutes } from './customers/routes.ts';
 import { createAgreementRoutes } from './agreements/routes.ts';
+import { createSubscriptionRoutes, createSubscriptionTestHelperRoutes } from './subscriptions/routes.ts';
 import { createCouponRoutes } from './coupons/routes.ts';
 import { createTransferRoutes, createTransferTestHelperRoutes } from './transfers/routes.ts';
 import { createRedPacketRoutes, createRedPacketTestHelperRoutes } from './red-packets/routes.ts';
@@ -72,10 +73,11 @@ export function createApp(deps: Deps): express.Express {
   api.use('/events', createEventRoutes(deps));
   api.use('/customers', createCustomerRoutes(deps));
   api.use('/agreements', createAgreementRoutes(deps));
+  api.use('/subscriptions', createSubscriptionRoutes(deps));
   api.use('/coupons', createCouponRoutes(deps));
   api.use('/transfers', createTransferRoutes(deps));
   api.use('/red_packets', createRedPacketRoutes(deps));
-  api.use('/test_helpers', createTestHelperRoutes(deps), createTransferTestHelperRoutes(deps), createRedPacketTestHelperRoutes(deps));
+  api.use('/test_helpers', createTestHelperRoutes(deps), createTransferTestHelperRoutes(deps), createRedPacketTestHelperRoutes(deps), createSubscriptionTestHelperRoutes(deps));
   api.use(apiNotFound);
   api.use(apiErrorHandler(deps.logger));
   app.use('/v1', (_req, res, next) => {

@@ -11,6 +11,7 @@ import type { AlipayCredentials } from '../channels/alipay/index.ts';
 import { agreementSignUrl, unsignAgreement, walletSchemeUrl } from '../channels/alipay/agreements.ts';
 import { MAX_AMOUNT, customerIdSchema, metadataSchema } from '../payments/validation.ts';
 import { customerOf } from '../customers/service.ts';
+import { endSubscriptionsOfAgreement } from '../subscriptions/service.ts';
 import {
   agreementFromRow, findAgreement, findAgreementByChannelNo, toAgreementObject, transitionAgreement,
   type AgreementAction, type AgreementRow,
@@ -138,6 +139,8 @@ async function moveAgreement(deps: Deps, a: AgreementRow, to: 'active' | 'termin
     if (!(await transitionAgreement(trx, a, to, changes))) return false;
     const now = agreementFromRow(await trx('agreements').where({ id: a.id }).first());
     await insertEvent(trx, { appId: a.app_id, livemode: a.livemode, type: to === 'active' ? 'agreement.active' : 'agreement.terminated', object: toAgreementObject(now) });
+    // Nothing can be charged through an ended mandate: its subscriptions end with it.
+    if (to === 'terminated') await endSubscriptionsOfAgreement(trx, a.id);
     return true;
   });
   if (moved) await deps.bus.publish('webhooks', a.id);

@@ -8,12 +8,18 @@ export const CHANNEL_CODES = [
   'card', 'apple_pay',
   // The customer's stored value (DESIGN §2.3): no adapter and no provider; the payments service pays it.
   'balance',
+  // A deduction through a signed Alipay 周期扣款 agreement (DESIGN §2.5): charged by subscriptions only.
+  'alipay_agreement',
 ] as const;
 export type ChannelCode = (typeof CHANNEL_CODES)[number];
 
 /** For the merchant's own iOS/Android app: the direct API only, never offered by the cashier. */
 export const APP_CODES: readonly ChannelCode[] = ['alipay_app', 'wechat_app'];
 export const isAppCode = (code: ChannelCode): boolean => APP_CODES.includes(code);
+
+/** Charged through an agreement by the subscription scheduler: never offered by the cashier, refused by the payments API. */
+export const AGREEMENT_CODES: readonly ChannelCode[] = ['alipay_agreement'];
+export const isAgreementCode = (code: ChannelCode): boolean => AGREEMENT_CODES.includes(code);
 
 export type Provider = 'alipay' | 'wechatpay' | 'unionpay' | 'paypal' | 'stripe';
 

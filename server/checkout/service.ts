@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { Deps } from '../deps.ts';
 import { timingSafeEqualStr, nowSeconds } from '../crypto.ts';
-import { isAppCode, providerOf, type ChannelCode, type Provider } from '../channels/types.ts';
+import { isAgreementCode, isAppCode, providerOf, type ChannelCode, type Provider } from '../channels/types.ts';
 import { channelFor, isImplemented } from '../channels/registry.ts';
 import { expediteAttemptQuery, listAttempts, type AttemptRow, type PaymentRow } from '../payments/repo.ts';
 import { refreshAttempt } from '../payments/service.ts';
@@ -48,9 +48,9 @@ const blockedIn: Partial<Record<Environment, Provider>> = { wechat: 'alipay', al
  * Alipay only (DESIGN §2.5).
  */
 export function channelsFor(payment: PaymentRow, env: Environment, userAgent?: string): ChannelCode[] {
-  const offered = payment.channel && !isAppCode(payment.channel) ? [payment.channel] : byEnvironment[env];
+  const offered = payment.channel && !isAppCode(payment.channel) && !isAgreementCode(payment.channel) ? [payment.channel] : byEnvironment[env];
   return offered.filter(
-    (code) => isImplemented(code) && !isAppCode(code) && providerOf(code) !== blockedIn[env] && takesCurrency(code, payment.currency)
+    (code) => isImplemented(code) && !isAppCode(code) && !isAgreementCode(code) && providerOf(code) !== blockedIn[env] && takesCurrency(code, payment.currency)
       && (code !== 'apple_pay' || offersApplePay(userAgent)) && (!payment.installments || takesInstallments(code)),
   );
 }

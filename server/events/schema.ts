@@ -4,6 +4,7 @@ import { paymentObjectSchema } from '../payments/service.ts';
 import { refundObjectSchema } from '../refunds/repo.ts';
 import { agreementObjectSchema } from '../agreements/repo.ts';
 import { transferObjectSchema } from '../transfers/repo.ts';
+import { subscriptionObjectSchema } from '../subscriptions/repo.ts';
 import { redPacketObjectSchema } from '../red-packets/repo.ts';
 import { webhookEndpointObjectSchema } from '../webhooks/service.ts';
 import type { EventType } from './repo.ts';
@@ -23,6 +24,11 @@ export const EVENT_DATA_SCHEMAS: Record<EventType, { object: z.ZodType; summary:
   'webhook_endpoint.disabled': { object: webhookEndpointObjectSchema, summary: 'An endpoint was disabled: it answered 410 Gone, or every delivery failed for three days.' },
   'agreement.active': { object: agreementObjectSchema, summary: 'The customer signed an agreement (mandate) in the wallet; subscriptions may now charge through it.' },
   'agreement.terminated': { object: agreementObjectSchema, summary: 'An agreement ended: terminated by the merchant, or cancelled by the customer from the wallet (terminated_reason says which).' },
+  'subscription.created': { object: subscriptionObjectSchema, summary: 'A subscription was created on an active agreement; its first period is charged inside Alipay\'s window before its first scheduled date.' },
+  'subscription.renewed': { object: subscriptionObjectSchema, summary: 'A period was paid: the subscription is active on it (current_period_start/end), latest_payment is its payment.' },
+  'subscription.payment_failed': { object: subscriptionObjectSchema, summary: 'A charge try of a period failed (latest_payment, closed, says why); it is tried again inside the window while tries are left.' },
+  'subscription.past_due': { object: subscriptionObjectSchema, summary: 'Every try of a period failed: the period is unpaid. The next period is charged as usual; a second unpaid period in a row cancels the subscription.' },
+  'subscription.canceled': { object: subscriptionObjectSchema, summary: 'A subscription ended: canceled by the merchant (now or at period end), after two unpaid periods, or because its agreement ended (cancellation_reason says which).' },
   'transfer.succeeded': { object: transferObjectSchema, summary: 'A transfer paid its recipient; the money has left and cannot be called back.' },
   'transfer.failed': { object: transferObjectSchema, summary: 'A transfer failed at the channel (failure_code says why): nothing was paid, and a balance it was taken from has it back.' },
   'transfer.canceled': { object: transferObjectSchema, summary: 'A transfer was canceled: rejected at approval, withdrawn by the merchant, or canceled before the recipient confirmed it. Nothing was paid.' },

@@ -101,6 +101,7 @@ const TAGS: Record<Operation['tag'], string> = {
   Customers: "Customers and their stored-value balance (账户余额), changed only by ledger entries: top-ups, payments with channel balance, their refunds, adjustments.",
   Coupons: 'Discount codes: a fixed amount or a percentage off, with limits that hold under concurrency.',
   Agreements: 'Auto-debit mandates the customer signs in the wallet, for charges on a schedule.',
+  Subscriptions: "Recurring charges through an agreement, on the channel's schedule, each period charged once.",
   Transfers: "Payouts to a person's Alipay or WeChat account (企业付款), paid exactly once, within the app's limits.",
   'Red packets': 'WeChat and Alipay cash red packets (红包), followed until opened or refunded.',
   Events: 'The event log behind the webhooks: kept, never pruned.',

@@ -25,6 +25,9 @@ import { listCouponsQuery } from '../coupons/routes.ts';
 import { agreementObjectSchema } from '../agreements/repo.ts';
 import { createAgreementSchema } from '../agreements/service.ts';
 import { listAgreementsQuery } from '../agreements/routes.ts';
+import { subscriptionObjectSchema } from '../subscriptions/repo.ts';
+import { cancelSubscriptionSchema, createSubscriptionSchema } from '../subscriptions/service.ts';
+import { advanceSubscriptionSchema, listSubscriptionsQuery } from '../subscriptions/routes.ts';
 import { transferObjectSchema } from '../transfers/repo.ts';
 import { createTransferSchema } from '../transfers/service.ts';
 import { listTransfersQuery, simulateTransferSchema } from '../transfers/routes.ts';
@@ -42,7 +45,7 @@ export interface Operation {
   /** OpenAPI style: /v1/payments/{id}. */
   path: string;
   operationId: string;
-  tag: 'Payments' | 'Refunds' | 'Customers' | 'Coupons' | 'Agreements' | 'Transfers' | 'Red packets' | 'Events' | 'Webhook endpoints' | 'Test helpers' | 'Meta';
+  tag: 'Payments' | 'Refunds' | 'Customers' | 'Coupons' | 'Agreements' | 'Subscriptions' | 'Transfers' | 'Red packets' | 'Events' | 'Webhook endpoints' | 'Test helpers' | 'Meta';
   summary: string;
   description?: string;
   query?: z.ZodObject;
@@ -63,6 +66,7 @@ export const customerListSchema = listPageSchema(customerObjectSchema, 'Customer
 export const balanceTransactionListSchema = listPageSchema(balanceTransactionObjectSchema, 'BalanceTransactionList');
 export const couponListSchema = listPageSchema(couponObjectSchema, 'CouponList');
 export const agreementListSchema = listPageSchema(agreementObjectSchema, 'AgreementList');
+export const subscriptionListSchema = listPageSchema(subscriptionObjectSchema, 'SubscriptionList');
 export const transferListSchema = listPageSchema(transferObjectSchema, 'TransferList');
 export const redPacketListSchema = listPageSchema(redPacketObjectSchema, 'RedPacketList');
 /** The document itself: an OpenAPI 3.1 object, not described further here. */
@@ -191,6 +195,31 @@ export const OPERATIONS: Operation[] = [
     response: agreementObjectSchema, errors: [404],
   },
   {
+    method: 'post', path: '/v1/subscriptions', operationId: 'createSubscription', tag: 'Subscriptions',
+    summary: 'Create a subscription',
+    description: 'Charges `amount` each period through an `active` agreement, on the agreement\'s own schedule (Alipay deducts only on its scheduled dates, '
+      + 'and the 3 days before each): `interval` and `interval_count` must say the agreement\'s period rule. Each period is one payment (`subscription` set, '
+      + 'channel `alipay_agreement`), tried 2 days before the scheduled date (Beijing 10:00), the day before and on the date; all failed is `past_due`, '
+      + 'two unpaid periods in a row `canceled`. `trial_end`: `trialing` until then.',
+    body: createSubscriptionSchema, response: subscriptionObjectSchema, errors: [404],
+  },
+  {
+    method: 'get', path: '/v1/subscriptions', operationId: 'listSubscriptions', tag: 'Subscriptions',
+    summary: 'List subscriptions', description: 'Newest first; filter by `customer`, `agreement` or `status`.',
+    query: listSubscriptionsQuery, response: subscriptionListSchema,
+  },
+  {
+    method: 'get', path: '/v1/subscriptions/{id}', operationId: 'retrieveSubscription', tag: 'Subscriptions',
+    summary: 'Retrieve a subscription', query: noParams, response: subscriptionObjectSchema, errors: [404],
+  },
+  {
+    method: 'post', path: '/v1/subscriptions/{id}/cancel', operationId: 'cancelSubscription', tag: 'Subscriptions',
+    summary: 'Cancel a subscription',
+    description: 'Now (`canceled`, `subscription.canceled`), or with `at_period_end: true` when the current period ends, without charging the next one. '
+      + 'A subscription also ends when its agreement does (the wallet user\'s cancellation included).',
+    body: cancelSubscriptionSchema, response: subscriptionObjectSchema, errors: [404],
+  },
+  {
     method: 'post', path: '/v1/transfers', operationId: 'createTransfer', tag: 'Transfers',
     summary: 'Create a transfer',
     description: "Pays a person's Alipay or WeChat account (企业付款). Alipay pays at once (`succeeded`); WeChat waits for the recipient to confirm "
@@ -301,6 +330,13 @@ export const OPERATIONS: Operation[] = [
     summary: "Act as a red packet's recipient (test mode only)",
     description: 'Open a sent WeChat red packet, or leave it unopened for 24 h so it is refunded, at the simulator. A live key gets 404.',
     body: simulateRedPacketSchema, response: redPacketObjectSchema, errors: [402, 404, 502],
+  },
+  {
+    method: 'post', path: '/v1/test_helpers/subscriptions/{id}/advance', operationId: 'advanceSubscriptionClock', tag: 'Test helpers',
+    summary: "Advance a subscription's test clock (test mode only)",
+    description: "Freezes the subscription's time and moves it to `to` (never back, at most 5 years ahead): every charge due on the way runs in order, at its own time, "
+      + 'through the Alipay simulator, before the answer. The background scheduler leaves a subscription on a test clock alone. A live key gets 404.',
+    body: advanceSubscriptionSchema, response: subscriptionObjectSchema, errors: [404],
   },
   {
     method: 'get', path: '/v1/openapi.json', operationId: 'getOpenApiDocument', tag: 'Meta',

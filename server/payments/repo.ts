@@ -42,6 +42,9 @@ export interface PaymentRow {
   coupon_entry_open: boolean;
   /** DESIGN §2.5: Alipay Huabei installments every attempt asks for (migration 024), or null. */
   installments: Installments | null;
+  /** DESIGN §2.5: the subscription whose period (0-based) this payment charges. */
+  subscription_id: string | null;
+  subscription_period: number | null;
 }
 
 export type PaymentPurpose = 'payment' | 'balance_top_up';
@@ -90,6 +93,8 @@ export function paymentFromRow(r: any): PaymentRow {
     allow_coupon_code: bool(r.allow_coupon_code),
     coupon_entry_open: bool(r.coupon_entry_open),
     installments: installmentsOf(r.installments),
+    subscription_id: r.subscription_id ?? null,
+    subscription_period: num(r.subscription_period),
   };
 }
 

@@ -20,6 +20,7 @@ export const listPaymentsQuery = z
     status: z.enum(['pending', 'succeeded', 'closed']).optional(),
     channel: z.enum(CHANNEL_CODES).optional(),
     out_trade_no: z.string().max(64).optional(),
+    subscription: z.string().regex(/^sub_[A-Za-z0-9]{1,60}$/, 'must be a subscription id (sub_…)').optional(),
     'created[gte]': timestampParam.optional(),
     'created[lte]': timestampParam.optional(),
   })

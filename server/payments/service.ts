@@ -17,6 +17,7 @@ import { actionExpiry, attemptErrorSchema, nextActionOf, nextActionSchema, qrIma
 import { sqlOf, transaction, type Sql } from '../sql.ts';
 import { accountTermsFor, closeCouponEntry, createBalancePayment, creditTopUp, insertPaymentWithCoupon, payPendingWithBalance } from '../customers/payments.ts';
 import { deliveriesNeedClaim } from '../webhooks/handoff.ts';
+import { subscriptionPaymentSucceeded, subscriptionTryFailed } from '../subscriptions/service.ts';
 import {
   assignNextActionAttempt, attemptContext, attemptFromRow, closeSiblingAttempts, findPayment, findPaymentById, markAttemptSucceeded, markPaymentSucceeded,
   paymentFromRow, recordLastAttemptError, storeNextAction, type AttemptRow, type PaymentRow,
@@ -55,6 +56,7 @@ export const paymentObjectSchema = z
     purpose: z.enum(['payment', 'balance_top_up']).describe("balance_top_up: its success credits the customer's balance"),
     allow_coupon_code: z.boolean().describe('the payer may type a coupon code on the cashier until a channel order is placed'),
     installments: installmentsSchema.nullable().describe('Alipay Huabei installments (花呗分期) every channel order of this payment asks for; null when paid at once'),
+    subscription: z.string().nullable().describe('sub_…: the subscription whose period it charges (channel alipay_agreement)'),
   })
   .strict()
   .meta({ id: 'Payment' });
@@ -90,6 +92,7 @@ export function toPaymentObject(p: PaymentRow, publicUrl: string) {
     purpose: p.purpose,
     allow_coupon_code: p.allow_coupon_code,
     installments: p.installments,
+    subscription: p.subscription_id,
   };
 }
 export type PaymentObject = ReturnType<typeof toPaymentObject>;
@@ -274,6 +277,7 @@ export interface ListFilters {
   status?: string;
   channel?: string;
   out_trade_no?: string;
+  subscription?: string;
   created_gte?: number;
   created_lte?: number;
 }
@@ -284,6 +288,7 @@ export function listPayments(deps: Deps, auth: AuthContext, f: ListFilters) {
     if (f.status) q.where('status', f.status);
     if (f.channel) q.where('channel', f.channel);
     if (f.out_trade_no) q.where('out_trade_no', f.out_trade_no);
+    if (f.subscription) q.where('subscription_id', f.subscription);
     if (f.created_gte !== undefined) q.where('created', '>=', f.created_gte);
     if (f.created_lte !== undefined) q.where('created', '<=', f.created_lte);
     return q;
@@ -400,6 +405,8 @@ async function recordAttemptFailure(deps: Deps, attemptId: string, code: string,
     paymentId = payment.id;
     // The payment as it now stands: pending, with last_attempt_error saying why (and which channel).
     await insertEvent(trx, { appId: payment.app_id, livemode: payment.livemode, type: 'payment.attempt_failed', object: toPaymentObject(payment, deps.config.publicUrl) });
+    // A subscription's charge has one attempt: its failure closes the payment, and the period is tried again (subscriptions/service.ts).
+    if (payment.subscription_id) await subscriptionTryFailed(sqlOf(trx), payment, (p) => toPaymentObject(p, deps.config.publicUrl));
   });
   if (paymentId) await announce(deps, paymentId);
 }
@@ -437,6 +444,8 @@ export async function applyAttemptOutcome(deps: Deps, attempt: AttemptRow, outco
       await creditTopUp(tx, won);
       await insertEvent(tx, { appId: won.app_id, livemode: won.livemode, type: 'payment.succeeded', object: toPaymentObject(won, deps.config.publicUrl) });
       await closeSiblingAttempts(tx, won.id, attempt.id, nowMs);
+      // A subscription's period is paid in the same transaction (subscription.renewed).
+      if (won.subscription_id) await subscriptionPaymentSucceeded(tx, won);
       return { status: won.status, wakeWorkers: deliveriesNeedClaim(tx) };
     }
     // The customer paid a second attempt (or after closing): the money is at the channel and goes back.

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { CHANNEL_CODES, type ChannelCode } from '../channels/types.ts';
+import { CHANNEL_CODES, isAgreementCode, type ChannelCode } from '../channels/types.ts';
 import { invalid } from '../errors.ts';
 
 import { isCurrency } from './currencies.ts';
@@ -23,7 +23,7 @@ const httpUrl = z
 
 const channelSchema = z.enum(CHANNEL_CODES, {
   error: (i) => (i.input === undefined ? 'is required' : `must be one of ${CHANNEL_CODES.join(', ')}`),
-});
+}).refine((c) => !isAgreementCode(c), 'alipay_agreement is charged by subscriptions only (POST /v1/subscriptions)');
 
 // isIP also takes a zone id (fe80::1%eth0), which no address on the internet has and which
 // has no length limit; the longest address written out (::ffff:255.255.255.255 in full) is 45.

@@ -6,6 +6,7 @@ import { refundFromRow } from '../refunds/repo.ts';
 import { IDEMPOTENCY_TTL_MS } from '../http/idempotency.ts';
 import { REFUND_SUBMIT_LEASE_MS, submitRefund } from '../refunds/service.ts';
 import { moneyOutPass } from '../transfers/worker.ts';
+import { subscriptionPass } from '../subscriptions/worker.ts';
 
 /** Active query of pending attempts: a lost notify still ends in succeeded (about 10 s, 30 s, 1 min, 5 min, 15 min, then hourly). */
 export const QUERY_SCHEDULE_MS = [10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000];
@@ -90,6 +91,7 @@ export function startPaymentWorker(deps: Deps, opts: { intervalMs?: number; back
       await guarded('refund', refund.id, () => submitRefund(deps, refund, lease));
     }
     handled += await moneyOutPass(deps, now, guarded);
+    handled += await subscriptionPass(deps, now, guarded);
     if (now - lastSweep >= SWEEP_EVERY_MS) {
       lastSweep = now;
       // Idempotent responses are replayed for 24 h; a day's grace after that, they go. A key still

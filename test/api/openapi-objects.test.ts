@@ -5,6 +5,7 @@ import { errorObjectSchema } from '../../server/http/errors.ts';
 import { EVENT_SCHEMAS } from '../../server/events/schema.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { startReceiver } from '../support/receiver.ts';
+import { beijingDay, signedAgreement } from '../support/subscriptions.ts';
 import { getCredentials } from '../../server/apps/channel-configs.ts';
 import { sandboxPayerOpenid } from '../../server/sandbox/wechatpay/index.ts';
 
@@ -66,6 +67,16 @@ describe('response schemas match the API', () => {
     await call('retrieveAgreement', 'GET', `/v1/agreements/${mandate.id}`);
     await call('listAgreements', 'GET', `/v1/agreements?customer=${cus.id}`);
     expect((await call('terminateAgreement', 'POST', `/v1/agreements/${mandate.id}/terminate`)).status).toBe('terminated');
+    // A signed agreement, a subscription on it, a year of renewals on its test clock, and a cancel.
+    const { agreement } = await signedAgreement(g, { period_type: 'MONTH', period: 1, execute_time: beijingDay(3).replace(/-(29|30|31)$/, '-28') });
+    const sub = await call('createSubscription', 'POST', '/v1/subscriptions', { agreement: agreement.id, amount: 1500, subject: 'Schema plan', interval: 'month', metadata: { k: 'v' } });
+    const advanced = await call('advanceSubscriptionClock', 'POST', `/v1/test_helpers/subscriptions/${sub.id}/advance`, { to: sub.current_period_end + 86400 });
+    expect(advanced.status).toBe('active');
+    await call('retrieveSubscription', 'GET', `/v1/subscriptions/${sub.id}`);
+    await call('listSubscriptions', 'GET', `/v1/subscriptions?agreement=${agreement.id}`);
+    const charged = await call('listPayments', 'GET', `/v1/payments?subscription=${sub.id}`);
+    expect(charged.data[0].subscription).toBe(sub.id);
+    expect((await call('cancelSubscription', 'POST', `/v1/subscriptions/${sub.id}/cancel`, { at_period_end: false })).status).toBe('canceled');
     const gone = await call('createCustomer', 'POST', '/v1/customers', {});
     await call('deleteCustomer', 'DELETE', `/v1/customers/${gone.id}`);
   });

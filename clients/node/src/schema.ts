@@ -298,6 +298,67 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List subscriptions
+         * @description Newest first; filter by `customer`, `agreement` or `status`.
+         */
+        get: operations["listSubscriptions"];
+        put?: never;
+        /**
+         * Create a subscription
+         * @description Charges `amount` each period through an `active` agreement, on the agreement's own schedule (Alipay deducts only on its scheduled dates, and the 3 days before each): `interval` and `interval_count` must say the agreement's period rule. Each period is one payment (`subscription` set, channel `alipay_agreement`), tried 2 days before the scheduled date (Beijing 10:00), the day before and on the date; all failed is `past_due`, two unpaid periods in a row `canceled`. `trial_end`: `trialing` until then.
+         */
+        post: operations["createSubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subscriptions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Retrieve a subscription */
+        get: operations["retrieveSubscription"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subscriptions/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a subscription
+         * @description Now (`canceled`, `subscription.canceled`), or with `at_period_end: true` when the current period ends, without charging the next one. A subscription also ends when its agreement does (the wallet user's cancellation included).
+         */
+        post: operations["cancelSubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/transfers": {
         parameters: {
             query?: never;
@@ -631,6 +692,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/test_helpers/subscriptions/{id}/advance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Advance a subscription's test clock (test mode only)
+         * @description Freezes the subscription's time and moves it to `to` (never back, at most 5 years ahead): every charge due on the way runs in order, at its own time, through the Alipay simulator, before the answer. The background scheduler leaves a subscription on a test clock alone. A live key gets 404.
+         */
+        post: operations["advanceSubscriptionClock"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/openapi.json": {
         parameters: {
             query?: never;
@@ -807,6 +888,106 @@ export interface webhooks {
          * @description An agreement ended: terminated by the merchant, or cancelled by the customer from the wallet (terminated_reason says which).
          */
         post: operations["onAgreementTerminatedEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "subscription.created": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * subscription.created
+         * @description A subscription was created on an active agreement; its first period is charged inside Alipay's window before its first scheduled date.
+         */
+        post: operations["onSubscriptionCreatedEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "subscription.renewed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * subscription.renewed
+         * @description A period was paid: the subscription is active on it (current_period_start/end), latest_payment is its payment.
+         */
+        post: operations["onSubscriptionRenewedEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "subscription.payment_failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * subscription.payment_failed
+         * @description A charge try of a period failed (latest_payment, closed, says why); it is tried again inside the window while tries are left.
+         */
+        post: operations["onSubscriptionPaymentFailedEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "subscription.past_due": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * subscription.past_due
+         * @description Every try of a period failed: the period is unpaid. The next period is charged as usual; a second unpaid period in a row cancels the subscription.
+         */
+        post: operations["onSubscriptionPastDueEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "subscription.canceled": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * subscription.canceled
+         * @description A subscription ended: canceled by the merchant (now or at period end), after two unpaid periods, or because its agreement ended (cancellation_reason says which).
+         */
+        post: operations["onSubscriptionCanceledEvent"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1168,7 +1349,7 @@ export interface components {
         };
         AttemptError: {
             /** @enum {string} */
-            channel: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance";
+            channel: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance" | "alipay_agreement";
             code: string;
             message: string;
         };
@@ -1203,63 +1384,6 @@ export interface components {
             };
             /** @description unix seconds */
             created: number;
-        };
-        Payment: {
-            /** @description pay_… */
-            id: string;
-            /** @constant */
-            object: "payment";
-            livemode: boolean;
-            app_id: string;
-            out_trade_no: string;
-            /** @description in the currency's minor unit (fen for CNY) */
-            amount: number;
-            currency: string;
-            subject: string;
-            description: string | null;
-            channel: ("alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance") | null;
-            /** @enum {string} */
-            status: "pending" | "succeeded" | "closed";
-            amount_refunded: number;
-            channel_trade_no: string | null;
-            paid_at: number | null;
-            /** @description unix seconds */
-            expires_at: number;
-            return_url: string | null;
-            metadata: {
-                [key: string]: string;
-            };
-            /** @description the hosted cashier for this payment */
-            checkout_url: string;
-            /** @description unix seconds */
-            created: number;
-            /** @description what the payer does next on the placed channel order; null when nothing is left to do */
-            next_action: components["schemas"]["NextAction"] | null;
-            last_attempt_error: components["schemas"]["AttemptError"] | null;
-            /** @description cus_…: the customer it is for (a top-up credits them, channel balance debits them) */
-            customer: string | null;
-            /** @description cpn_…: the coupon applied */
-            coupon: string | null;
-            /** @description the amount before the coupon */
-            amount_original: number;
-            /** @description the coupon's discount; amount = amount_original - amount_discount */
-            amount_discount: number;
-            /**
-             * @description balance_top_up: its success credits the customer's balance
-             * @enum {string}
-             */
-            purpose: "payment" | "balance_top_up";
-            /** @description the payer may type a coupon code on the cashier until a channel order is placed */
-            allow_coupon_code: boolean;
-            /** @description Alipay Huabei installments (花呗分期) every channel order of this payment asks for; null when paid at once */
-            installments: {
-                count: 3 | 6 | 12;
-                /**
-                 * @description who pays the installment fee: customer (the periods carry it) or merchant (interest-free for the customer, deducted from the settlement)
-                 * @enum {string}
-                 */
-                fee_payer: "customer" | "merchant";
-            } | null;
         };
         Agreement: {
             /** @description agr_… */
@@ -1304,6 +1428,104 @@ export interface components {
                 [key: string]: string;
             };
             created: number;
+        };
+        Subscription: {
+            /** @description sub_… */
+            id: string;
+            /** @constant */
+            object: "subscription";
+            livemode: boolean;
+            /** @description cus_…, the agreement's customer */
+            customer: string;
+            /** @description agr_…, the mandate it is charged through */
+            agreement: string;
+            /** @description charged each period, minor units */
+            amount: number;
+            currency: string;
+            subject: string;
+            /** @enum {string} */
+            interval: "day" | "week" | "month" | "year";
+            interval_count: number;
+            trial_end: number | null;
+            /** @description the scheduled date periods were asked to start from, if given */
+            billing_cycle_anchor: number | null;
+            /** @description Beijing midnight of the period (or the trial / lead-in before the first charged period) */
+            current_period_start: number;
+            /** @description unix seconds */
+            current_period_end: number;
+            /** @enum {string} */
+            status: "trialing" | "active" | "past_due" | "canceled";
+            cancel_at_period_end: boolean;
+            canceled_at: number | null;
+            cancellation_reason: ("requested" | "period_end" | "payment_failed" | "agreement_terminated") | null;
+            /** @description pay_…, the payment of the latest charge try */
+            latest_payment: string | null;
+            /** @description test mode: the frozen time of its test clock, once advanced; null follows real time */
+            test_clock: number | null;
+            metadata: {
+                [key: string]: string;
+            };
+            /** @description unix seconds */
+            created: number;
+        };
+        Payment: {
+            /** @description pay_… */
+            id: string;
+            /** @constant */
+            object: "payment";
+            livemode: boolean;
+            app_id: string;
+            out_trade_no: string;
+            /** @description in the currency's minor unit (fen for CNY) */
+            amount: number;
+            currency: string;
+            subject: string;
+            description: string | null;
+            channel: ("alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance" | "alipay_agreement") | null;
+            /** @enum {string} */
+            status: "pending" | "succeeded" | "closed";
+            amount_refunded: number;
+            channel_trade_no: string | null;
+            paid_at: number | null;
+            /** @description unix seconds */
+            expires_at: number;
+            return_url: string | null;
+            metadata: {
+                [key: string]: string;
+            };
+            /** @description the hosted cashier for this payment */
+            checkout_url: string;
+            /** @description unix seconds */
+            created: number;
+            /** @description what the payer does next on the placed channel order; null when nothing is left to do */
+            next_action: components["schemas"]["NextAction"] | null;
+            last_attempt_error: components["schemas"]["AttemptError"] | null;
+            /** @description cus_…: the customer it is for (a top-up credits them, channel balance debits them) */
+            customer: string | null;
+            /** @description cpn_…: the coupon applied */
+            coupon: string | null;
+            /** @description the amount before the coupon */
+            amount_original: number;
+            /** @description the coupon's discount; amount = amount_original - amount_discount */
+            amount_discount: number;
+            /**
+             * @description balance_top_up: its success credits the customer's balance
+             * @enum {string}
+             */
+            purpose: "payment" | "balance_top_up";
+            /** @description the payer may type a coupon code on the cashier until a channel order is placed */
+            allow_coupon_code: boolean;
+            /** @description Alipay Huabei installments (花呗分期) every channel order of this payment asks for; null when paid at once */
+            installments: {
+                count: 3 | 6 | 12;
+                /**
+                 * @description who pays the installment fee: customer (the periods carry it) or merchant (interest-free for the customer, deducted from the settlement)
+                 * @enum {string}
+                 */
+                fee_payer: "customer" | "merchant";
+            } | null;
+            /** @description sub_…: the subscription whose period it charges (channel alipay_agreement) */
+            subscription: string | null;
         };
         Transfer: {
             /** @description tr_… */
@@ -1498,6 +1720,71 @@ export interface components {
                 object: components["schemas"]["Agreement"];
             };
         };
+        SubscriptionCreatedEvent: {
+            /** @description evt_…, also the webhook-id header of its deliveries */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "subscription.created";
+            created: number;
+            livemode: boolean;
+            data: {
+                object: components["schemas"]["Subscription"];
+            };
+        };
+        SubscriptionRenewedEvent: {
+            /** @description evt_…, also the webhook-id header of its deliveries */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "subscription.renewed";
+            created: number;
+            livemode: boolean;
+            data: {
+                object: components["schemas"]["Subscription"];
+            };
+        };
+        SubscriptionPaymentFailedEvent: {
+            /** @description evt_…, also the webhook-id header of its deliveries */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "subscription.payment_failed";
+            created: number;
+            livemode: boolean;
+            data: {
+                object: components["schemas"]["Subscription"];
+            };
+        };
+        SubscriptionPastDueEvent: {
+            /** @description evt_…, also the webhook-id header of its deliveries */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "subscription.past_due";
+            created: number;
+            livemode: boolean;
+            data: {
+                object: components["schemas"]["Subscription"];
+            };
+        };
+        SubscriptionCanceledEvent: {
+            /** @description evt_…, also the webhook-id header of its deliveries */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "subscription.canceled";
+            created: number;
+            livemode: boolean;
+            data: {
+                object: components["schemas"]["Subscription"];
+            };
+        };
         TransferSucceededEvent: {
             /** @description evt_…, also the webhook-id header of its deliveries */
             id: string;
@@ -1615,7 +1902,7 @@ export interface components {
                 object: components["schemas"]["WebhookEndpoint"];
             };
         };
-        Event: components["schemas"]["PaymentSucceededEvent"] | components["schemas"]["PaymentClosedEvent"] | components["schemas"]["PaymentAttemptFailedEvent"] | components["schemas"]["RefundSucceededEvent"] | components["schemas"]["RefundFailedEvent"] | components["schemas"]["WebhookEndpointDisabledEvent"] | components["schemas"]["AgreementActiveEvent"] | components["schemas"]["AgreementTerminatedEvent"] | components["schemas"]["TransferSucceededEvent"] | components["schemas"]["TransferFailedEvent"] | components["schemas"]["TransferCanceledEvent"] | components["schemas"]["TransferAwaitingRecipientEvent"] | components["schemas"]["RedPacketSentEvent"] | components["schemas"]["RedPacketReceivedEvent"] | components["schemas"]["RedPacketRefundedEvent"] | components["schemas"]["RedPacketFailedEvent"] | components["schemas"]["TestWebhookEvent"];
+        Event: components["schemas"]["PaymentSucceededEvent"] | components["schemas"]["PaymentClosedEvent"] | components["schemas"]["PaymentAttemptFailedEvent"] | components["schemas"]["RefundSucceededEvent"] | components["schemas"]["RefundFailedEvent"] | components["schemas"]["WebhookEndpointDisabledEvent"] | components["schemas"]["AgreementActiveEvent"] | components["schemas"]["AgreementTerminatedEvent"] | components["schemas"]["SubscriptionCreatedEvent"] | components["schemas"]["SubscriptionRenewedEvent"] | components["schemas"]["SubscriptionPaymentFailedEvent"] | components["schemas"]["SubscriptionPastDueEvent"] | components["schemas"]["SubscriptionCanceledEvent"] | components["schemas"]["TransferSucceededEvent"] | components["schemas"]["TransferFailedEvent"] | components["schemas"]["TransferCanceledEvent"] | components["schemas"]["TransferAwaitingRecipientEvent"] | components["schemas"]["RedPacketSentEvent"] | components["schemas"]["RedPacketReceivedEvent"] | components["schemas"]["RedPacketRefundedEvent"] | components["schemas"]["RedPacketFailedEvent"] | components["schemas"]["TestWebhookEvent"];
         WebhookAttempt: {
             attempted_at: number;
             status_code: number | null;
@@ -1693,6 +1980,13 @@ export interface components {
             object: "list";
             url: string;
             data: components["schemas"]["Agreement"][];
+            has_more: boolean;
+        };
+        SubscriptionList: {
+            /** @constant */
+            object: "list";
+            url: string;
+            data: components["schemas"]["Subscription"][];
             has_more: boolean;
         };
         TransferList: {
@@ -1803,8 +2097,9 @@ export interface operations {
                 starting_after?: string;
                 ending_before?: string;
                 status?: "pending" | "succeeded" | "closed";
-                channel?: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance";
+                channel?: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance" | "alipay_agreement";
                 out_trade_no?: string;
+                subscription?: string;
                 "created[gte]"?: string;
                 "created[lte]"?: string;
             };
@@ -1847,7 +2142,7 @@ export interface operations {
                     subject: string;
                     out_trade_no: string;
                     /** @enum {string} */
-                    channel?: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance";
+                    channel?: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance" | "alipay_agreement";
                     description?: string;
                     /** Format: uri */
                     return_url?: string;
@@ -1942,7 +2237,7 @@ export interface operations {
             content: {
                 "application/json": {
                     /** @enum {string} */
-                    channel: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance";
+                    channel: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance" | "alipay_agreement";
                     client_ip?: string;
                     openid?: string;
                 };
@@ -2595,6 +2890,154 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Agreement"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            404: components["responses"]["E404"];
+            409: components["responses"]["E409"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+        };
+    };
+    listSubscriptions: {
+        parameters: {
+            query?: {
+                limit?: number;
+                starting_after?: string;
+                ending_before?: string;
+                customer?: string;
+                agreement?: string;
+                status?: "trialing" | "active" | "past_due" | "canceled";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubscriptionList"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+        };
+    };
+    createSubscription: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Any unique string (a UUID): the first answer under it is stored for 24 hours and replayed to a retry; the same key with other parameters is a 400. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    agreement: string;
+                    amount: number;
+                    subject: string;
+                    /** @enum {string} */
+                    interval: "day" | "week" | "month" | "year";
+                    /** @default 1 */
+                    interval_count?: number;
+                    /** @description until then the subscription is trialing; the first charge is on the first scheduled date on or after it */
+                    trial_end?: number;
+                    /** @description a day the agreement deducts on (one of its scheduled dates): periods start from it */
+                    billing_cycle_anchor?: number;
+                    /** @default {} */
+                    metadata?: {
+                        [key: string]: string;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Subscription"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            404: components["responses"]["E404"];
+            409: components["responses"]["E409"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+        };
+    };
+    retrieveSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Subscription"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            404: components["responses"]["E404"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+        };
+    };
+    cancelSubscription: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Any unique string (a UUID): the first answer under it is stored for 24 hours and replayed to a retry; the same key with other parameters is a 400. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description true: it runs until current_period_end, then ends; false: it ends now
+                     * @default false
+                     */
+                    at_period_end?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Subscription"];
                 };
             };
             400: components["responses"]["E400"];
@@ -3287,7 +3730,7 @@ export interface operations {
             content: {
                 "application/json": {
                     /** @enum {string} */
-                    channel?: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance";
+                    channel?: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance" | "alipay_agreement";
                     /**
                      * @default pay
                      * @enum {string}
@@ -3396,6 +3839,44 @@ export interface operations {
             429: components["responses"]["E429"];
             500: components["responses"]["E500"];
             502: components["responses"]["E502"];
+        };
+    };
+    advanceSubscriptionClock: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Any unique string (a UUID): the first answer under it is stored for 24 hours and replayed to a retry; the same key with other parameters is a 400. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description the new time of the subscription's test clock, unix seconds */
+                    to: number;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Subscription"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            404: components["responses"]["E404"];
+            409: components["responses"]["E409"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
         };
     };
     getOpenApiDocument: {
@@ -3691,6 +4172,186 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["AgreementTerminatedEvent"];
+            };
+        };
+        responses: {
+            /** @description Gone: the endpoint is disabled, and no more events are sent to it. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Delivered. Anything else is retried for three days, with backoff; Retry-After is honoured. */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    onSubscriptionCreatedEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event's id, the same on every retry: deduplicate on it. */
+                "webhook-id": string;
+                /** @description Unix seconds; refuse a message far from now. */
+                "webhook-timestamp": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>` (Standard Webhooks 1.0); two during a secret rotation. */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SubscriptionCreatedEvent"];
+            };
+        };
+        responses: {
+            /** @description Gone: the endpoint is disabled, and no more events are sent to it. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Delivered. Anything else is retried for three days, with backoff; Retry-After is honoured. */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    onSubscriptionRenewedEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event's id, the same on every retry: deduplicate on it. */
+                "webhook-id": string;
+                /** @description Unix seconds; refuse a message far from now. */
+                "webhook-timestamp": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>` (Standard Webhooks 1.0); two during a secret rotation. */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SubscriptionRenewedEvent"];
+            };
+        };
+        responses: {
+            /** @description Gone: the endpoint is disabled, and no more events are sent to it. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Delivered. Anything else is retried for three days, with backoff; Retry-After is honoured. */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    onSubscriptionPaymentFailedEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event's id, the same on every retry: deduplicate on it. */
+                "webhook-id": string;
+                /** @description Unix seconds; refuse a message far from now. */
+                "webhook-timestamp": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>` (Standard Webhooks 1.0); two during a secret rotation. */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SubscriptionPaymentFailedEvent"];
+            };
+        };
+        responses: {
+            /** @description Gone: the endpoint is disabled, and no more events are sent to it. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Delivered. Anything else is retried for three days, with backoff; Retry-After is honoured. */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    onSubscriptionPastDueEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event's id, the same on every retry: deduplicate on it. */
+                "webhook-id": string;
+                /** @description Unix seconds; refuse a message far from now. */
+                "webhook-timestamp": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>` (Standard Webhooks 1.0); two during a secret rotation. */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SubscriptionPastDueEvent"];
+            };
+        };
+        responses: {
+            /** @description Gone: the endpoint is disabled, and no more events are sent to it. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Delivered. Anything else is retried for three days, with backoff; Retry-After is honoured. */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    onSubscriptionCanceledEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event's id, the same on every retry: deduplicate on it. */
+                "webhook-id": string;
+                /** @description Unix seconds; refuse a message far from now. */
+                "webhook-timestamp": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>` (Standard Webhooks 1.0); two during a secret rotation. */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SubscriptionCanceledEvent"];
             };
         };
         responses: {

@@ -49,7 +49,8 @@ export const alipay: Channel<AlipayCredentials> = {
   // --- metadata --------------------------------------------------------------------------------
   provider: 'alipay',
   displayName: 'Alipay',
-  codes: ['alipay_pc', 'alipay_wap', 'alipay_qr', 'alipay_app'],
+  // alipay_agreement: deductions of subscriptions (agreements.ts); queries, refunds and notifies of them go through the operations below.
+  codes: ['alipay_pc', 'alipay_wap', 'alipay_qr', 'alipay_app', 'alipay_agreement'],
   currencies: ['CNY'],
 
   // --- credentials -----------------------------------------------------------------------------
@@ -268,9 +269,12 @@ const URL_PARAMS = new Set(['app_id', 'method', 'format', 'charset', 'sign_type'
 
 /**
  * Calls a gateway.do API method. Returns a verified response whose code is 10000 or a business
- * failure (40004); every other answer is thrown as a typed fault.
+ * failure (40004), and 10003 (in process) when `opts.inProcess` says the caller reads it (a
+ * payment the payer or Alipay is still completing); every other answer is thrown as a typed fault.
  */
-export async function callGateway(cred: AlipayCredentials, method: string, biz: AlipayBizContent, common: Record<string, string | undefined> = {}): Promise<AlipayResponse> {
+export async function callGateway(
+  cred: AlipayCredentials, method: string, biz: Record<string, unknown>, common: Record<string, string | undefined> = {}, opts: { inProcess?: boolean } = {},
+): Promise<AlipayResponse> {
   // Never send empty parameters: the Node SDK signs them, Alipay's gateway drops them.
   const signed = new URLSearchParams((await sdkFor(cred)).sdkExecute(method, { ...withoutEmpty(common), timestamp: nowBeijing(), biz_content: biz }, { bizContentAutoSnakeCase: false }));
   const url = new URL(cred.gateway);
@@ -318,6 +322,7 @@ export async function callGateway(cred: AlipayCredentials, method: string, biz: 
     throw new SignatureError(`Alipay ${method}: response signature does not verify with alipay_public_key`);
   }
   if (data.code === '10000' || (data.code === '40004' && data.sub_code !== 'ACQ.SYSTEM_ERROR')) return data;
+  if (data.code === '10003' && opts.inProcess) return data;
   throw faultOf(method, data);
 }
 

@@ -14,6 +14,7 @@ import { beijingTime, nowBeijing, yuanToFen } from '../../channels/alipay/transf
 import { isNotifyUrl } from '../gateway-urls.ts';
 import { businessFailure, digits, type GatewayAnswer } from './gateway.ts';
 import { newNotifyId, sendNotify } from './notify.ts';
+import { deductionTotals, nextDeductDate } from './deduct-schedule.ts';
 import type { SandboxMerchant } from './store.ts';
 
 const PROVIDER = 'alipay';
@@ -32,6 +33,11 @@ export interface MandateData {
   period: number;
   executeTime: string;
   singleAmount: number;
+  /** Optional caps of the rule: cumulative amount (fen) and number of successful deductions. */
+  totalAmount?: number;
+  totalPayments?: number;
+  /** The due date set by executionplan.modify, when it pushed the plan past the rule's. */
+  deductTime?: string;
   externalLogonId?: string;
   notifyUrl?: string;
   returnUrl?: string;
@@ -105,10 +111,21 @@ export async function openMandate(deps: SandboxDeps, merchant: SandboxMerchant, 
   } catch {
     return bad('period_rule_params.single_amount: yuan, two decimals');
   }
+  let totalAmount: number | undefined;
+  if (rule.total_amount !== undefined) {
+    try {
+      totalAmount = yuanToFen(text(rule.total_amount) ?? '');
+    } catch {
+      return bad('period_rule_params.total_amount: yuan, two decimals');
+    }
+  }
+  const totalPayments = rule.total_payments === undefined ? undefined : Number(rule.total_payments);
+  if (totalPayments !== undefined && (!Number.isInteger(totalPayments) || totalPayments < 1)) return bad('period_rule_params.total_payments: a positive integer');
   const notifyUrl = params.notify_url || undefined;
   if (notifyUrl && !isNotifyUrl(deps.publicUrl, notifyUrl, 'alipay')) return bad('notify_url: must be this gateway\'s /notify/alipay/…');
   const data: MandateData = {
     signScene: scene, personalProductCode: personal, periodType, period, executeTime, singleAmount, accessChannel: String(access.channel),
+    ...(totalAmount !== undefined ? { totalAmount } : {}), ...(totalPayments !== undefined ? { totalPayments } : {}),
     externalLogonId: text(biz.external_logon_id), notifyUrl, returnUrl: params.return_url || undefined, appGatewayUrl: notifyUrl,
   };
   const existing = await findMandate(deps.db, merchant.appId, { external });
@@ -201,10 +218,11 @@ export async function runAgreementMethod(deps: SandboxDeps, merchant: SandboxMer
   if (method === 'alipay.user.agreement.query') {
     if (m.status === 'UNSIGN') return missing;
     const d = m.data;
+    const nextDeduct = m.status === 'NORMAL' ? nextDeductDate(m, await deductionTotals(deps.db, m.appId, m.agreementNo)) : d.executeTime;
     return {
       code: '10000', msg: 'Success', status: m.status, external_agreement_no: m.externalAgreementNo, personal_product_code: d.personalProductCode, sign_scene: d.signScene,
       single_quota: (d.singleAmount / 100).toFixed(2), invalid_time: NO_EXPIRY,
-      ...(m.status === 'NORMAL' ? { agreement_no: m.agreementNo, principal_id: d.userId, sign_time: beijingTime(d.signTime!), valid_time: beijingTime(d.signTime!), next_deduct_time: d.executeTime } : {}),
+      ...(m.status === 'NORMAL' ? { agreement_no: m.agreementNo, principal_id: d.userId, sign_time: beijingTime(d.signTime!), valid_time: beijingTime(d.signTime!), next_deduct_time: nextDeduct } : {}),
     };
   }
   const ended = await unsignMandate(deps, m);

@@ -15,7 +15,7 @@ import { hbFqPayInfo, readInstallments } from './installments.ts';
 export type GatewayAnswer = { code: string; msg: string; sub_code?: string; sub_msg?: string; [field: string]: unknown };
 
 export const PAGE_METHODS = new Set(['alipay.trade.page.pay', 'alipay.trade.wap.pay', 'alipay.user.agreement.page.sign']);
-export const API_METHODS = new Set(['alipay.trade.precreate', 'alipay.trade.query', 'alipay.trade.close', 'alipay.trade.refund', 'alipay.trade.fastpay.refund.query', 'alipay.user.agreement.query', 'alipay.user.agreement.unsign']);
+export const API_METHODS = new Set(['alipay.trade.precreate', 'alipay.trade.query', 'alipay.trade.close', 'alipay.trade.refund', 'alipay.trade.fastpay.refund.query', 'alipay.user.agreement.query', 'alipay.user.agreement.unsign', 'alipay.trade.pay']);
 const GATEWAY_METHODS: ReadonlySet<string> = new Set([...PAGE_METHODS, ...API_METHODS]);
 /** In-app pay: the Alipay app posts the order string itself; gateway.do does not take it (see wallet.ts). */
 export const APP_PAY_METHOD = 'alipay.trade.app.pay';

@@ -12,6 +12,7 @@ import { API_METHODS, PAGE_METHODS, authenticate, loadOrder, openOrder, payerTok
 import { createAlipayWalletRouter } from './wallet.ts';
 import { notifyModeOf, returnParams, sendNotify, tradeNotifyParams } from './notify.ts';
 import { AGREEMENT_API_METHODS, SIGN_PAGE_METHOD, actOnMandate, findMandate, openMandate, runAgreementMethod, signerToken, type SandboxMandate } from './agreements.ts';
+import { TRADE_PAY_METHOD, runTradePay } from './deduct.ts';
 import { findMerchant, updateOrderData, type SandboxMerchant, type SandboxOrder } from './store.ts';
 
 /** A wallet page's button or a test's JSON: the body's string fields, and a refusal in the form that was asked for. */
@@ -52,6 +53,9 @@ export function createAlipaySandboxRouter(deps: SandboxDeps): express.Router {
     }
     if (AGREEMENT_API_METHODS.has(auth.method)) {
       return sendApiAnswer(res, auth.method, await runAgreementMethod(deps, auth.merchant, auth.method, auth.biz, params), auth.merchant);
+    }
+    if (auth.method === TRADE_PAY_METHOD) {
+      return sendApiAnswer(res, auth.method, await runTradePay(deps, auth.merchant, auth.biz, params), auth.merchant);
     }
     if (isPage) {
       const opened = await openOrder(deps, auth.merchant, auth.method, auth.biz, params);
