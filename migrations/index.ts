@@ -40,7 +40,7 @@ export const migrations = [
   { name: '019_money_out', ...moneyOut },
   { name: '021_wechat_transfer_sandbox', ...wechatTransferSandbox },
   { name: '022_wechat_redpack_sandbox', ...wechatRedpackSandbox },
-  { name: '024_installments', ...installments },
   { name: '023_alipay_deduction_sandbox', ...alipayDeductionSandbox },
+  { name: '024_installments', ...installments },
   { name: '025_subscriptions', ...subscriptions },
 ];

@@ -48,7 +48,7 @@ export function createTransferPages(deps: Deps): Router {
       channels: TRANSFER_CHANNELS,
       recipientTypes: RECIPIENT_TYPES,
       pager: pager(page.data, page.has_more, cursor),
-      settings,
+      limits: settings,
       sentToday: await dayTotal(deps.db, scope.appId, scope.livemode, today),
       form: { channel: 'alipay', amount: '', recipient_type: 'alipay_login_id', account: '', name: '', description: '' },
       transferKey: `console-${randomId(24)}`,

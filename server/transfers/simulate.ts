@@ -22,9 +22,11 @@ async function merchantIdOf(deps: Deps, appId: string, provider: 'alipay' | 'wec
   return channel.merchantIdOf(cred) ?? channel.appIdOf(cred);
 }
 
-/** Takes the row's lease if nobody holds it now; the lease, or undefined. */
+/**
+ * Takes the row's lease from its next scheduled look (the object was submitted already: its
+ * status says so, so no submission holds it); the lease, or undefined if another writer moved it.
+ */
 async function takeLease(deps: Deps, table: 'transfers' | 'red_packets', id: string, current: number | null): Promise<number | undefined> {
-  if (current !== null && current > Date.now()) return undefined;
   const lease = Date.now() + leaseMsOf(deps);
   const q = deps.db(table).where({ id });
   if (current === null) q.whereNull('next_query_at_ms');

@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import { OPERATIONS } from '../../server/openapi/operations.ts';
 import { errorObjectSchema } from '../../server/http/errors.ts';
 import { EVENT_SCHEMAS } from '../../server/events/schema.ts';
+import { wechatpaySandbox } from '../../server/sandbox/wechatpay/index.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { startReceiver } from '../support/receiver.ts';
 import { beijingDay, signedAgreement } from '../support/subscriptions.ts';
@@ -79,6 +80,29 @@ describe('response schemas match the API', () => {
     expect((await call('cancelSubscription', 'POST', `/v1/subscriptions/${sub.id}/cancel`, { at_period_end: false })).status).toBe('canceled');
     const gone = await call('createCustomer', 'POST', '/v1/customers', {});
     await call('deleteCustomer', 'DELETE', `/v1/customers/${gone.id}`);
+  });
+
+  it('transfers and red packets', async () => {
+    const cred: any = await getCredentials(g.deps, g.app.app_id, 'wechatpay', false);
+    const openid = wechatpaySandbox.payerId!({ db: g.deps.db, publicUrl: g.deps.config.publicUrl, masterKey: g.deps.config.masterKeyBytes, logger: g.deps.logger }, cred.appid);
+    const paid = await call('createTransfer', 'POST', '/v1/transfers', {
+      channel: 'wechatpay', amount: 1000, out_transfer_no: 'schema_tr_1', recipient: { type: 'wechat_openid', account: openid, name: '张三' }, metadata: { k: 'v' },
+    });
+    expect(paid.status).toBe('awaiting_recipient');
+    await call('retrieveTransfer', 'GET', `/v1/transfers/${paid.id}`);
+    await call('listTransfers', 'GET', '/v1/transfers?limit=2');
+    const waiting = await call('createTransfer', 'POST', '/v1/transfers', { channel: 'wechatpay', amount: 500, out_transfer_no: 'schema_tr_2', recipient: { type: 'wechat_openid', account: openid } });
+    expect(waiting.next_action.type).toBe('wechat_transfer_confirm');
+    expect((await call('simulateTransferRecipient', 'POST', `/v1/test_helpers/transfers/${waiting.id}/simulate`, { outcome: 'confirm' })).status).toBe('succeeded');
+    const third = await call('createTransfer', 'POST', '/v1/transfers', { channel: 'wechatpay', amount: 500, out_transfer_no: 'schema_tr_3', recipient: { type: 'wechat_openid', account: openid } });
+    expect((await call('cancelTransfer', 'POST', `/v1/transfers/${third.id}/cancel`)).status).toBe('canceled');
+    const rp = await call('createRedPacket', 'POST', '/v1/red_packets', {
+      channel: 'wechatpay', amount: 888, out_red_packet_no: 'schema_rp_1', recipient: { type: 'wechat_openid', account: openid },
+      sender_name: 'Schema', wishing: '恭喜发财', act_name: '活动', remark: '备注', scene_id: 'PRODUCT_1',
+    });
+    await call('retrieveRedPacket', 'GET', `/v1/red_packets/${rp.id}`);
+    await call('listRedPackets', 'GET', '/v1/red_packets');
+    expect((await call('simulateRedPacketRecipient', 'POST', `/v1/test_helpers/red_packets/${rp.id}/simulate`, { outcome: 'open' })).status).toBe('received');
   });
 
   it('payments, refunds, events, webhook endpoints and deliveries', async () => {
