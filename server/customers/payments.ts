@@ -1,4 +1,5 @@
 import type { AuthContext, Deps } from '../deps.ts';
+import { MIN_INSTALLMENT_AMOUNT } from '../payments/installments.ts';
 import { nowSeconds } from '../crypto.ts';
 import { invalid, notFound } from '../errors.ts';
 import { insertEvent } from '../events/repo.ts';
@@ -177,6 +178,10 @@ export async function applyCouponCode(deps: Deps, payment: PaymentRow, code: str
   if (!coupon || coupon.id.toLowerCase() === code.toLowerCase()) throw invalid('coupon_unknown', 'No such coupon code.', 'coupon');
   if (coupon.per_customer_limit !== null && !payment.customer_id) throw invalid('coupon_customer_required', `Coupon ${coupon.code} is limited per customer.`, 'coupon');
   const discount = discountFor(coupon, payment.amount_original, payment.currency);
+  // Huabei takes installments from ¥100: a code may not take the payment below it.
+  if (payment.installments && payment.amount_original - discount < MIN_INSTALLMENT_AMOUNT) {
+    throw invalid('coupon_not_applicable', `Coupon ${coupon.code} would take this installment payment below ¥${MIN_INSTALLMENT_AMOUNT / 100} (Huabei's minimum).`, 'coupon');
+  }
   return transaction(deps.db, async (tx) => {
     const r = await tx.first(
       `update payments set amount = amount_original - ?, amount_discount = ?, coupon_id = ?, updated_ms = ?

@@ -205,3 +205,18 @@ describe('the cashier of a payment with installments', () => {
     expect(codesOf(await (await fetch(plain.checkout_url, { headers: { 'user-agent': desktop } })).text())).toContain('balance');
   });
 });
+
+describe('installments and coupon codes typed on the cashier', () => {
+  it('a code that would take the payment below ¥100 is refused and changes nothing', async () => {
+    const coupon = (await g.api('POST', '/v1/coupons', { code: `FQ${Date.now()}`, amount_off: 500, currency: 'CNY' })).body;
+    const p = (await g.api('POST', '/v1/payments', { amount: 10_200, subject: 'FQ coupon', out_trade_no: tradeNo(), allow_coupon_code: true, installments: { count: 3, fee_payer: 'customer' } })).body;
+    expect(p.installments).toEqual({ count: 3, fee_payer: 'customer' });
+    const html = await (await fetch(p.checkout_url, { headers: { 'user-agent': desktop } })).text();
+    const token = /name="form_token" value="([^"]+)"/.exec(html)![1];
+    const res = await fetch(`${p.checkout_url}/coupon`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': desktop }, body: new URLSearchParams({ form_token: token, coupon: coupon.code }).toString(), redirect: 'manual',
+    });
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    expect((await g.api('GET', `/v1/payments/${p.id}`)).body).toMatchObject({ amount: 10_200, amount_discount: 0, coupon: null });
+  });
+});
