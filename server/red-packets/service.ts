@@ -10,7 +10,7 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 import type { AuthContext, Deps } from '../deps.ts';
 import { newId, nowSeconds } from '../crypto.ts';
-import { ChannelConfigError, ChannelRequestError, invalid, notFound } from '../errors.ts';
+import { invalid, notFound } from '../errors.ts';
 import { paginate } from '../http/pagination.ts';
 import { getCredentials } from '../apps/channel-configs.ts';
 import { insertEvent, type EventType } from '../events/repo.ts';
@@ -21,6 +21,7 @@ import { amountSchema, clientIpSchema, currencySchema, metadataSchema } from '..
 import { isUniqueViolation } from '../payments/repo.ts';
 import { beijingDay, releaseDaily, reserveDaily, transferSettingsOf } from '../transfers/limits.ts';
 import { isProductionCredential, productionHint } from '../transfers/live.ts';
+import { askChannel } from '../transfers/ask.ts';
 import { recipientSchema, transferRetryDelay, leaseMsOf, type MoneyOutNoticeOutcome } from '../transfers/service.ts';
 import {
   FINAL_RED_PACKET_STATUSES, RED_PACKET_CHANNELS, findRedPacket, findRedPacketById, findRedPacketByNo, redPacketFromRow, toRedPacketObject,
@@ -162,27 +163,18 @@ function requestOf(p: RedPacketRow): RedPacketRequest {
 export async function driveRedPacket(deps: Deps, p: RedPacketRow, lease: number): Promise<void> {
   const adapter = redPacketChannelFor(p.channel)!;
   const req = requestOf(p);
-  const submittedBefore = p.submit_count > 0;
-  let result: RedPacketResult;
-  try {
-    const cred = await getCredentials(deps, p.app_id, p.channel, p.livemode);
-    result = submittedBefore ? await adapter.query(cred, req) : { status: 'not_found' };
-    if (result.status === 'not_found' && (!submittedBefore || p.status === 'sending')) {
-      await deps.db('red_packets').where({ id: p.id }).increment('submit_count', 1);
-      result = await adapter.send(cred, req);
-    } else {
-      await deps.db('red_packets').where({ id: p.id }).increment('query_count', 1);
-    }
-  } catch (err) {
-    const definite = (err instanceof ChannelConfigError || err instanceof ChannelRequestError) && !submittedBefore;
-    if (!definite) {
-      deps.logger.warn('red packet: no answer from the channel, will query', { red_packet_id: p.id, err: err instanceof Error ? err.message : String(err) });
-      await reschedule(deps, p, lease);
-      return;
-    }
-    const code = err instanceof ChannelRequestError ? err.code : 'channel_not_configured';
-    result = { status: 'failed', failureCode: code, failureMessage: (err as Error).message.slice(0, 500) };
+  const asked = await askChannel<RedPacketResult>(deps, {
+    table: 'red_packets', id: p.id, submitCount: p.submit_count,
+    queryFirst: p.submit_count > 0, mayResend: p.submit_count === 0 || p.status === 'sending',
+    query: async () => adapter.query(await getCredentials(deps, p.app_id, p.channel, p.livemode), req),
+    send: async () => adapter.send(await getCredentials(deps, p.app_id, p.channel, p.livemode), req),
+  });
+  if ('unknown' in asked) {
+    deps.logger.warn('red packet: no answer from the channel, will query', { red_packet_id: p.id, err: asked.unknown instanceof Error ? asked.unknown.message : String(asked.unknown) });
+    await reschedule(deps, p, lease);
+    return;
   }
+  const result = asked.result;
   const moved = await applyRedPacketResult(deps, p, result);
   const now = moved ? (await findRedPacketById(deps.db, p.id))! : p;
   if (!FINAL_RED_PACKET_STATUSES.includes(now.status)) await reschedule(deps, now, lease);

@@ -14,7 +14,7 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 import type { AuthContext, Deps } from '../deps.ts';
 import { newId, nowSeconds } from '../crypto.ts';
-import { ChannelConfigError, ChannelRequestError, ChannelUnavailable, invalid, notFound } from '../errors.ts';
+import { invalid, notFound } from '../errors.ts';
 import { paginate } from '../http/pagination.ts';
 import { getCredentials } from '../apps/channel-configs.ts';
 import { insertEvent, type EventType } from '../events/repo.ts';
@@ -28,6 +28,7 @@ import { isUniqueViolation } from '../payments/repo.ts';
 import { sqlOf } from '../sql.ts';
 import { beijingDay, releaseDaily, reserveDaily, transferSettingsOf } from './limits.ts';
 import { isProductionCredential, productionHint } from './live.ts';
+import { askChannel } from './ask.ts';
 import {
   FINAL_TRANSFER_STATUSES, TRANSFER_CHANNELS, findTransfer, findTransferById, findTransferByNo, toTransferObject, transferFromRow,
   type TransferRow, type TransferStatus,
@@ -195,29 +196,18 @@ function requestOf(deps: Deps, t: TransferRow): PayoutRequest {
 export async function driveTransfer(deps: Deps, t: TransferRow, lease: number): Promise<void> {
   const adapter = payoutChannelFor(t.channel)!;
   const req = requestOf(deps, t);
-  const submittedBefore = t.submit_count > 0;
-  let result: PayoutResult;
-  try {
-    const cred = await getCredentials(deps, t.app_id, t.channel, t.livemode);
-    result = submittedBefore || t.status === 'awaiting_recipient' ? await adapter.query(cred, req) : { status: 'not_found' };
-    if (result.status === 'not_found') {
-      // Counted before it is sent: a crash from here on leaves a row that is queried first.
-      await deps.db('transfers').where({ id: t.id }).increment('submit_count', 1);
-      result = await adapter.submit(cred, req);
-    } else {
-      await deps.db('transfers').where({ id: t.id }).increment('query_count', 1);
-    }
-  } catch (err) {
-    const definite = (err instanceof ChannelConfigError || err instanceof ChannelRequestError) && !submittedBefore;
-    if (!definite) {
-      deps.logger.warn('transfer: no answer from the channel, will query', { transfer_id: t.id, err: err instanceof Error ? err.message : String(err) });
-      await reschedule(deps, t, lease);
-      return;
-    }
-    // The channel refused the first submission outright (its arguments, the merchant's products): nothing was paid.
-    const code = err instanceof ChannelRequestError ? err.code : 'channel_not_configured';
-    result = { status: 'failed', failureCode: code, failureMessage: (err as Error).message.slice(0, 500) };
+  const asked = await askChannel<PayoutResult>(deps, {
+    table: 'transfers', id: t.id, submitCount: t.submit_count,
+    queryFirst: t.submit_count > 0 || t.status === 'awaiting_recipient', mayResend: true,
+    query: async () => adapter.query(await getCredentials(deps, t.app_id, t.channel, t.livemode), req),
+    send: async () => adapter.submit(await getCredentials(deps, t.app_id, t.channel, t.livemode), req),
+  });
+  if ('unknown' in asked) {
+    deps.logger.warn('transfer: no answer from the channel, will query', { transfer_id: t.id, err: asked.unknown instanceof Error ? asked.unknown.message : String(asked.unknown) });
+    await reschedule(deps, t, lease);
+    return;
   }
+  const result = asked.result;
   const moved = await applyTransferResult(deps, t, result);
   if (!moved || result.status === 'pending' || result.status === 'awaiting_recipient') await reschedule(deps, t, lease);
 }
