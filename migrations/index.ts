@@ -19,6 +19,7 @@ import * as wechatRedpackSandbox from './022_wechat_redpack_sandbox.ts';
 import * as installments from './024_installments.ts';
 import * as alipayDeductionSandbox from './023_alipay_deduction_sandbox.ts';
 import * as subscriptions from './025_subscriptions.ts';
+import * as apiKeyExpiry from './035_api_key_expiry.ts';
 
 /** Every migration in order; knex reads them through a migration source, not the file system. */
 export const migrations = [
@@ -43,4 +44,5 @@ export const migrations = [
   { name: '023_alipay_deduction_sandbox', ...alipayDeductionSandbox },
   { name: '024_installments', ...installments },
   { name: '025_subscriptions', ...subscriptions },
+  { name: '035_api_key_expiry', ...apiKeyExpiry },
 ];

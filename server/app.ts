@@ -22,6 +22,7 @@ import { createSubscriptionRoutes, createSubscriptionTestHelperRoutes } from './
 import { createCouponRoutes } from './coupons/routes.ts';
 import { createTransferRoutes, createTransferTestHelperRoutes } from './transfers/routes.ts';
 import { createRedPacketRoutes, createRedPacketTestHelperRoutes } from './red-packets/routes.ts';
+import { createApiKeyRoutes } from './api-keys/routes.ts';
 import { createOpenApiRoutes } from './openapi/routes.ts';
 import { createAlipaySandboxRouter } from './sandbox/alipay/index.ts';
 import { createConsoleRoutes } from './dashboard/routes.ts';
@@ -77,6 +78,7 @@ export function createApp(deps: Deps): express.Express {
   api.use('/coupons', createCouponRoutes(deps));
   api.use('/transfers', createTransferRoutes(deps));
   api.use('/red_packets', createRedPacketRoutes(deps));
+  api.use('/api_keys', createApiKeyRoutes(deps));
   api.use('/test_helpers', createTestHelperRoutes(deps), createTransferTestHelperRoutes(deps), createRedPacketTestHelperRoutes(deps), createSubscriptionTestHelperRoutes(deps));
   api.use(apiNotFound);
   api.use(apiErrorHandler(deps.logger));

@@ -10,6 +10,7 @@ import { setChannelConfig } from '../apps/channel-configs.ts';
 import { createEndpoint } from '../webhooks/service.ts';
 import { channelFor, isProvider } from '../channels/registry.ts';
 import { createConsoleUser } from '../dashboard/users.ts';
+import { listKeys, revokeKey, rollKey, MAX_ROLL_OVERLAP_S } from '../api-keys/service.ts';
 import { checkPasswordStrength } from '../dashboard/password.ts';
 import { readPassword } from './prompt.ts';
 import { printBanner, startGateway } from '../index.ts';
@@ -20,7 +21,10 @@ const usage = `Usage: checkstand <command>
   migrate                                 bring the database schema up to date
   app create --name N [--webhook-url U] [--origin O]... [--json]
   channel set --app ID --channel alipay|wechatpay|unionpay|paypal|stripe --mode test|live --config FILE
-  user create --email E --app ID [--password P]   console user; asks for the password when not given`;
+  user create --email E --app ID [--password P]   console user; asks for the password when not given
+  key list --app ID [--mode test|live]
+  key roll --app ID --mode test|live [--key KEY_ID] [--expires-in 24h]   the old key works that long more (≤ 7d; default 0: it stops now)
+  key revoke --app ID --mode test|live --key KEY_ID`;
 
 class UsageError extends Error {}
 
@@ -109,12 +113,62 @@ async function run(argv: string[], runtime: Runtime): Promise<void> {
       }
       const user = await createConsoleUser(db, { email: values.email, appId: values.app, password });
       process.stdout.write(`created console user ${user.email} for ${user.app_id}; sign in at ${config.publicUrl}/console/login\n`);
+    } else if (cmd === 'key' && (sub === 'list' || sub === 'roll' || sub === 'revoke')) {
+      await keyCommand(db, sub, argv.slice(2));
     } else {
       throw new UsageError(`unknown command: ${argv.join(' ')}`);
     }
   } finally {
     await db.destroy();
   }
+}
+
+/** `--expires-in`: seconds, or a number with s, m, h or d. */
+export function parseDuration(text: string): number {
+  const m = /^(\d{1,7})([smhd]?)$/.exec(text.trim());
+  if (!m) throw new UsageError(`--expires-in ${JSON.stringify(text)} is not a duration (such as 3600, 90m, 24h or 7d)`);
+  const seconds = Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+  if (seconds > MAX_ROLL_OVERLAP_S) throw new UsageError('--expires-in may be at most 7d');
+  return seconds;
+}
+
+async function keyCommand(db: ReturnType<typeof createDb>, sub: 'list' | 'roll' | 'revoke', args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { app: { type: 'string' }, mode: { type: 'string' }, key: { type: 'string' }, 'expires-in': { type: 'string' }, json: { type: 'boolean' } } });
+  if (!values.app) throw new UsageError('--app is required');
+  if (values.mode !== undefined && values.mode !== 'test' && values.mode !== 'live') throw new UsageError('--mode must be test or live');
+  if (!(await db('apps').where({ id: values.app }).first())) throw new Error(`no such app: ${values.app}`);
+  const modes = values.mode ? [values.mode === 'live'] : [false, true];
+  if (sub === 'list') {
+    for (const livemode of modes) {
+      for (const k of (await listKeys(db, { appId: values.app, livemode })).data) {
+        process.stdout.write(`${k.id}  ${k.livemode ? 'live' : 'test'}  ${k.hint}  ${k.status}${k.expires_at !== null ? `  until ${new Date(k.expires_at * 1000).toISOString()}` : ''}\n`);
+      }
+    }
+    return;
+  }
+  if (!values.mode) throw new UsageError('--mode is required');
+  const scope = { appId: values.app, livemode: values.mode === 'live' };
+  if (sub === 'revoke') {
+    if (!values.key) throw new UsageError('--key is required');
+    const k = await revokeKey(db, scope, values.key);
+    process.stdout.write(`revoked ${k.id} (${k.hint})\n`);
+    return;
+  }
+  let keyId = values.key;
+  if (!keyId) {
+    // Without --key: the mode's one working key that has not been rolled yet.
+    const candidates = (await listKeys(db, scope)).data.filter((k) => k.status === 'active');
+    if (candidates.length !== 1) throw new UsageError(`--key is required: the app has ${candidates.length} active ${values.mode} keys (checkstand key list --app ${values.app})`);
+    keyId = candidates[0].id;
+  }
+  const expiresIn = values['expires-in'] === undefined ? 0 : parseDuration(values['expires-in']);
+  const { rolled, key } = await rollKey(db, scope, keyId, { expires_in: expiresIn });
+  if (values.json) {
+    process.stdout.write(JSON.stringify({ rolled: rolled.id, rolled_expires_at: rolled.expires_at, key: key.id, secret_key: key.secret }) + '\n');
+    return;
+  }
+  process.stdout.write(`new ${values.mode} key ${key.id}: ${key.secret}\n`
+    + `(shown only now) the old key ${rolled.hint} ${expiresIn === 0 ? 'stopped working now' : `works until ${new Date(rolled.expires_at! * 1000).toISOString()}`}\n`);
 }
 
 async function serve(runtime: Runtime): Promise<void> {

@@ -182,18 +182,6 @@ export async function deliveriesOf(db: Knex, endpointId: string, limit = 25): Pr
   }));
 }
 
-export interface KeyHint {
-  livemode: boolean;
-  key_hint: string;
-  created: number;
-}
-
-/** The app's active secret keys, as hints: the keys themselves are stored hashed only. */
-export async function keyHints(db: Knex, appId: string): Promise<KeyHint[]> {
-  const rows = await db('api_keys').where({ app_id: appId }).whereNull('revoked_at').orderBy([{ column: 'livemode' }, { column: 'created' }]);
-  return rows.map((r: any) => ({ livemode: bool(r.livemode), key_hint: r.key_hint, created: Number(r.created) }));
-}
-
 export async function appRecord(db: Knex, appId: string): Promise<{ id: string; name: string; origins: string[] } | undefined> {
   const r = await db('apps').where({ id: appId }).first('id', 'name', 'allowed_origins');
   return r ? { id: r.id, name: r.name, origins: parseJson<string[]>(r.allowed_origins, []) } : undefined;

@@ -104,6 +104,7 @@ const TAGS: Record<Operation['tag'], string> = {
   Subscriptions: "Recurring charges through an agreement, on the channel's schedule, each period charged once.",
   Transfers: "Payouts to a person's Alipay or WeChat account (企业付款), paid exactly once, within the app's limits.",
   'Red packets': 'WeChat and Alipay cash red packets (红包), followed until opened or refunded.',
+  'API keys': 'The app\'s secret keys: create, roll with an overlap of up to 7 days, revoke. A secret is shown once.',
   Events: 'The event log behind the webhooks: kept, never pruned.',
   'Webhook endpoints': 'Where events are delivered, signed by Standard Webhooks.',
   'Test helpers': 'Test mode only: act as the customer and the channel.',

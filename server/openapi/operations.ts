@@ -34,6 +34,8 @@ import { listTransfersQuery, simulateTransferSchema } from '../transfers/routes.
 import { redPacketObjectSchema } from '../red-packets/repo.ts';
 import { createRedPacketSchema } from '../red-packets/service.ts';
 import { listRedPacketsQuery, simulateRedPacketSchema } from '../red-packets/routes.ts';
+import { apiKeyObjectSchema, apiKeyWithSecretSchema } from '../api-keys/repo.ts';
+import { createApiKeySchema, rollApiKeySchema } from '../api-keys/service.ts';
 
 /**
  * Every /v1 operation, described by the very schemas its route validates with (exported by the
@@ -45,7 +47,7 @@ export interface Operation {
   /** OpenAPI style: /v1/payments/{id}. */
   path: string;
   operationId: string;
-  tag: 'Payments' | 'Refunds' | 'Customers' | 'Coupons' | 'Agreements' | 'Subscriptions' | 'Transfers' | 'Red packets' | 'Events' | 'Webhook endpoints' | 'Test helpers' | 'Meta';
+  tag: 'Payments' | 'Refunds' | 'Customers' | 'Coupons' | 'Agreements' | 'Subscriptions' | 'Transfers' | 'Red packets' | 'API keys' | 'Events' | 'Webhook endpoints' | 'Test helpers' | 'Meta';
   summary: string;
   description?: string;
   query?: z.ZodObject;
@@ -61,6 +63,7 @@ export interface Operation {
 export const paymentListSchema = listPageSchema(paymentObjectSchema, 'PaymentList');
 export const eventListSchema = listPageSchema(eventObjectSchema, 'EventList');
 export const webhookEndpointListSchema = listPageSchema(webhookEndpointObjectSchema, 'WebhookEndpointList');
+export const apiKeyListSchema = listPageSchema(apiKeyObjectSchema, 'ApiKeyList');
 export const webhookDeliveryListSchema = listPageSchema(webhookDeliveryObjectSchema, 'WebhookDeliveryList');
 export const customerListSchema = listPageSchema(customerObjectSchema, 'CustomerList');
 export const balanceTransactionListSchema = listPageSchema(balanceTransactionObjectSchema, 'BalanceTransactionList');
@@ -312,6 +315,31 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'get', path: '/v1/webhook_endpoints/{id}/deliveries', operationId: 'listWebhookEndpointDeliveries', tag: 'Webhook endpoints',
     summary: "List an endpoint's deliveries", query: deliveryListQuery, response: webhookDeliveryListSchema, errors: [404],
+  },
+  {
+    method: 'get', path: '/v1/api_keys', operationId: 'listApiKeys', tag: 'API keys',
+    summary: "List the app's secret keys of this mode", description: 'Hints only: a secret is shown once, when it is made.',
+    query: noParams, response: apiKeyListSchema,
+  },
+  {
+    method: 'post', path: '/v1/api_keys', operationId: 'createApiKey', tag: 'API keys',
+    summary: 'Create a secret key', description: 'A new key of the calling key\'s mode; the answer carries the secret, the only time it is shown.',
+    body: createApiKeySchema, response: apiKeyWithSecretSchema,
+  },
+  {
+    method: 'get', path: '/v1/api_keys/{id}', operationId: 'retrieveApiKey', tag: 'API keys',
+    summary: 'Retrieve a secret key (its hint)', query: noParams, response: apiKeyObjectSchema, errors: [404],
+  },
+  {
+    method: 'post', path: '/v1/api_keys/{id}/roll', operationId: 'rollApiKey', tag: 'API keys',
+    summary: 'Roll a secret key',
+    description: 'Makes its successor (the answer, with the secret) and lets the old key work `expires_in` more seconds, at most 7 days; 0 stops it now.',
+    body: rollApiKeySchema, response: apiKeyWithSecretSchema, errors: [404],
+  },
+  {
+    method: 'post', path: '/v1/api_keys/{id}/revoke', operationId: 'revokeApiKey', tag: 'API keys',
+    summary: 'Revoke a secret key now', description: "The app's last working key of a mode cannot be revoked: roll it.",
+    response: apiKeyObjectSchema, errors: [404],
   },
   {
     method: 'post', path: '/v1/test_helpers/payments/{id}/simulate', operationId: 'simulatePayment', tag: 'Test helpers',

@@ -79,6 +79,33 @@ describe(`checkstand command, running ${entryName}`, () => {
     }
   });
 
+  it('key roll prints the new secret once, keeps the old key for --expires-in, and refuses a bad duration', async () => {
+    const { stdout } = await cli(['app', 'create', '--name', 'Keys', '--json']);
+    const app = JSON.parse(stdout);
+    const rolled = JSON.parse((await cli(['key', 'roll', '--app', app.app_id, '--mode', 'test', '--expires-in', '1h', '--json'])).stdout);
+    expect(rolled.secret_key).toMatch(/^sk_test_/);
+    expect(rolled.secret_key).not.toBe(app.secret_key);
+    const before = Math.floor(Date.now() / 1000);
+    expect(Math.abs(rolled.rolled_expires_at - (before + 3600))).toBeLessThanOrEqual(5);
+    const list = (await cli(['key', 'list', '--app', app.app_id, '--mode', 'test'])).stdout;
+    expect(list).toMatch(new RegExp(`${rolled.rolled}\\s+test\\s+\\S+\\s+expiring\\s+until `));
+    expect(list).toMatch(new RegExp(`${rolled.key}\\s+test\\s+\\S+\\s+active`));
+    expect(list).not.toContain(rolled.secret_key);
+    const db = createDb(env.DATABASE_URL);
+    try {
+      const row = await db('api_keys').where({ id: rolled.key }).first();
+      expect(row.key_hash).toBe(sha256Hex(rolled.secret_key));
+      const bad = await cli(['key', 'roll', '--app', app.app_id, '--mode', 'test', '--expires-in', '8d']).catch((e) => e);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain('--expires-in may be at most 7d');
+      // Nothing changed: still the same two keys, the new one not rolled.
+      expect((await db('api_keys').where({ app_id: app.app_id, livemode: false })).map((k) => [k.id, k.rolled_to]).sort())
+        .toEqual([[rolled.key, null], [rolled.rolled, rolled.key]].sort());
+    } finally {
+      await db.destroy();
+    }
+  });
+
   it('refuses to start on invalid configuration with a one-line reason', async () => {
     const err = await cli(['serve'], { PORT: 'abc' }).catch((e) => e);
     expect(err.code).toBe(2);
