@@ -35,7 +35,9 @@ const line = (name: string, r: autocannon.Result) =>
 const throughputSchema = pgUrl ? `bench_bal_${crypto.randomBytes(4).toString('hex')}` : undefined;
 const admin = pgUrl ? knexFactory({ client: 'pg', connection: pgUrl }) : undefined;
 if (admin) await admin.raw(`CREATE SCHEMA "${throughputSchema}"`);
-const child = spawn(process.execPath, ['--import', 'tsx', 'bench/servers.ts'], {
+// BENCH_CPU_PROF=DIR: the servers' process writes a V8 CPU profile there (bench/profile-summary.ts reads it).
+const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'bench/servers.ts'], {
   stdio: ['ignore', 'pipe', 'inherit'],
   env: {
     ...process.env,

@@ -92,7 +92,9 @@ export async function insertPaymentWithCoupon(deps: Deps, row: Record<string, an
  * transaction; a balance too low is a 402 balance_insufficient, as Stripe refuses a create whose
  * charge fails.
  */
-export async function createBalancePayment(deps: Deps, row: Record<string, any>, coupon: CouponRow | null, toObject: (p: PaymentRow) => Record<string, unknown>): Promise<PaymentRow> {
+export async function createBalancePayment<O extends Record<string, unknown>>(deps: Deps, row: Record<string, any>, coupon: CouponRow | null, toObject: (p: PaymentRow) => O): Promise<O> {
+  // The object is built once: the event carries it, and it is the answer (nothing changes it after the commit).
+  let object: O | undefined;
   const paid = { ...row, status: 'succeeded', channel: 'balance', paid_at: nowSeconds(), next_action_attempt_id: null, coupon_entry_open: false };
   let wake = true;
   const pay = async (tx: Sql) => {
@@ -107,7 +109,8 @@ export async function createBalancePayment(deps: Deps, row: Record<string, any>,
     }
     if (coupon) await redeemFor(tx, coupon, row.id, row.customer_id);
     await tx.insert('payments', paid);
-    await insertEvent(tx, { appId: row.app_id, livemode: row.livemode, type: 'payment.succeeded', object: toObject(paymentFromRow(paid)) });
+    object = toObject(paymentFromRow(paid));
+    await insertEvent(tx, { appId: row.app_id, livemode: row.livemode, type: 'payment.succeeded', object });
     wake = deliveriesNeedClaim(tx);
   };
   try {
@@ -118,7 +121,7 @@ export async function createBalancePayment(deps: Deps, row: Record<string, any>,
     throw err;
   }
   await publish(deps, row.id, wake);
-  return paymentFromRow(paid);
+  return object!;
 }
 
 /**

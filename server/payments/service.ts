@@ -189,7 +189,7 @@ export async function createPayment(deps: Deps, auth: AuthContext, input: Create
     installments: input.installments ? JSON.stringify({ count: input.installments.count, fee_payer: input.installments.fee_payer }) : null,
   };
   const publicUrl = deps.config.publicUrl;
-  if (input.channel === 'balance') return toPaymentObject(await createBalancePayment(deps, row, terms.coupon, (p) => toPaymentObject(p, publicUrl)), publicUrl);
+  if (input.channel === 'balance') return createBalancePayment(deps, row, terms.coupon, (p) => toPaymentObject(p, publicUrl));
   if (terms.coupon) {
     // The coupon's use is counted with the insert, in one transaction (DESIGN §2.3).
     await insertPaymentWithCoupon(deps, row, terms.coupon);
