@@ -155,33 +155,6 @@ export async function findConsoleEndpoint(db: Knex, scope: Scope, id: string): P
   return r && { ...r, enabled_events: parseJson<string[]>(r.enabled_events, ['*']), failing_since: r.failing_since === null ? null : Number(r.failing_since) };
 }
 
-/** An endpoint's latest deliveries, each with its attempts (newest delivery first). */
-export async function deliveriesOf(db: Knex, endpointId: string, limit = 25): Promise<any[]> {
-  const deliveries = await db('webhook_deliveries as d')
-    .join('events as e', 'e.id', 'd.event_id')
-    .where('d.endpoint_id', endpointId)
-    .orderBy([{ column: 'd.created', order: 'desc' }, { column: 'd.id', order: 'desc' }])
-    .limit(limit)
-    .select('d.id', 'd.status', 'd.attempt_count', 'd.next_attempt_at_ms', 'd.last_status_code', 'd.created', 'e.id as event_id', 'e.type as event_type');
-  if (deliveries.length === 0) return [];
-  const attempts = await db('webhook_attempts')
-    .whereIn('delivery_id', deliveries.map((d: any) => d.id))
-    .orderBy([{ column: 'attempted_at_ms' }, { column: 'id' }])
-    .select('delivery_id', 'attempted_at_ms', 'status_code', 'latency_ms', 'response_excerpt', 'error');
-  const byDelivery = new Map<string, any[]>();
-  for (const a of attempts) {
-    const list = byDelivery.get(a.delivery_id) ?? [];
-    list.push({ ...a, attempted_at_ms: Number(a.attempted_at_ms), latency_ms: Number(a.latency_ms) });
-    byDelivery.set(a.delivery_id, list);
-  }
-  return deliveries.map((d: any) => ({
-    ...d,
-    created: Number(d.created),
-    next_attempt_at_ms: Number(d.next_attempt_at_ms),
-    attempts: byDelivery.get(d.id) ?? [],
-  }));
-}
-
 export async function appRecord(db: Knex, appId: string): Promise<{ id: string; name: string; origins: string[] } | undefined> {
   const r = await db('apps').where({ id: appId }).first('id', 'name', 'allowed_origins');
   return r ? { id: r.id, name: r.name, origins: parseJson<string[]>(r.allowed_origins, []) } : undefined;
