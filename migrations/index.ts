@@ -20,6 +20,7 @@ import * as installments from './024_installments.ts';
 import * as alipayDeductionSandbox from './023_alipay_deduction_sandbox.ts';
 import * as subscriptions from './025_subscriptions.ts';
 import * as apiKeyExpiry from './035_api_key_expiry.ts';
+import * as consoleLoginFailures from './036_console_login_failures.ts';
 
 /** Every migration in order; knex reads them through a migration source, not the file system. */
 export const migrations = [
@@ -45,4 +46,5 @@ export const migrations = [
   { name: '024_installments', ...installments },
   { name: '025_subscriptions', ...subscriptions },
   { name: '035_api_key_expiry', ...apiKeyExpiry },
+  { name: '036_console_login_failures', ...consoleLoginFailures },
 ];

@@ -2,6 +2,7 @@ import { Router, type Request, type Response } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import type { Deps } from '../deps.ts';
 import { authenticate } from './users.ts';
+import { clearAttempts, reserveAttempt } from './lockout.ts';
 import {
   LOGIN_COOKIE, MAX_AGE_MS, SESSION_COOKIE, clearHostCookie, createSession, destroySession, loadSession, readCookie, setHostCookie,
 } from './sessions.ts';
@@ -62,13 +63,20 @@ export function createLoginRoutes(deps: Deps): Router {
       return renderLogin(req, res, 400, `Your browser did not keep the console's cookie. The console needs HTTPS (or http://localhost); open ${publicOrigin}${BASE}/login.`);
     }
     if (!checkLoginToken(key, loginCookie, req.body?._csrf)) return renderLogin(req, res, 403, 'The form expired. Please try again.');
-    const email = one(req.body?.email) ?? '';
+    const email = (one(req.body?.email) ?? '').slice(0, 254);
     const password = one(req.body?.password) ?? '';
+    // Counted before the password is checked, in the database: every process sees the same count.
+    const { lockedUntilMs, justLocked } = await reserveAttempt(deps.db, key, email);
+    if (lockedUntilMs !== null) {
+      if (justLocked) deps.logger.warn('console sign-ins locked for an email after repeated failures', { ip: req.ip, until: new Date(lockedUntilMs).toISOString() });
+      return renderLogin(req, res, 429, TOO_MANY);
+    }
     const user = await authenticate(deps.db, email, password);
     if (!user) {
       deps.logger.warn('console login failed', { ip: req.ip });
       return renderLogin(req, res, 401, WRONG);
     }
+    await clearAttempts(deps.db, key, email);
     // A fresh id on every login (no session fixation); an old session of this browser ends.
     const old = await loadSession(deps.db, readCookie(req, SESSION_COOKIE));
     if (old) await destroySession(deps.db, old.idHash);
