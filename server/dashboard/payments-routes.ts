@@ -8,6 +8,7 @@ import { paymentFromRow, type PaymentRow } from '../payments/repo.ts';
 import { findRefundByOutRefundNo, refundFromRow } from '../refunds/repo.ts';
 import { randomId } from '../crypto.ts';
 import { createRefund, createRefundSchema } from '../refunds/service.ts';
+import { closePayment } from '../payments/close.ts';
 import { attemptsOf, eventsOf, findAppPayment, lastFailures, paymentIdsMatching, paymentsByIds, paymentsQuery, refundsOf, refundsQuery } from './repo.ts';
 import { decimal, parseDecimal } from './format.ts';
 import { BASE, one, renderPage, scopeOf } from './page.ts';
@@ -78,6 +79,7 @@ export function createPaymentPages(deps: Deps): Router {
       events,
       refundable: payment.status === 'succeeded' ? payment.amount - payment.amount_refunded : 0,
       refunded: one(req.query.refunded),
+      closed: one(req.query.closed),
       form: { amount: '', reason: '' },
       // Each rendering of the form is one refund: sent twice, it is still that refund.
       refundKey: `console-${randomId(24)}`,
@@ -86,6 +88,17 @@ export function createPaymentPages(deps: Deps): Router {
   }
 
   r.get('/:id', (req, res) => showPayment(req, res));
+
+  /** Closes a pending payment: each placed channel order is closed first; one found paid wins. */
+  r.post('/:id/close', async (req, res) => {
+    const id = String(req.params.id);
+    const payment = idPattern.test(id) ? await findAppPayment(deps.db, scopeOf(res).appId, id) : undefined;
+    if (!payment) throw new ApiError(404, 'invalid_request_error', 'resource_missing', `No such payment: '${id}'`);
+    if (payment.status !== 'pending') return showPayment(req, res, { closeError: `This payment is ${payment.status} and cannot be closed.` }, 400);
+    const after = await closePayment(deps, payment);
+    deps.logger.info('console payment close', { payment_id: payment.id, status: after.status, user: res.locals.session.userId });
+    res.redirect(303, `${BASE}/payments/${payment.id}?closed=${after.status === 'closed' ? '1' : 'paid'}`);
+  });
 
   r.post('/:id/refunds', async (req, res) => {
     const id = String(req.params.id);

@@ -152,6 +152,35 @@ describe('console login and sessions', () => {
 });
 
 describe('console payments', () => {
+  it('closes a pending payment (its channel order first), once; a paid one offers no close', async () => {
+    const p = (await apiAs(g.app.secret_key, 'POST', '/v1/payments', { amount: 800, subject: 'Console close', out_trade_no: `close_${Date.now()}`, channel: 'alipay_qr' })).body;
+    expect(p.next_action).not.toBeNull();
+    const c = await loggedIn('owner@test.example');
+    const detail = await c.get(`/console/payments/${p.id}`);
+    expect(detail.text).toContain(`/console/payments/${p.id}/close`);
+    expect(detail.text).toContain('(CN¥8.00)');
+    const token = await c.tokenFrom(`/console/payments/${p.id}`);
+    const res = await c.post(`/console/payments/${p.id}/close`, { _csrf: token });
+    expect(res.status).toBe(303);
+    expect(res.location).toBe(`/console/payments/${p.id}?closed=1`);
+    expect((await c.get(res.location!)).text).toContain('data-closed');
+    expect((await g.deps.db('payments').where({ id: p.id }).first()).status).toBe('closed');
+    const attempts = await g.deps.db('payment_attempts').where({ payment_id: p.id });
+    expect(attempts.map((a) => a.status)).toEqual(['closed']);
+    const closedEvents = () => g.deps.db('events').where({ object_id: p.id, type: 'payment.closed' });
+    expect(await closedEvents()).toHaveLength(1);
+    // Again: refused on the page, nothing changes.
+    const again = await c.post(`/console/payments/${p.id}/close`, { _csrf: token });
+    expect(again.status).toBe(400);
+    expect(again.text).toContain('This payment is closed and cannot be closed.');
+    expect(await closedEvents()).toHaveLength(1);
+    // A paid payment has no close form.
+    const paid = await paidPayment(g.app.secret_key, 500);
+    expect((await c.get(`/console/payments/${paid.id}`)).text).not.toContain('/close"');
+    expect((await c.post(`/console/payments/${paid.id}/close`, { _csrf: token })).status).toBe(400);
+    expect((await g.deps.db('payments').where({ id: paid.id }).first()).status).toBe('succeeded');
+  });
+
   it("finds payments by out_trade_no and by the channel's numbers, and never shows another app's", async () => {
     const p = await paidPayment(g.app.secret_key, 4200);
     expect(p.channel_trade_no).toBeTruthy();
