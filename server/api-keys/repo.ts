@@ -1,5 +1,7 @@
 import type { Knex } from 'knex';
 import { z } from 'zod';
+import { newId, randomId, sha256Hex } from '../crypto.ts';
+import { bool } from '../db.ts';
 
 /** The api_keys table: secrets are stored as their SHA-256 only; the hint tells keys apart. */
 
@@ -35,7 +37,16 @@ export const apiKeyWithSecretSchema = apiKeyObjectSchema.extend({
   secret: z.string(),
 }).strict().meta({ id: 'ApiKeyWithSecret' });
 
-const bool = (v: unknown) => v === true || v === 1;
+/**
+ * A new secret key of an app and mode, and the api_keys row that stores it: its SHA-256 and a
+ * hint (its beginning and end), never the secret itself.
+ */
+export function newApiKey(appId: string, livemode: boolean, created: number) {
+  const secret = `sk_${livemode ? 'live' : 'test'}_${randomId(32)}`;
+  const row = { id: newId('key'), app_id: appId, livemode, key_hash: sha256Hex(secret), key_hint: secret.slice(0, 12) + '…' + secret.slice(-4), created };
+  return { secret, row };
+}
+
 const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 
 export function apiKeyFromRow(r: any): ApiKeyRow {

@@ -1,9 +1,9 @@
 import type { Knex } from 'knex';
 import { z } from 'zod';
-import { newId, nowSeconds, randomId, sha256Hex } from '../crypto.ts';
+import { nowSeconds } from '../crypto.ts';
 import { invalid, notFound } from '../errors.ts';
 import { forgetCachedApiKeys } from '../http/auth.ts';
-import { apiKeyFromRow, countOtherUsable, findApiKey, listApiKeys, toApiKeyObject, type ApiKeyObject } from './repo.ts';
+import { apiKeyFromRow, countOtherUsable, findApiKey, listApiKeys, newApiKey, toApiKeyObject, usable, type ApiKeyObject } from './repo.ts';
 
 /**
  * Secret keys of an app: create, roll (the old key keeps working for up to 7 days beside the new
@@ -24,14 +24,10 @@ export const createApiKeySchema = z.object({}).strict();
 
 export interface KeyScope { appId: string; livemode: boolean }
 
-const newSecret = (livemode: boolean) => `sk_${livemode ? 'live' : 'test'}_${randomId(32)}`;
-const hintOf = (key: string) => key.slice(0, 12) + '…' + key.slice(-4);
-
 async function insertKey(trx: Knex | Knex.Transaction, scope: KeyScope, created: number): Promise<{ id: string; secret: string }> {
-  const secret = newSecret(scope.livemode);
-  const id = newId('key');
-  await trx('api_keys').insert({ id, app_id: scope.appId, livemode: scope.livemode, key_hash: sha256Hex(secret), key_hint: hintOf(secret), created });
-  return { id, secret };
+  const { secret, row } = newApiKey(scope.appId, scope.livemode, created);
+  await trx('api_keys').insert(row);
+  return { id: row.id, secret };
 }
 
 /**
@@ -73,8 +69,7 @@ export async function rollKey(db: Knex, scope: KeyScope, id: string, input: z.in
     if (!old) throw notFound('api_key', id);
     const { id: newKeyId, secret } = await insertKey(trx, scope, now);
     // Conditional: of two rolls of one key, one wins; the other changes nothing.
-    const n = await trx('api_keys').where({ id, app_id: scope.appId, livemode: scope.livemode }).whereNull('revoked_at').whereNull('rolled_to')
-      .where((w) => w.whereNull('expires_at').orWhere('expires_at', '>', now))
+    const n = await usable(trx('api_keys').where({ id, app_id: scope.appId, livemode: scope.livemode }).whereNull('rolled_to'), now)
       .update({ expires_at: now + expires_in, rolled_to: newKeyId });
     if (n !== 1) throw invalid('api_key_not_active', `The key ${id} was already rolled, has expired or was revoked; roll its successor.`, 'id');
     const rolled = apiKeyFromRow(await trx('api_keys').where({ id }).first());

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { z } from 'zod';
-import { newId, nowSeconds, randomId, sha256Hex } from '../crypto.ts';
+import { newId, nowSeconds } from '../crypto.ts';
+import { newApiKey } from '../api-keys/repo.ts';
 import { parseJson } from '../db.ts';
 import { originSchema } from './origins.ts';
 
@@ -24,15 +25,13 @@ export async function createApp(db: Knex, input: { name: string; origins?: strin
   const origins = z.array(originSchema).parse(input.origins ?? []);
   const id = newId('app');
   const created = nowSeconds();
-  const testKey = `sk_test_${randomId(32)}`;
-  const liveKey = input.live === false ? undefined : `sk_live_${randomId(32)}`;
-  const keyRow = (key: string, livemode: boolean) =>
-    ({ id: newId('key'), app_id: id, livemode, key_hash: sha256Hex(key), key_hint: key.slice(0, 12) + '…' + key.slice(-4), created });
+  const testKey = newApiKey(id, false, created);
+  const liveKey = input.live === false ? undefined : newApiKey(id, true, created);
   await db.transaction(async (trx) => {
     await trx('apps').insert({ id, name, allowed_origins: JSON.stringify(origins), created });
-    await trx('api_keys').insert([keyRow(testKey, false), ...(liveKey ? [keyRow(liveKey, true)] : [])]);
+    await trx('api_keys').insert([testKey.row, ...(liveKey ? [liveKey.row] : [])]);
   });
-  return { app_id: id, name, secret_key: testKey, ...(liveKey ? { live_secret_key: liveKey } : {}), allowed_origins: origins };
+  return { app_id: id, name, secret_key: testKey.secret, ...(liveKey ? { live_secret_key: liveKey.secret } : {}), allowed_origins: origins };
 }
 
 export interface AppRow {

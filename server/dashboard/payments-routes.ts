@@ -65,10 +65,16 @@ export function createPaymentPages(deps: Deps): Router {
     });
   });
 
-  async function showPayment(req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) {
+  /** The payment the URL names, of the console's app (either mode), or the 404. */
+  async function paymentOf(req: Request, res: Response): Promise<PaymentRow> {
     const id = String(req.params.id);
     const payment = idPattern.test(id) ? await findAppPayment(deps.db, scopeOf(res).appId, id) : undefined;
     if (!payment) throw new ApiError(404, 'invalid_request_error', 'resource_missing', `No such payment: '${id}'`);
+    return payment;
+  }
+
+  async function showPayment(req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) {
+    const payment = await paymentOf(req, res);
     const [attempts, refunds] = await Promise.all([attemptsOf(deps.db, payment.id), refundsOf(deps.db, payment.id)]);
     const events = await eventsOf(deps.db, payment, refunds.map((x) => x.id));
     renderPage(res, 'payment', {
@@ -91,9 +97,7 @@ export function createPaymentPages(deps: Deps): Router {
 
   /** Closes a pending payment: each placed channel order is closed first; one found paid wins. */
   r.post('/:id/close', async (req, res) => {
-    const id = String(req.params.id);
-    const payment = idPattern.test(id) ? await findAppPayment(deps.db, scopeOf(res).appId, id) : undefined;
-    if (!payment) throw new ApiError(404, 'invalid_request_error', 'resource_missing', `No such payment: '${id}'`);
+    const payment = await paymentOf(req, res);
     if (payment.status !== 'pending') return showPayment(req, res, { closeError: `This payment is ${payment.status} and cannot be closed.` }, 400);
     const after = await closePayment(deps, payment);
     deps.logger.info('console payment close', { payment_id: payment.id, status: after.status, user: res.locals.session.userId });
@@ -101,9 +105,7 @@ export function createPaymentPages(deps: Deps): Router {
   });
 
   r.post('/:id/refunds', async (req, res) => {
-    const id = String(req.params.id);
-    const payment = idPattern.test(id) ? await findAppPayment(deps.db, scopeOf(res).appId, id) : undefined;
-    if (!payment) throw new ApiError(404, 'invalid_request_error', 'resource_missing', `No such payment: '${id}'`);
+    const payment = await paymentOf(req, res);
     const form = { amount: (one(req.body?.amount) ?? '').trim(), reason: (one(req.body?.reason) ?? '').trim() };
     // The form's key is the refund's number: a form sent again (double click, a resend after a
     // slow answer) finds its refund instead of making a second one.
