@@ -21,6 +21,7 @@ import * as alipayDeductionSandbox from './023_alipay_deduction_sandbox.ts';
 import * as subscriptions from './025_subscriptions.ts';
 import * as apiKeyExpiry from './035_api_key_expiry.ts';
 import * as consoleLoginFailures from './036_console_login_failures.ts';
+import * as alipayFundSandbox from './037_alipay_fund_sandbox.ts';
 
 /** Every migration in order; knex reads them through a migration source, not the file system. */
 export const migrations = [
@@ -47,4 +48,5 @@ export const migrations = [
   { name: '025_subscriptions', ...subscriptions },
   { name: '035_api_key_expiry', ...apiKeyExpiry },
   { name: '036_console_login_failures', ...consoleLoginFailures },
+  { name: '037_alipay_fund_sandbox', ...alipayFundSandbox },
 ];

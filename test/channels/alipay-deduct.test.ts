@@ -20,7 +20,8 @@ import { startAlipayHarness, waitFor, type AlipayHarness } from './alipay-harnes
 let h: AlipayHarness;
 let seq = 0;
 beforeAll(async () => {
-  h = await startAlipayHarness();
+  // Public-key mode: these tests build public-key configs and re-sign answers without alipay_cert_sn.
+  h = await startAlipayHarness({ mode: 'public-key' });
   // A gateway in the middle that forwards to the simulator, then answers trade.pay as Alipay
   // does while a charge is still being completed (10003), or in its asynchronous mode.
   h.app.post('/fake/:mode/gateway.do', express.text({ type: () => true }), async (req, res) => {

@@ -31,7 +31,8 @@ async function failure(fn: () => unknown): Promise<Error> {
 const otherKeyPem = () => crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
 
 beforeAll(async () => {
-  h = await startAlipayHarness();
+  // Public-key mode: these tests build public-key configs and re-sign answers without alipay_cert_sn.
+  h = await startAlipayHarness({ mode: 'public-key' });
   // A gateway in the middle that forwards to the simulator and then breaks the answer.
   h.app.post('/fake/:mode/gateway.do', express.text({ type: () => true }), async (req, res) => {
     const upstream = await fetch(`${h.raw.gateway}?${req.originalUrl.split('?')[1]}`, {

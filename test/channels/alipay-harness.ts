@@ -29,7 +29,12 @@ export interface AlipayHarness {
   stop(): Promise<void>;
 }
 
-export async function startAlipayHarness(): Promise<AlipayHarness> {
+/**
+ * mode: 'certificate' (the default) uses the provisioned config as it is, in certificate mode;
+ * 'public-key' leaves its three certificates out, as a config from before certificate mode (for
+ * tests that build broken public-key configs or re-sign answers without alipay_cert_sn).
+ */
+export async function startAlipayHarness(opts: { mode?: 'certificate' | 'public-key' } = {}): Promise<AlipayHarness> {
   const { db, app, server, base, logLines, deps } = await startSandboxServer();
   const notifications: ChannelNotification[] = [];
   const notifyBodies: Buffer[] = [];
@@ -53,7 +58,9 @@ export async function startAlipayHarness(): Promise<AlipayHarness> {
     res.type('text/plain').send('back at the gateway');
   });
 
-  const raw = (await (await alipaySandbox.draftMerchant(deps)).register(deps.db)) as Record<string, string>;
+  const provisioned = (await (await alipaySandbox.draftMerchant(deps)).register(deps.db)) as Record<string, string>;
+  const { app_cert: _appCert, alipay_public_cert: _alipayCert, alipay_root_cert: _rootCert, ...publicKeyMode } = provisioned;
+  const raw = opts.mode === 'public-key' ? publicKeyMode : provisioned;
   let seq = 0;
   const h: AlipayHarness = {
     app, base, deps, raw, cred: alipay.parseCredentials(raw), logLines, notifications, notifyBodies, refusedNotifies,

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import path from 'node:path';
 import express from 'express';
+import type { Knex } from 'knex';
 import { createDb, migrate } from '../../server/db.ts';
 import { createLogger } from '../../server/log.ts';
 import type { SandboxDeps } from '../../server/sandbox/types.ts';
@@ -12,9 +13,10 @@ const root = path.resolve(import.meta.dirname, '../..');
  * A bare Express app on a free port with an in-memory database, the EJS views and a CSP nonce:
  * what a channel simulator needs to run over real HTTP without the rest of the gateway.
  */
-export async function startSandboxServer() {
-  const db = createDb('sqlite::memory:');
-  await migrate(db);
+export async function startSandboxServer(opts: { db?: Knex } = {}) {
+  // A caller's database (already migrated, e.g. a PostgreSQL schema), or a fresh SQLite in memory.
+  const db = opts.db ?? createDb('sqlite::memory:');
+  if (!opts.db) await migrate(db);
   const app = express();
   app.set('view engine', 'ejs');
   app.set('views', path.join(root, 'views'));

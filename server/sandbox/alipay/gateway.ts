@@ -15,7 +15,9 @@ import { hbFqPayInfo, readInstallments } from './installments.ts';
 export type GatewayAnswer = { code: string; msg: string; sub_code?: string; sub_msg?: string; [field: string]: unknown };
 
 export const PAGE_METHODS = new Set(['alipay.trade.page.pay', 'alipay.trade.wap.pay', 'alipay.user.agreement.page.sign']);
-export const API_METHODS = new Set(['alipay.trade.precreate', 'alipay.trade.query', 'alipay.trade.close', 'alipay.trade.refund', 'alipay.trade.fastpay.refund.query', 'alipay.user.agreement.query', 'alipay.user.agreement.unsign', 'alipay.trade.pay']);
+/** Fund-out (fund.ts): callable in certificate mode only. */
+export const FUND_METHODS: ReadonlySet<string> = new Set(['alipay.fund.trans.uni.transfer', 'alipay.fund.trans.common.query']);
+export const API_METHODS = new Set(['alipay.trade.precreate', 'alipay.trade.query', 'alipay.trade.close', 'alipay.trade.refund', 'alipay.trade.fastpay.refund.query', 'alipay.user.agreement.query', 'alipay.user.agreement.unsign', 'alipay.trade.pay', ...FUND_METHODS]);
 const GATEWAY_METHODS: ReadonlySet<string> = new Set([...PAGE_METHODS, ...API_METHODS]);
 /** In-app pay: the Alipay app posts the order string itself; gateway.do does not take it (see wallet.ts). */
 export const APP_PAY_METHOD = 'alipay.trade.app.pay';
@@ -26,9 +28,13 @@ export const businessFailure = (sub: string, what: string, extra: Record<string,
   ({ code: '40004', msg: 'Business Failed', sub_code: sub, sub_msg: what, ...extra });
 const success = (fields: Record<string, unknown>): GatewayAnswer => ({ code: '10000', msg: 'Success', ...fields });
 
+/**
+ * alipayCertSn: the request came in certificate mode (it carried app_cert_sn / alipay_root_cert_sn)
+ * for an app that has certificates, so its answer names the Alipay certificate that signed it.
+ */
 export type Authenticated =
-  | { ok: true; merchant: SandboxMerchant; method: string; biz: Record<string, unknown> }
-  | { ok: false; error: GatewayAnswer; merchant?: SandboxMerchant; method?: string };
+  | { ok: true; merchant: SandboxMerchant; method: string; biz: Record<string, unknown>; alipayCertSn?: string }
+  | { ok: false; error: GatewayAnswer; merchant?: SandboxMerchant; method?: string; alipayCertSn?: string };
 
 /**
  * Checks common parameters and the signature, in the order Alipay's gateway reports them; `methods`
@@ -41,7 +47,9 @@ export async function authenticate(deps: SandboxDeps, params: Record<string, str
   }
   const merchant = /^\d{16}$/.test(params.app_id!) ? await findMerchant(deps.db, deps.masterKey, params.app_id!) : undefined;
   if (!merchant) return { ok: false, method, error: invalid('isv.invalid-app-id', '无效的AppID参数 (unknown app_id)') };
-  const fail = (error: GatewayAnswer): Authenticated => ({ ok: false, merchant, method, error });
+  const certMode = Boolean(merchant.certSns && (params.app_cert_sn || params.alipay_root_cert_sn));
+  const alipayCertSn = certMode ? merchant.certSns!.alipayCertSn : undefined;
+  const fail = (error: GatewayAnswer): Authenticated => ({ ok: false, merchant, method, error, ...(alipayCertSn ? { alipayCertSn } : {}) });
   if (!methods.has(method!)) return fail(invalid('isv.invalid-method', '不存在的方法名 (unknown method)'));
   if (params.sign_type !== 'RSA2') return fail(invalid('isv.invalid-signature-type', '无效的签名类型 (sign_type must be RSA2)'));
   if (params.charset && params.charset.toLowerCase() !== 'utf-8') return fail(invalid('isv.invalid-charset', '字符集错误 (the sandbox speaks utf-8)'));
@@ -52,6 +60,9 @@ export async function authenticate(deps: SandboxDeps, params: Record<string, str
   } catch {
     return fail(invalid('isv.invalid-timestamp', '非法的时间戳参数 (timestamp must be yyyy-MM-dd HH:mm:ss)'));
   }
+  // Before the signature: in certificate mode Alipay finds the key to verify with by app_cert_sn.
+  const certError = certSnError(merchant, method!, params);
+  if (certError) return fail(certError);
   // Empties are dropped before verifying: Alipay's gateway ignores them (the Node SDK signs them).
   if (!verifyRequest(params, merchant.appPublicKey)) {
     return fail(invalid('isv.invalid-signature', `验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：${requestSignContent(params)}`));
@@ -63,7 +74,30 @@ export async function authenticate(deps: SandboxDeps, params: Record<string, str
     return fail(businessFailure('ACQ.INVALID_PARAMETER', '参数无效 (biz_content is not JSON)'));
   }
   if (!biz || typeof biz !== 'object' || Array.isArray(biz)) return fail(businessFailure('ACQ.INVALID_PARAMETER', '参数无效 (biz_content must be a JSON object)'));
-  return { ok: true, merchant, method: method!, biz: biz as Record<string, unknown> };
+  return { ok: true, merchant, method: method!, biz: biz as Record<string, unknown>, ...(alipayCertSn ? { alipayCertSn } : {}) };
+}
+
+/**
+ * Certificate mode's two signed common params. Sub-codes are the gateway's own (Alipay's
+ * CommonErrorType list in alipay-sdk-java-all v3 docs, and Alipay's FAQ on developer.aliyun.com/ask/285112,
+ * 285113, 285114): isv.missing-app-cert-sn (a fund method signed in public-key mode, or only one SN
+ * sent), isv.missing-alipay-root-cert-sn, isv.app-cert-not-exist (an app_cert_sn that is not the
+ * app's, or certificates for an app in public-key mode) and isv.invalid-alipay-root-cert-sn.
+ * All are 40002 Invalid Arguments, as Alipay answers a fund call without them.
+ */
+function certSnError(merchant: SandboxMerchant, method: string, params: Record<string, string>): GatewayAnswer | undefined {
+  const appSn = params.app_cert_sn || undefined;
+  const rootSn = params.alipay_root_cert_sn || undefined;
+  if (!appSn && !rootSn) {
+    return FUND_METHODS.has(method) ? invalid('isv.missing-app-cert-sn', `缺少应用公钥证书序列号 (${method} needs certificate mode: sign with app_cert_sn and alipay_root_cert_sn)`) : undefined;
+  }
+  const sns = merchant.certSns;
+  if (!sns) return invalid('isv.app-cert-not-exist', '应用公钥证书不存在 (this app is in public-key mode; it has no certificates)');
+  if (!appSn) return invalid('isv.missing-app-cert-sn', '缺少应用公钥证书序列号 (app_cert_sn)');
+  if (!rootSn) return invalid('isv.missing-alipay-root-cert-sn', '缺少支付宝根证书序列号 (alipay_root_cert_sn)');
+  if (appSn !== sns.appCertSn) return invalid('isv.app-cert-not-exist', `应用公钥证书不存在 (app_cert_sn ${appSn.slice(0, 64)} is not this app's certificate)`);
+  if (rootSn !== sns.alipayRootCertSn) return invalid('isv.invalid-alipay-root-cert-sn', `无效的支付宝根证书序列号 (alipay_root_cert_sn ${rootSn.slice(0, 140)})`);
+  return undefined;
 }
 
 const text = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : undefined);

@@ -8,9 +8,14 @@ import type { PaymentAction } from '../../channels/types.ts';
 import type { NotifyMode, SandboxDeps, SandboxMerchantDraft, SandboxOutcome, SandboxProvider } from '../types.ts';
 import { insertMerchant } from './store.ts';
 import { digits, payerToken } from './gateway.ts';
+import { issueAlipayCertificates } from './certs.ts';
 
 export { createAlipaySandboxRouter } from './routes.ts';
-export { cancelScheduledNotifies, scheduledNotifyCount } from './notify.ts';
+export { cancelScheduledNotifies, scheduledNotifyCount, dropFundMessages, resumeFundMessages } from './notify.ts';
+export {
+  SANDBOX_FUND_BALANCE_NOT_ENOUGH_FEN, SANDBOX_FUND_DAILY_LIMIT_FEN, SANDBOX_FUND_UNKNOWN_RESULT_FEN,
+  SANDBOX_FUND_MISSING_PAYEE, SANDBOX_FUND_WRONG_NAME, SANDBOX_FUND_DROP_MESSAGE, sandboxFundPaidCount,
+} from './fund.ts';
 
 const generateKeyPair = promisify(crypto.generateKeyPair);
 
@@ -28,7 +33,9 @@ export const alipaySandbox: SandboxProvider & { act(deps: SandboxDeps, opts: Ali
   provider: 'alipay',
 
   async draftMerchant(deps: SandboxDeps): Promise<SandboxMerchantDraft> {
-    const [app, alipayKeys] = await Promise.all([
+    // The app's keys, "Alipay"'s, and the root CA's that issues the certificates of certificate mode.
+    const [app, alipayKeys, rootKeys] = await Promise.all([
+      generateKeyPair('rsa', { modulusLength: 2048 }),
       generateKeyPair('rsa', { modulusLength: 2048 }),
       generateKeyPair('rsa', { modulusLength: 2048 }),
     ]);
@@ -36,21 +43,33 @@ export const alipaySandbox: SandboxProvider & { act(deps: SandboxDeps, opts: Ali
       (k.type === 'private' ? k.export({ format: 'pem', type: 'pkcs8' }) : k.export({ format: 'pem', type: 'spki' })).toString();
     const sellerId = `2088${digits(12)}`;
     return {
-      async register(db) {
+      async register(db, gateway) {
         // Sandbox app ids look like Alipay's own sandbox ones: 16 digits starting 2021000.
         for (let i = 0; i < 5; i++) {
           const appId = `2021000${digits(9)}`;
+          // Issued per drawn app id (the app certificate names it); three RSA signatures, no key generation.
+          const certs = issueAlipayCertificates({ appId, appPublicKey: app.publicKey, alipayPublicKey: alipayKeys.publicKey, rootKeys });
           const stored = await insertMerchant(db, deps.masterKey, appId, {
             app_public_key: pem(app.publicKey),
             alipay_private_key: pem(alipayKeys.privateKey),
             alipay_public_key: pem(alipayKeys.publicKey),
             seller_id: sellerId,
+            app_cert_sn: certs.sns.appCertSn,
+            alipay_root_cert_sn: certs.sns.alipayRootCertSn,
+            alipay_cert_sn: certs.sns.alipayCertSn,
+            // The 应用网关 the app would set in Alipay's console: where fund messages are pushed.
+            ...(gateway ? { app_gateway_url: gateway.notifyUrl } : {}),
           });
           if (!stored) continue;
           return {
             app_id: appId,
             private_key: pem(app.privateKey),
+            // Kept beside the certificates (it is the Alipay certificate's key): configs that predate
+            // certificate mode, and readers of it, keep working.
             alipay_public_key: pem(alipayKeys.publicKey),
+            app_cert: certs.appCert,
+            alipay_public_cert: certs.alipayPublicCert,
+            alipay_root_cert: certs.alipayRootCert,
             seller_id: sellerId,
             gateway: `${base(deps)}/gateway.do`,
           };

@@ -1,7 +1,8 @@
 /**
  * The simulator's outbound messages: the async notify (trade_status_sync) with Alipay's retry
- * schedule, and the signed browser return. Both are signed with "Alipay"'s private key by the
- * V1 rule (sign and sign_type left out of the signed string).
+ * schedule, the signed browser return, and the fund-out message alipay.fund.trans.order.changed
+ * pushed to the app's 应用网关. All are signed with "Alipay"'s private key by the V1 rule (sign
+ * and sign_type left out of the signed string).
  */
 import crypto from 'node:crypto';
 import type { Logger } from '../../log.ts';
@@ -10,6 +11,7 @@ import { notifyModeOf, notifySchedule } from '../notify-delivery.ts';
 import { signNotify } from '../../channels/alipay/sign.ts';
 import { beijingTime, fenToYuan, nowBeijing } from '../../channels/alipay/transform.ts';
 import type { SandboxMerchant, SandboxOrder, SandboxRefund } from './store.ts';
+import type { SandboxFundTransfer } from './fund-store.ts';
 import { hbFqPayInfo } from './installments.ts';
 
 /** Alipay retries a notify not answered `success` after 4m, 10m, 10m, 1h, 2h, 6h and 15h. */
@@ -95,7 +97,7 @@ export function returnParams(merchant: SandboxMerchant, order: SandboxOrder): Re
 }
 
 /** POSTs one notify; true only for HTTP 2xx with the exact body `success`. */
-async function postNotify(url: string, params: Record<string, string>, logger: Logger): Promise<boolean> {
+async function postNotify(url: string, params: Record<string, string>, logger: Logger, about: Record<string, unknown> = { out_trade_no: params.out_trade_no }): Promise<boolean> {
   try {
     const res = await fetch(url, {
       method: 'POST',
@@ -106,10 +108,10 @@ async function postNotify(url: string, params: Record<string, string>, logger: L
     });
     const answer = await res.text();
     const ok = res.status >= 200 && res.status < 300 && answer === 'success';
-    logger.info('alipay sandbox notify sent', { out_trade_no: params.out_trade_no, notify_id: params.notify_id, status: res.status, accepted: ok });
+    logger.info('alipay sandbox notify sent', { ...about, notify_id: params.notify_id, status: res.status, accepted: ok });
     return ok;
   } catch (err) {
-    logger.warn('alipay sandbox notify failed', { out_trade_no: params.out_trade_no, notify_id: params.notify_id, err: (err as Error).name });
+    logger.warn('alipay sandbox notify failed', { ...about, notify_id: params.notify_id, err: (err as Error).name });
     return false;
   }
 }
@@ -121,6 +123,73 @@ async function postNotify(url: string, params: Record<string, string>, logger: L
 export async function sendNotify(url: string | undefined, params: Record<string, string>, mode: NotifyMode, logger: Logger): Promise<void> {
   if (!url) return;
   await schedule.send(() => postNotify(url, params, logger), mode, logger, { out_trade_no: params.out_trade_no, notify_id: params.notify_id });
+}
+
+// --- fund-out messages (消息服务) ---------------------------------------------------------------
+
+export const FUND_MESSAGE_METHOD = 'alipay.fund.trans.order.changed';
+
+/**
+ * Test switch: out_biz_nos whose order.changed messages are not sent (or all, with '*'), so a
+ * test can show that a query alone settles a transfer. Process-wide, like the notify timers.
+ */
+const droppedFundMessages = new Set<string>();
+
+/** Stops order.changed messages for one out_biz_no, or for every transfer when called without one. */
+export function dropFundMessages(outBizNo = '*'): void {
+  droppedFundMessages.add(outBizNo);
+}
+
+/** Undoes dropFundMessages: for one out_biz_no, or every drop when called without one. */
+export function resumeFundMessages(outBizNo?: string): void {
+  if (outBizNo === undefined) droppedFundMessages.clear();
+  else droppedFundMessages.delete(outBizNo);
+}
+
+const fundMessageDropped = (outBizNo: string) => droppedFundMessages.has('*') || droppedFundMessages.has(outBizNo);
+
+/**
+ * The signed form of alipay.fund.trans.order.changed for a transfer's current status
+ * (protocols/app-and-money-out.md §4.2): biz_content is JSON text; utc_timestamp is in ms.
+ */
+export function fundMessageParams(merchant: SandboxMerchant, t: SandboxFundTransfer): Record<string, string> {
+  const p: Record<string, string> = {
+    msg_method: FUND_MESSAGE_METHOD,
+    app_id: merchant.appId,
+    version: '1.1',
+    charset: 'utf-8',
+    sign_type: 'RSA2',
+    utc_timestamp: String(Date.now()),
+    notify_id: t.data.notifyId,
+    biz_content: JSON.stringify({
+      out_biz_no: t.outBizNo,
+      order_id: t.orderId,
+      pay_fund_order_id: t.payFundOrderId,
+      product_code: t.data.productCode,
+      biz_scene: t.data.bizScene,
+      origin_interface: 'alipay.fund.trans.uni.transfer',
+      status: t.status,
+      action_type: 'FINISH',
+      trans_amount: yuan(t.amount),
+      ...(t.data.payDate !== undefined ? { pay_date: beijingTime(t.data.payDate) } : {}),
+    }),
+  };
+  p.sign = signNotify(p, merchant.alipayPrivateKey);
+  return p;
+}
+
+/**
+ * Pushes a transfer's order.changed message to the app's 应用网关 (none stored → none sent), on
+ * the notify schedule with one notify_id until answered `success`. Dropped when the test switch
+ * or the transfer's own script says so. Never throws.
+ */
+export async function sendFundMessage(merchant: SandboxMerchant, t: SandboxFundTransfer, logger: Logger, dropScripted = false): Promise<void> {
+  const url = merchant.appGatewayUrl;
+  if (!url) return;
+  const params = fundMessageParams(merchant, t);
+  const about = { msg_method: FUND_MESSAGE_METHOD, out_biz_no: t.outBizNo };
+  const mode: NotifyMode = dropScripted || fundMessageDropped(t.outBizNo) ? 'drop' : 'normal';
+  await schedule.send(() => postNotify(url, params, logger, about), mode, logger, { ...about, notify_id: params.notify_id });
 }
 
 export { notifyModeOf };

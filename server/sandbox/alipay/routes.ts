@@ -6,13 +6,14 @@
 import express, { type Request, type Response } from 'express';
 import type { SandboxDeps } from '../types.ts';
 import { timingSafeEqualStr } from '../../crypto.ts';
-import { alipayJson, signResponse } from '../../channels/alipay/sign.ts';
+import { alipayJson, signResponse, signRsa2 } from '../../channels/alipay/sign.ts';
 import { beijingTime, fenToYuan } from '../../channels/alipay/transform.ts';
-import { API_METHODS, PAGE_METHODS, authenticate, loadOrder, openOrder, payerToken, runApiMethod, settle, type GatewayAnswer } from './gateway.ts';
+import { API_METHODS, FUND_METHODS, PAGE_METHODS, authenticate, loadOrder, openOrder, payerToken, runApiMethod, settle, type GatewayAnswer } from './gateway.ts';
 import { createAlipayWalletRouter } from './wallet.ts';
 import { notifyModeOf, returnParams, sendNotify, tradeNotifyParams } from './notify.ts';
 import { AGREEMENT_API_METHODS, SIGN_PAGE_METHOD, actOnMandate, findMandate, openMandate, runAgreementMethod, signerToken, type SandboxMandate } from './agreements.ts';
 import { TRADE_PAY_METHOD, runTradePay } from './deduct.ts';
+import { runFundMethod } from './fund.ts';
 import { findMerchant, updateOrderData, type SandboxMerchant, type SandboxOrder } from './store.ts';
 
 /** A wallet page's button or a test's JSON: the body's string fields, and a refusal in the form that was asked for. */
@@ -44,7 +45,7 @@ export function createAlipaySandboxRouter(deps: SandboxDeps): express.Router {
     if (!auth.ok) {
       // Logged so a merchant can see why the "gateway" refused them (the answer itself names it too).
       deps.logger.warn('alipay sandbox refused a request', { app_id: params.app_id, method: auth.method, code: auth.error.code, sub_code: auth.error.sub_code });
-      return isPage ? renderGatewayError(res, auth.error) : sendApiAnswer(res, auth.method, auth.error, auth.merchant);
+      return isPage ? renderGatewayError(res, auth.error) : sendApiAnswer(res, auth.method, auth.error, auth.merchant, auth.alipayCertSn);
     }
     if (auth.method === SIGN_PAGE_METHOD) {
       const opened = await openMandate(deps, auth.merchant, auth.biz, params);
@@ -52,17 +53,20 @@ export function createAlipaySandboxRouter(deps: SandboxDeps): express.Router {
       return renderSignPage(req, res, deps, opened.mandate);
     }
     if (AGREEMENT_API_METHODS.has(auth.method)) {
-      return sendApiAnswer(res, auth.method, await runAgreementMethod(deps, auth.merchant, auth.method, auth.biz, params), auth.merchant);
+      return sendApiAnswer(res, auth.method, await runAgreementMethod(deps, auth.merchant, auth.method, auth.biz, params), auth.merchant, auth.alipayCertSn);
     }
     if (auth.method === TRADE_PAY_METHOD) {
-      return sendApiAnswer(res, auth.method, await runTradePay(deps, auth.merchant, auth.biz, params), auth.merchant);
+      return sendApiAnswer(res, auth.method, await runTradePay(deps, auth.merchant, auth.biz, params), auth.merchant, auth.alipayCertSn);
+    }
+    if (FUND_METHODS.has(auth.method)) {
+      return sendApiAnswer(res, auth.method, await runFundMethod(deps, auth.merchant, auth.method, auth.biz), auth.merchant, auth.alipayCertSn);
     }
     if (isPage) {
       const opened = await openOrder(deps, auth.merchant, auth.method, auth.biz, params);
       if (!opened.ok) return renderGatewayError(res, opened.error);
       return renderCashier(req, res, deps, opened.order);
     }
-    return sendApiAnswer(res, auth.method, await runApiMethod(deps, auth.merchant, auth.method, auth.biz, params), auth.merchant);
+    return sendApiAnswer(res, auth.method, await runApiMethod(deps, auth.merchant, auth.method, auth.biz, params), auth.merchant, auth.alipayCertSn);
   };
   router.get('/gateway.do', gateway);
   router.post('/gateway.do', gateway);
@@ -160,10 +164,20 @@ function gatewayParams(req: Request): Record<string, string> | undefined {
   return params;
 }
 
-/** An API answer written like Alipay's: `{"<method>_response":{…},"sign":"…"}`, signed when the app is known. */
-function sendApiAnswer(res: Response, method: string | undefined, answer: GatewayAnswer, merchant?: SandboxMerchant): void {
+/**
+ * An API answer written like Alipay's: `{"<method>_response":{…},"sign":"…"}`, signed when the app
+ * is known; in certificate mode `{"<method>_response":{…},"alipay_cert_sn":"…","sign":"…"}` (the
+ * order of Alipay's own answers, e.g. cloud.tencent.com/developer/article/2337896).
+ */
+function sendApiAnswer(res: Response, method: string | undefined, answer: GatewayAnswer, merchant?: SandboxMerchant, alipayCertSn?: string): void {
   const key = method && API_METHODS.has(method) ? `${method.replace(/\./g, '_')}_response` : 'error_response';
-  const body = merchant ? signResponse(key, answer, merchant.alipayPrivateKey) : `{${JSON.stringify(key)}:${alipayJson(answer)}}`;
+  let body: string;
+  if (merchant && alipayCertSn) {
+    const signed = alipayJson(answer);
+    body = `{${JSON.stringify(key)}:${signed},"alipay_cert_sn":${JSON.stringify(alipayCertSn)},"sign":${JSON.stringify(signRsa2(signed, merchant.alipayPrivateKey))}}`;
+  } else {
+    body = merchant ? signResponse(key, answer, merchant.alipayPrivateKey) : `{${JSON.stringify(key)}:${alipayJson(answer)}}`;
+  }
   res.status(200).type('application/json; charset=utf-8').send(body);
 }
 

@@ -11,6 +11,14 @@ import type { TradeInstallments } from './installments.ts';
 
 const PROVIDER = 'alipay';
 
+/** The SNs of an app registered in certificate mode (公钥证书), as cert.ts computes them. */
+export interface MerchantCertSns {
+  appCertSn: string;
+  alipayRootCertSn: string;
+  /** The Alipay public certificate's SN: every answer to a cert-mode request names it as alipay_cert_sn. */
+  alipayCertSn: string;
+}
+
 /** An app registered at the simulator: the app's public key and "Alipay"'s keypair for it. */
 export interface SandboxMerchant {
   appId: string;
@@ -18,6 +26,10 @@ export interface SandboxMerchant {
   appPublicKey: KeyObject;
   alipayPrivateKey: KeyObject;
   alipayPublicKey: KeyObject;
+  /** Certificate mode; absent for apps registered before the simulator issued certificates (public-key mode only). */
+  certSns?: MerchantCertSns;
+  /** The app's 应用网关, where messages such as alipay.fund.trans.order.changed are pushed; absent → no messages. */
+  appGatewayUrl?: string;
 }
 
 export interface StoredMerchantSecrets {
@@ -25,6 +37,10 @@ export interface StoredMerchantSecrets {
   alipay_private_key: string;
   alipay_public_key: string;
   seller_id: string;
+  app_cert_sn?: string;
+  alipay_root_cert_sn?: string;
+  alipay_cert_sn?: string;
+  app_gateway_url?: string;
 }
 
 export type TradeStatus = 'WAIT_BUYER_PAY' | 'TRADE_SUCCESS' | 'TRADE_FINISHED' | 'TRADE_CLOSED';
@@ -96,6 +112,10 @@ function openMerchant(masterKey: Buffer, appId: string, sealed: string): Sandbox
     appPublicKey: crypto.createPublicKey(s.app_public_key),
     alipayPrivateKey: crypto.createPrivateKey(s.alipay_private_key),
     alipayPublicKey: crypto.createPublicKey(s.alipay_public_key),
+    ...(s.app_cert_sn && s.alipay_root_cert_sn && s.alipay_cert_sn
+      ? { certSns: { appCertSn: s.app_cert_sn, alipayRootCertSn: s.alipay_root_cert_sn, alipayCertSn: s.alipay_cert_sn } }
+      : {}),
+    ...(s.app_gateway_url ? { appGatewayUrl: s.app_gateway_url } : {}),
   };
 }
 
