@@ -64,6 +64,26 @@ export function beijingMidnight(date: string): number | undefined {
   return (ms - BEIJING_OFFSET_MS) / 1000;
 }
 
+const dateTimePattern = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?$/;
+
+/**
+ * A Beijing date and time as typed in a form ("2025-03-01T14:05" from a datetime-local input,
+ * "2025-03-01 14:05:09", or a date alone: its midnight), in unix seconds; undefined otherwise.
+ */
+export function parseBeijingDateTime(text: string): number | undefined {
+  const m = dateTimePattern.exec(text.trim());
+  if (!m) return undefined;
+  const midnight = beijingMidnight(m[1]!);
+  const [hh, mm, ss] = [m[2], m[3], m[4]].map((v) => Number(v ?? 0));
+  if (midnight === undefined || hh! > 23 || mm! > 59 || ss! > 59) return undefined;
+  return midnight + hh! * 3600 + mm! * 60 + ss!;
+}
+
+/** The value of a datetime-local input ("2025-03-01T14:05") for a moment in unix seconds, in Beijing time. */
+export function beijingInputValue(seconds: number): string {
+  return beijingTime(seconds).slice(0, 16).replace(' ', 'T');
+}
+
 /** [start, end) in unix seconds covering Beijing dates from…to inclusive. */
 export function beijingRange(from: string, to: string): { start: number; end: number } | undefined {
   const start = beijingMidnight(from);
@@ -81,4 +101,4 @@ export function queryString(params: Record<string, string | undefined>): string 
 }
 
 /** The helpers every console view receives. */
-export const viewHelpers = { money, decimal, beijingTime, beijingTimeMs, queryString };
+export const viewHelpers = { money, decimal, beijingTime, beijingTimeMs, beijingInputValue, queryString };

@@ -16,6 +16,7 @@ import { createSettingsPages } from './settings-routes.ts';
 import { createReconciliationPages } from './reconciliation-routes.ts';
 import { createCouponPages, createCustomerPages } from './accounts-routes.ts';
 import { createRedPacketPages, createTransferPages } from './money-out-routes.ts';
+import { createAgreementPages, createSubscriptionPages } from './recurring-routes.ts';
 
 /**
  * The merchant console at /console (DESIGN §2 "Console"): server-rendered pages scoped to the
@@ -59,6 +60,8 @@ export function createConsoleRoutes(deps: Deps): Router {
   r.use('/coupons', createCouponPages(deps));
   r.use('/transfers', createTransferPages(deps));
   r.use('/red_packets', createRedPacketPages(deps));
+  r.use('/agreements', createAgreementPages(deps));
+  r.use('/subscriptions', createSubscriptionPages(deps));
   r.use('/webhooks', createWebhookPages(deps));
   r.use(createSettingsPages(deps));
   r.use('/reconciliation', createReconciliationPages(deps));
