@@ -4,6 +4,7 @@ import { AxeBuilder } from '@axe-core/playwright';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { haveChromium, launchBrowser } from '../support/browser.ts';
 import { createConsoleUser } from '../../server/dashboard/users.ts';
+import { beijingDay, signedAgreement } from '../support/subscriptions.ts';
 
 describe.skipIf(!haveChromium)('merchant console in Chromium', () => {
   let g: TestGateway;
@@ -71,5 +72,36 @@ describe.skipIf(!haveChromium)('merchant console in Chromium', () => {
     expect(cspErrors).toEqual([]);
     await context.close();
     // Nine axe runs, a login's scrypt and a refund: 25–32 s on a 2-core machine, the default's edge.
+  }, 90_000);
+
+  it('agreement and subscription pages from the navigation, with no axe violations; cancel at period end asks first', async () => {
+    const day = beijingDay(3);
+    const { agreement } = await signedAgreement(g, { period_type: 'MONTH', period: 1, execute_time: day.slice(8, 10) > '28' ? `${day.slice(0, 8)}28` : day });
+    const s = (await g.api('POST', '/v1/subscriptions', { agreement: agreement.id, amount: 990, subject: 'Tea club', interval: 'month' })).body;
+
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${g.url}/console/login`);
+    await page.getByLabel('Email').fill('owner@shop.example');
+    await page.getByLabel('Password').fill('a long enough passphrase');
+    await Promise.all([page.waitForURL(/\/console\/payments$/), page.getByRole('button', { name: 'Sign in' }).click()]);
+
+    await Promise.all([page.waitForURL(/\/console\/agreements$/), page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Agreements' }).click()]);
+    expect(await axe(page)).toEqual([]);
+    await Promise.all([page.waitForURL(new RegExp(`/console/agreements/${agreement.id}$`)), page.getByRole('link', { name: agreement.id }).click()]);
+    expect(await axe(page)).toEqual([]);
+    await Promise.all([page.waitForURL(new RegExp(`/console/subscriptions/${s.id}$`)), page.getByRole('link', { name: 'Tea club' }).click()]);
+    expect(await axe(page)).toEqual([]);
+    // The confirmation (console.js) comes first: dismissed, nothing changes.
+    page.once('dialog', (d) => d.dismiss());
+    await page.getByRole('button', { name: 'Cancel at period end' }).click();
+    expect((await g.api('GET', `/v1/subscriptions/${s.id}`)).body.cancel_at_period_end).toBe(false);
+    page.once('dialog', (d) => d.accept());
+    await Promise.all([page.waitForURL(/done=cancel/), page.getByRole('button', { name: 'Cancel at period end' }).click()]);
+    expect((await g.api('GET', `/v1/subscriptions/${s.id}`)).body).toMatchObject({ status: 'active', cancel_at_period_end: true });
+    await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Subscriptions' }).click();
+    await page.waitForURL(/\/console\/subscriptions$/);
+    expect(await axe(page)).toEqual([]);
+    await context.close();
   }, 90_000);
 });
