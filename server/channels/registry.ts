@@ -52,11 +52,12 @@ export function isProvider(value: string): value is Provider {
 import type { PayoutChannel, RedPacketChannel } from './payouts.ts';
 import { wechatpayPayouts } from './wechatpay/transfers.ts';
 import { wechatpayRedPackets } from './wechatpay/redpack.ts';
+import { alipayPayouts, alipayRedPackets } from './alipay/payouts.ts';
 
-/** Transfer adapters by provider: each adapter folder exports one (alipay/transfers.ts, wechatpay/transfers.ts). */
-const payoutChannels: Partial<Record<Provider, PayoutChannel<any>>> = { wechatpay: wechatpayPayouts };
-/** Red-packet adapters by provider (wechatpay/redpack.ts, alipay/transfers.ts). */
-const redPacketChannels: Partial<Record<Provider, RedPacketChannel<any>>> = { wechatpay: wechatpayRedPackets };
+/** Transfer adapters by provider: each adapter folder exports one (alipay/payouts.ts, wechatpay/transfers.ts). */
+const payoutChannels: Partial<Record<Provider, PayoutChannel<any>>> = { alipay: alipayPayouts, wechatpay: wechatpayPayouts };
+/** Red-packet adapters by provider (wechatpay/redpack.ts, alipay/payouts.ts). */
+const redPacketChannels: Partial<Record<Provider, RedPacketChannel<any>>> = { alipay: alipayRedPackets, wechatpay: wechatpayRedPackets };
 
 export function payoutChannelFor(provider: Provider): PayoutChannel<any> | undefined {
   return payoutChannels[provider];

@@ -75,6 +75,18 @@ describe('console: transfers', () => {
     expect((await g.api('GET', `/v1/transfers/${id}`)).body).toMatchObject({ status: 'awaiting_recipient', amount: 1234 });
   });
 
+  it('pays an Alipay account from the form: succeeded at once, shown on its page', async () => {
+    const c = await as('maker@transfers.example');
+    const form = await newTransferForm(c, { amount: '8.80', channel: 'alipay', recipient_type: 'alipay_login_id', account: 'payee@example.com', name: '张三' });
+    const res = await c.post('/console/transfers', form);
+    expect(res.status, res.text.slice(0, 300)).toBe(303);
+    const id = res.location!.split('/').pop()!;
+    const detail = await c.get(`/console/transfers/${id}`);
+    expect(detail.text).toContain('status-succeeded');
+    expect(detail.text).toContain('¥8.80');
+    expect((await g.api('GET', `/v1/transfers/${id}`)).body).toMatchObject({ channel: 'alipay', status: 'succeeded', amount: 880 });
+  });
+
   it('bad form input is shown on the page and makes nothing', async () => {
     const c = await as('maker@transfers.example');
     const before = await count();

@@ -12,6 +12,7 @@ import { ChannelConfigError, ChannelRequestError, ChannelUnavailable, MalformedM
 import type { Ack, Channel, ChannelCode, CreateResult, Decline, InboundMessage, PaymentQueryResult, RefundResult } from '../types.ts';
 import { certModeParams, parseCertMode, responseKeyFor, type AlipayCertMode } from './cert.ts';
 import { agreementNotificationOf } from './agreements.ts';
+import { fundMessageNotificationOf } from './payouts.ts';
 import { loadPrivateKey, loadPublicKey, pemOf, readSignedResponse, verifyNotify, verifyResponse, type RawSignedResponse } from './sign.ts';
 import {
   cleanText, fenToYuan, methodFor, notificationOf, nowBeijing, payBizContent, queryResultOf, refundQueryResultOf,
@@ -189,6 +190,8 @@ export const alipay: Channel<AlipayCredentials> = {
     if (!verifyNotify(params, cred.alipayPublicKey)) throw new SignatureError('Alipay notify signature does not verify with alipay_public_key');
     // We always ask for utf-8; a notify in another charset would have been decoded wrongly.
     if (params.charset && params.charset.toLowerCase() !== 'utf-8') throw new MalformedMessageError(`Alipay notify charset ${params.charset.slice(0, 20)} is not utf-8`);
+    // Fund orders (transfers, red packets) report through the message service, not a notify_type.
+    if (params.msg_method !== undefined) return fundMessageNotificationOf(params);
     if (params.notify_type === 'dut_user_sign' || params.notify_type === 'dut_user_unsign') return agreementNotificationOf(params);
     return notificationOf(params);
   },
