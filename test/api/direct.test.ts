@@ -253,7 +253,7 @@ async function startAlipayMiddle() {
       if (mode === 'decline' && method === 'alipay.trade.precreate') {
         // What Alipay answers a merchant over its single-payment limit, signed with the simulator's Alipay key.
         const merchant = (await findAlipayMerchant(g.deps.db, g.deps.config.masterKeyBytes, appId))!;
-        const answer = signResponse('alipay_trade_precreate_response', { code: '40004', msg: 'Business Failed', sub_code: 'ACQ.TOTAL_FEE_EXCEED', sub_msg: '订单金额超过限额' }, merchant.alipayPrivateKey);
+        const answer = signResponse('alipay_trade_precreate_response', { code: '40004', msg: 'Business Failed', sub_code: 'ACQ.TOTAL_FEE_EXCEED', sub_msg: '订单金额超过限额' }, merchant.alipayPrivateKey, merchant.certSns?.alipayCertSn);
         return void res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(answer);
       }
       const up = await fetch(`${g.url}${req.url}`, { method: req.method, headers: { 'content-type': String(req.headers['content-type'] ?? '') }, body: req.method === 'GET' ? undefined : body });

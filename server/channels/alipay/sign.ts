@@ -123,10 +123,15 @@ export function alipayJson(value: unknown): string {
   return JSON.stringify(value).replace(/\//g, '\\/');
 }
 
-/** A signed gateway answer, as Alipay writes it: the response object, then "sign". */
-export function signResponse(responseKey: string, response: Record<string, unknown>, alipayPrivateKey: KeyObject): string {
+/**
+ * A signed gateway answer, as Alipay writes it: the response object, then "sign"; in certificate
+ * mode `alipay_cert_sn` between them (the order of Alipay's own answers, e.g.
+ * cloud.tencent.com/developer/article/2337896).
+ */
+export function signResponse(responseKey: string, response: Record<string, unknown>, alipayPrivateKey: KeyObject, alipayCertSn?: string): string {
   const body = alipayJson(response);
-  return `{${JSON.stringify(responseKey)}:${body},"sign":${JSON.stringify(signRsa2(body, alipayPrivateKey))}}`;
+  const certSn = alipayCertSn ? `"alipay_cert_sn":${JSON.stringify(alipayCertSn)},` : '';
+  return `{${JSON.stringify(responseKey)}:${body},${certSn}"sign":${JSON.stringify(signRsa2(body, alipayPrivateKey))}}`;
 }
 
 interface Span { start: number; end: number }

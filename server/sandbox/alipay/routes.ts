@@ -6,7 +6,7 @@
 import express, { type Request, type Response } from 'express';
 import type { SandboxDeps } from '../types.ts';
 import { timingSafeEqualStr } from '../../crypto.ts';
-import { alipayJson, signResponse, signRsa2 } from '../../channels/alipay/sign.ts';
+import { alipayJson, signResponse } from '../../channels/alipay/sign.ts';
 import { beijingTime, fenToYuan } from '../../channels/alipay/transform.ts';
 import { API_METHODS, FUND_METHODS, PAGE_METHODS, authenticate, loadOrder, openOrder, payerToken, runApiMethod, settle, type GatewayAnswer } from './gateway.ts';
 import { createAlipayWalletRouter } from './wallet.ts';
@@ -15,6 +15,7 @@ import { AGREEMENT_API_METHODS, SIGN_PAGE_METHOD, actOnMandate, findMandate, ope
 import { TRADE_PAY_METHOD, runTradePay } from './deduct.ts';
 import { runFundMethod } from './fund.ts';
 import { findMerchant, updateOrderData, type SandboxMerchant, type SandboxOrder } from './store.ts';
+import { BILL_METHOD, createAlipayBillRouter, runBillQuery } from './statement.ts';
 
 /** A wallet page's button or a test's JSON: the body's string fields, and a refusal in the form that was asked for. */
 function actionForm(req: Request, res: Response) {
@@ -58,6 +59,7 @@ export function createAlipaySandboxRouter(deps: SandboxDeps): express.Router {
     if (auth.method === TRADE_PAY_METHOD) {
       return sendApiAnswer(res, auth.method, await runTradePay(deps, auth.merchant, auth.biz, params), auth.merchant, auth.alipayCertSn);
     }
+    if (auth.method === BILL_METHOD) return sendApiAnswer(res, auth.method, await runBillQuery(deps, auth.merchant, auth.biz), auth.merchant, auth.alipayCertSn);
     if (FUND_METHODS.has(auth.method)) {
       return sendApiAnswer(res, auth.method, await runFundMethod(deps, auth.merchant, auth.method, auth.biz), auth.merchant, auth.alipayCertSn);
     }
@@ -68,6 +70,8 @@ export function createAlipaySandboxRouter(deps: SandboxDeps): express.Router {
     }
     return sendApiAnswer(res, auth.method, await runApiMethod(deps, auth.merchant, auth.method, auth.biz, params), auth.merchant, auth.alipayCertSn);
   };
+  // The bill download links that alipay.data.dataservice.bill.downloadurl.query hands out (statement.ts).
+  router.use('/bill', createAlipayBillRouter(deps));
   router.get('/gateway.do', gateway);
   router.post('/gateway.do', gateway);
 
@@ -164,20 +168,10 @@ function gatewayParams(req: Request): Record<string, string> | undefined {
   return params;
 }
 
-/**
- * An API answer written like Alipay's: `{"<method>_response":{…},"sign":"…"}`, signed when the app
- * is known; in certificate mode `{"<method>_response":{…},"alipay_cert_sn":"…","sign":"…"}` (the
- * order of Alipay's own answers, e.g. cloud.tencent.com/developer/article/2337896).
- */
+/** An API answer written like Alipay's (signResponse), signed when the app is known, naming alipay_cert_sn in certificate mode. */
 function sendApiAnswer(res: Response, method: string | undefined, answer: GatewayAnswer, merchant?: SandboxMerchant, alipayCertSn?: string): void {
   const key = method && API_METHODS.has(method) ? `${method.replace(/\./g, '_')}_response` : 'error_response';
-  let body: string;
-  if (merchant && alipayCertSn) {
-    const signed = alipayJson(answer);
-    body = `{${JSON.stringify(key)}:${signed},"alipay_cert_sn":${JSON.stringify(alipayCertSn)},"sign":${JSON.stringify(signRsa2(signed, merchant.alipayPrivateKey))}}`;
-  } else {
-    body = merchant ? signResponse(key, answer, merchant.alipayPrivateKey) : `{${JSON.stringify(key)}:${alipayJson(answer)}}`;
-  }
+  const body = merchant ? signResponse(key, answer, merchant.alipayPrivateKey, alipayCertSn) : `{${JSON.stringify(key)}:${alipayJson(answer)}}`;
   res.status(200).type('application/json; charset=utf-8').send(body);
 }
 
