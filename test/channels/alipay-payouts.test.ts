@@ -12,7 +12,7 @@ import { payoutChannelFor, redPacketChannelFor } from '../../server/channels/reg
 import type { PayoutRequest, RedPacketNotification, RedPacketRequest, TransferNotification } from '../../server/channels/payouts.ts';
 import { alipaySandbox } from '../../server/sandbox/alipay/index.ts';
 import { sandboxFundPaidCount } from '../../server/sandbox/alipay/fund.ts';
-import { ChannelConfigError, ChannelUnavailable, SignatureError } from '../../server/errors.ts';
+import { ChannelConfigError, ChannelRequestError, ChannelUnavailable, SignatureError } from '../../server/errors.ts';
 import { startAlipayHarness, waitFor, type AlipayHarness } from './alipay-harness.ts';
 
 let h: AlipayHarness;
@@ -89,6 +89,15 @@ describe('transfers (alipay.fund.trans.uni.transfer)', () => {
     expect(await alipayPayouts.query(cred, req)).toMatchObject({ status: 'succeeded', channelTransferNo: r.channelTransferNo });
     const again = await alipayPayouts.submit(cred, req);
     expect(again).toMatchObject({ status: 'succeeded', channelTransferNo: r.channelTransferNo });
+    expect(await sandboxFundPaidCount(h.deps, raw.app_id!, req.transferNo)).toBe(1);
+  });
+
+  it('the same out_biz_no with another body is a caller error (transfer_no_reused), never a failed transfer', async () => {
+    const req = transfer();
+    expect((await alipayPayouts.submit(cred, req)).status).toBe('succeeded');
+    const err = await alipayPayouts.submit(cred, { ...req, amount: req.amount + 1 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ChannelRequestError);
+    expect((err as ChannelRequestError).code).toBe('transfer_no_reused');
     expect(await sandboxFundPaidCount(h.deps, raw.app_id!, req.transferNo)).toBe(1);
   });
 
