@@ -10,6 +10,8 @@ import { setChannelConfig } from '../apps/channel-configs.ts';
 import { createEndpoint } from '../webhooks/service.ts';
 import { channelFor, isProvider } from '../channels/registry.ts';
 import { createConsoleUser } from '../dashboard/users.ts';
+import { isRole } from '../dashboard/roles.ts';
+import { recordAudit } from '../audit/repo.ts';
 import { listKeys, revokeKey, rollKey, MAX_ROLL_OVERLAP_S } from '../api-keys/service.ts';
 import { checkPasswordStrength } from '../dashboard/password.ts';
 import { readPassword } from './prompt.ts';
@@ -21,7 +23,7 @@ const usage = `Usage: checkstand <command>
   migrate                                 bring the database schema up to date
   app create --name N [--webhook-url U] [--origin O]... [--json]
   channel set --app ID --channel alipay|wechatpay|unionpay|paypal|stripe --mode test|live --config FILE
-  user create --email E --app ID [--password P]   console user; asks for the password when not given
+  user create --email E --app ID [--password P] [--role R]   console user (owner unless --role admin|developer|viewer); asks for the password when not given
   key list --app ID [--mode test|live]
   key roll --app ID --mode test|live [--key KEY_ID] [--expires-in 24h]   the old key works that long more (≤ 7d; default 0: it stops now)
   key revoke --app ID --mode test|live --key KEY_ID`;
@@ -93,6 +95,7 @@ async function run(argv: string[], runtime: Runtime): Promise<void> {
         throw new Error(`--config: cannot read JSON from ${values.config}: ${(err as Error).message}`);
       }
       await setChannelConfig({ db, config }, values.app, values.channel, values.mode === 'live', raw);
+      await recordAudit(db, { appId: values.app, livemode: values.mode === 'live', actor: { type: 'cli' }, action: 'channel_config.update', summary: { provider: values.channel, mode: values.mode } });
       process.stdout.write(`stored ${values.channel} ${values.mode} credentials for ${values.app} (encrypted)\n`);
       if (values.channel === 'paypal') {
         // PayPal posts to one listener URL per REST app; its webhook id is the config's webhook_id.
@@ -103,16 +106,19 @@ async function run(argv: string[], runtime: Runtime): Promise<void> {
       const events = channelFor(values.channel)?.webhookEvents;
       if (events) process.stdout.write(`register this webhook endpoint at ${channelFor(values.channel)!.displayName}, with the events ${events.join(', ')}:\n  ${config.publicUrl}/notify/${values.channel}/${values.app}\n`);
     } else if (cmd === 'user' && sub === 'create') {
-      const { values } = parseArgs({ args: argv.slice(2), options: { email: { type: 'string' }, app: { type: 'string' }, password: { type: 'string' } } });
+      const { values } = parseArgs({ args: argv.slice(2), options: { email: { type: 'string' }, app: { type: 'string' }, password: { type: 'string' }, role: { type: 'string' } } });
       if (!values.email || !values.app) throw new UsageError('--email and --app are required');
+      const role = values.role ?? 'owner';
+      if (!isRole(role)) throw new UsageError('--role must be owner, admin, developer or viewer');
       let password = values.password;
       if (password === undefined) {
         password = await readPassword('Password (at least 12 characters): ');
         checkPasswordStrength(password);
         if (process.stdin.isTTY && (await readPassword('Repeat it: ')) !== password) throw new Error('the passwords do not match');
       }
-      const user = await createConsoleUser(db, { email: values.email, appId: values.app, password });
-      process.stdout.write(`created console user ${user.email} for ${user.app_id}; sign in at ${config.publicUrl}/console/login\n`);
+      const user = await createConsoleUser(db, { email: values.email, appId: values.app, password, role });
+      await recordAudit(db, { appId: user.app_id, livemode: null, actor: { type: 'cli' }, action: 'team.member.create', object: { type: 'console_user', id: user.id }, summary: { email: user.email, role } });
+      process.stdout.write(`created console user ${user.email} (${role}) for ${user.app_id}; sign in at ${config.publicUrl}/console/login\n`);
     } else if (cmd === 'key' && (sub === 'list' || sub === 'roll' || sub === 'revoke')) {
       await keyCommand(db, sub, argv.slice(2));
     } else {
@@ -151,6 +157,7 @@ async function keyCommand(db: ReturnType<typeof createDb>, sub: 'list' | 'roll' 
   if (sub === 'revoke') {
     if (!values.key) throw new UsageError('--key is required');
     const k = await revokeKey(db, scope, values.key);
+    await recordAudit(db, { ...scope, actor: { type: 'cli' }, action: 'api_key.revoke', object: { type: 'api_key', id: k.id } });
     process.stdout.write(`revoked ${k.id} (${k.hint})\n`);
     return;
   }
@@ -163,6 +170,7 @@ async function keyCommand(db: ReturnType<typeof createDb>, sub: 'list' | 'roll' 
   }
   const expiresIn = values['expires-in'] === undefined ? 0 : parseDuration(values['expires-in']);
   const { rolled, key } = await rollKey(db, scope, keyId, { expires_in: expiresIn });
+  await recordAudit(db, { ...scope, actor: { type: 'cli' }, action: 'api_key.roll', object: { type: 'api_key', id: rolled.id }, summary: { successor: key.id, expires_in: expiresIn } });
   if (values.json) {
     process.stdout.write(JSON.stringify({ rolled: rolled.id, rolled_expires_at: rolled.expires_at, key: key.id, secret_key: key.secret }) + '\n');
     return;

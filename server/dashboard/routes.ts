@@ -17,6 +17,9 @@ import { createReconciliationPages } from './reconciliation-routes.ts';
 import { createCouponPages, createCustomerPages } from './accounts-routes.ts';
 import { createRedPacketPages, createTransferPages } from './money-out-routes.ts';
 import { createAgreementPages, createSubscriptionPages } from './recurring-routes.ts';
+import { createAppSwitchRoute, createInvitationRoutes, createTeamPages } from './team-routes.ts';
+import { createAuditPages } from './audit-routes.ts';
+import { auditConsoleChanges, enforcePermissions, paymentCustomerLocals, teamLocals } from './permissions.ts';
 
 /**
  * The merchant console at /console (DESIGN §2 "Console"): server-rendered pages scoped to the
@@ -40,10 +43,17 @@ export function createConsoleRoutes(deps: Deps): Router {
   // would otherwise reach PostgreSQL and come back as a 500.
   r.use((req, _res, next) => next(findBadInput(req.query as Record<string, unknown>) ?? (req.body ? findBadInput(req.body) : undefined)));
   r.use(createLoginRoutes(deps));
+  r.use(createInvitationRoutes(deps));
   r.use(requireSession(deps));
   r.use(layoutLocals(deps));
+  r.use(teamLocals(deps));
   r.use(checkCsrf(publicOrigin));
+  // Roles (roles.ts's one table) and the audit log, for every route below.
+  r.use(enforcePermissions(deps));
+  r.use(auditConsoleChanges(deps));
+  r.use(paymentCustomerLocals(deps));
   r.use(createLogoutRoute(deps));
+  r.use(createAppSwitchRoute(deps));
 
   r.get('/', (_req, res) => res.redirect(303, `${BASE}/payments`));
   r.post('/mode', async (req, res) => {
@@ -65,6 +75,8 @@ export function createConsoleRoutes(deps: Deps): Router {
   r.use('/webhooks', createWebhookPages(deps));
   r.use(createSettingsPages(deps));
   r.use('/reconciliation', createReconciliationPages(deps));
+  r.use('/team', createTeamPages(deps));
+  r.use('/audit', createAuditPages(deps));
 
   r.use((_req, res) => renderPage(res, 'error', { title: 'Not found', message: 'There is no such page or object in this app.' }, 404));
   r.use(consoleErrorHandler(deps));

@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import type { Request, Response } from 'express';
 import { sha256Hex } from '../crypto.ts';
 import { bool } from '../db.ts';
+import { isRole, type Role } from './roles.ts';
 
 /**
  * Console sessions: a random 32-byte id lives only in the browser's cookie; the database keeps
@@ -33,6 +34,8 @@ export interface ConsoleSession {
   csrfToken: string;
   livemode: boolean;
   email: string;
+  /** The user's role in the session's app, read on every request: a change applies at once. */
+  role: Role;
 }
 
 const idPattern = /^[A-Za-z0-9_-]{43}$/;
@@ -80,18 +83,19 @@ export async function loadSession(db: Knex, cookieValue: string | undefined): Pr
   const idHash = sha256Hex(cookieValue);
   const row = await db('console_sessions as s')
     .join('console_users as u', 'u.id', 's.user_id')
+    .leftJoin('console_memberships as m', (j) => j.on('m.user_id', 's.user_id').andOn('m.app_id', 's.app_id'))
     .where('s.id_hash', idHash)
-    .first('s.user_id', 's.app_id', 's.csrf_token', 's.livemode', 's.created_ms', 's.last_seen_ms', 'u.email', 'u.app_id as user_app_id');
+    .first('s.user_id', 's.app_id', 's.csrf_token', 's.livemode', 's.created_ms', 's.last_seen_ms', 'u.email', 'm.role');
   if (!row) return undefined;
   const now = Date.now();
   const lastSeen = Number(row.last_seen_ms);
-  // A user moved to another app keeps no access to the old one's data.
-  if (now - lastSeen > IDLE_MS || now - Number(row.created_ms) > MAX_AGE_MS || row.user_app_id !== row.app_id) {
+  // A user removed from the app keeps no access to its data.
+  if (now - lastSeen > IDLE_MS || now - Number(row.created_ms) > MAX_AGE_MS || !isRole(row.role)) {
     await db('console_sessions').where({ id_hash: idHash }).delete();
     return undefined;
   }
   if (now - lastSeen > TOUCH_EVERY_MS) await db('console_sessions').where({ id_hash: idHash }).update({ last_seen_ms: now });
-  return { idHash, userId: row.user_id, appId: row.app_id, csrfToken: row.csrf_token, livemode: bool(row.livemode), email: row.email };
+  return { idHash, userId: row.user_id, appId: row.app_id, csrfToken: row.csrf_token, livemode: bool(row.livemode), email: row.email, role: row.role };
 }
 
 export async function destroySession(db: Knex, idHash: string): Promise<void> {
@@ -100,4 +104,9 @@ export async function destroySession(db: Knex, idHash: string): Promise<void> {
 
 export async function setSessionMode(db: Knex, idHash: string, livemode: boolean): Promise<void> {
   await db('console_sessions').where({ id_hash: idHash }).update({ livemode });
+}
+
+/** Opens another app in this session (its membership checked by the caller); the form token stays. */
+export async function setSessionApp(db: Knex, idHash: string, appId: string): Promise<void> {
+  await db('console_sessions').where({ id_hash: idHash }).update({ app_id: appId });
 }

@@ -2,9 +2,13 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 import { newId, nowSeconds } from '../crypto.ts';
 import { isUniqueViolation } from '../payments/repo.ts';
+import type { Role } from './roles.ts';
 import { checkPasswordStrength, DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from './password.ts';
 
-/** Console users: one app each; the email is the login name (stored lower-cased). */
+/**
+ * Console users; the email is the login name (stored lower-cased). A user opens the apps they
+ * have a membership of (console_memberships, with a role); `app_id` is the one a login opens.
+ */
 
 export interface ConsoleUser {
   id: string;
@@ -18,8 +22,8 @@ export class ConsoleUserError extends Error {
   override name = 'ConsoleUserError';
 }
 
-/** Creates a console user for an app (used by `checkstand user create`). */
-export async function createConsoleUser(db: Knex, input: { email: string; appId: string; password: string }): Promise<ConsoleUser> {
+/** Creates a console user for an app, its owner unless told otherwise (used by `checkstand user create`). */
+export async function createConsoleUser(db: Knex, input: { email: string; appId: string; password: string; role?: Role }): Promise<ConsoleUser> {
   const parsed = emailSchema.safeParse(input.email);
   if (!parsed.success) throw new ConsoleUserError('--email must be an email address');
   const email = parsed.data;
@@ -27,7 +31,11 @@ export async function createConsoleUser(db: Knex, input: { email: string; appId:
   if (!(await db('apps').where({ id: input.appId }).first('id'))) throw new ConsoleUserError(`no such app: ${input.appId}`);
   const user = { id: newId('usr'), app_id: input.appId, email };
   try {
-    await db('console_users').insert({ ...user, password_hash: await hashPassword(input.password), created: nowSeconds() });
+    const passwordHash = await hashPassword(input.password);
+    await db.transaction(async (trx) => {
+      await trx('console_users').insert({ ...user, password_hash: passwordHash, created: nowSeconds() });
+      await trx('console_memberships').insert({ user_id: user.id, app_id: input.appId, role: input.role ?? 'owner', created_ms: Date.now() });
+    });
   } catch (err) {
     if (isUniqueViolation(err)) throw new ConsoleUserError(`a console user with the email ${email} already exists`);
     throw err;
@@ -44,7 +52,15 @@ export async function authenticate(db: Knex, email: string, password: string): P
   const row = parsed.success ? await db('console_users').where({ email: parsed.data }).first('id', 'app_id', 'email', 'password_hash') : undefined;
   const ok = await verifyPassword(password, row?.password_hash ?? DUMMY_PASSWORD_HASH);
   if (!row || !ok) return undefined;
-  return { id: row.id, app_id: row.app_id, email: row.email };
+  // The app of the first membership (the one they joined first); none left: no console access.
+  const app = await firstAppOf(db, row.id, row.app_id);
+  return app ? { id: row.id, app_id: app, email: row.email } : undefined;
+}
+
+/** The app a login opens: the user's first app while they still belong to it, else their oldest membership. */
+export async function firstAppOf(db: Knex, userId: string, preferred?: string): Promise<string | undefined> {
+  const rows = await db('console_memberships').where({ user_id: userId }).orderBy([{ column: 'created_ms' }, { column: 'app_id' }]).select('app_id');
+  return (rows.find((r) => r.app_id === preferred) ?? rows[0])?.app_id;
 }
 
 export async function findConsoleUser(db: Knex, id: string): Promise<ConsoleUser | undefined> {

@@ -6,7 +6,7 @@ import type { AuthContext } from '../deps.ts';
 
 const keyPattern = /^sk_(test|live)_[A-Za-z0-9]{24,}$/;
 
-type KeyCache = Map<string, { auth: AuthContext; at: number; expiresAtMs: number | null }>;
+type KeyCache = Map<string, { auth: AuthContext; keyId: string; at: number; expiresAtMs: number | null }>;
 /** Every auth cache of this process, so that a roll or revocation made here applies here at once. */
 const caches = new Set<KeyCache>();
 
@@ -15,7 +15,7 @@ export function forgetCachedApiKeys(): void {
   for (const c of caches) c.clear();
 }
 
-/** Bearer secret-key auth for /v1: sets res.locals.auth = {appId, livemode}; the key's prefix decides the mode. */
+/** Bearer secret-key auth for /v1: sets res.locals.auth = {appId, livemode} and apiKeyId; the key's prefix decides the mode. */
 export function apiKeyAuth(db: Knex): RequestHandler {
   const cache: KeyCache = new Map();
   caches.add(cache);
@@ -34,9 +34,10 @@ export function apiKeyAuth(db: Knex): RequestHandler {
     const now = Date.now();
     if (hit && now - hit.at < 5000 && (hit.expiresAtMs === null || now < hit.expiresAtMs)) {
       res.locals.auth = hit.auth;
+      res.locals.apiKeyId = hit.keyId;
       return next();
     }
-    const row = await db('api_keys').where({ key_hash: hash }).whereNull('revoked_at').first('app_id', 'livemode', 'expires_at');
+    const row = await db('api_keys').where({ key_hash: hash }).whereNull('revoked_at').first('id', 'app_id', 'livemode', 'expires_at');
     const expiresAtMs = row && row.expires_at !== null && row.expires_at !== undefined ? Number(row.expires_at) * 1000 : null;
     if (!row || (expiresAtMs !== null && now >= expiresAtMs)) {
       cache.delete(hash);
@@ -45,8 +46,10 @@ export function apiKeyAuth(db: Knex): RequestHandler {
     const auth: AuthContext = { appId: row.app_id, livemode: row.livemode === true || row.livemode === 1 };
     if (auth.livemode !== key.startsWith('sk_live_')) return next(invalidKey());
     if (cache.size > 10_000) cache.clear();
-    cache.set(hash, { auth, at: now, expiresAtMs });
+    cache.set(hash, { auth, keyId: row.id, at: now, expiresAtMs });
     res.locals.auth = auth;
+    // Who made a change, for the audit log.
+    res.locals.apiKeyId = row.id;
     next();
   };
 }

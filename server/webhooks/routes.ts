@@ -17,6 +17,7 @@ import {
   updateEndpointSchema,
 } from './service.ts';
 import { deliveryListQuery, listDeliveries } from './deliveries.ts';
+import { auditApiChange } from '../audit/api.ts';
 
 /** Query of GET /v1/webhook_endpoints. */
 export const listEndpointsQuery = z.object(listParams).strict();
@@ -31,6 +32,7 @@ export function createWebhookEndpointRoutes(deps: Deps): express.Router {
   router.post('/', async (req, res) => {
     const input = parse(createEndpointSchema, bodyOf(req));
     const { endpoint, secret } = await createEndpoint(deps, authOf(res), input);
+    await auditApiChange(deps.db, req, res, { action: 'webhook_endpoint.create', object: { type: 'webhook_endpoint', id: endpoint.id }, summary: { url: endpoint.url, enabled_events: endpoint.enabled_events } });
     res.json({ ...endpoint, secret });
   });
 
@@ -44,11 +46,16 @@ export function createWebhookEndpointRoutes(deps: Deps): express.Router {
   });
 
   router.post('/:id', async (req, res) => {
-    res.json(await updateEndpoint(deps, authOf(res), req.params.id, parse(updateEndpointSchema, bodyOf(req))));
+    const input = parse(updateEndpointSchema, bodyOf(req));
+    const endpoint = await updateEndpoint(deps, authOf(res), req.params.id, input);
+    await auditApiChange(deps.db, req, res, { action: 'webhook_endpoint.update', object: { type: 'webhook_endpoint', id: endpoint.id }, summary: { changed: Object.keys(input), url: endpoint.url, enabled_events: endpoint.enabled_events, status: endpoint.status } });
+    res.json(endpoint);
   });
 
   router.post('/:id/rotate_secret', async (req, res) => {
-    const { endpoint, secret } = await rotateEndpointSecret(deps, authOf(res), req.params.id, parse(rotateSecretSchema, bodyOf(req)));
+    const input = parse(rotateSecretSchema, bodyOf(req));
+    const { endpoint, secret } = await rotateEndpointSecret(deps, authOf(res), req.params.id, input);
+    await auditApiChange(deps.db, req, res, { action: 'webhook_endpoint.rotate_secret', object: { type: 'webhook_endpoint', id: endpoint.id }, summary: { ...input } });
     res.json({ ...endpoint, secret });
   });
 
@@ -63,7 +70,9 @@ export function createWebhookEndpointRoutes(deps: Deps): express.Router {
 
   router.delete('/:id', async (req, res) => {
     parse(noParams, bodyOf(req));
-    res.json(await deleteEndpoint(deps, authOf(res), req.params.id));
+    const deleted = await deleteEndpoint(deps, authOf(res), req.params.id);
+    await auditApiChange(deps.db, req, res, { action: 'webhook_endpoint.delete', object: { type: 'webhook_endpoint', id: req.params.id } });
+    res.json(deleted);
   });
 
   return router;
