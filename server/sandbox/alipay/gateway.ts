@@ -17,7 +17,7 @@ export type GatewayAnswer = { code: string; msg: string; sub_code?: string; sub_
 export const PAGE_METHODS = new Set(['alipay.trade.page.pay', 'alipay.trade.wap.pay', 'alipay.user.agreement.page.sign']);
 /** Fund-out (fund.ts): callable in certificate mode only. */
 export const FUND_METHODS: ReadonlySet<string> = new Set(['alipay.fund.trans.uni.transfer', 'alipay.fund.trans.common.query']);
-export const API_METHODS = new Set(['alipay.trade.precreate', 'alipay.trade.query', 'alipay.trade.close', 'alipay.trade.refund', 'alipay.trade.fastpay.refund.query', 'alipay.user.agreement.query', 'alipay.user.agreement.unsign', 'alipay.trade.pay', ...FUND_METHODS]);
+export const API_METHODS = new Set(['alipay.trade.precreate', 'alipay.trade.query', 'alipay.trade.close', 'alipay.trade.refund', 'alipay.trade.fastpay.refund.query', 'alipay.user.agreement.query', 'alipay.user.agreement.unsign', 'alipay.trade.pay', ...FUND_METHODS, 'alipay.data.dataservice.bill.downloadurl.query']);
 const GATEWAY_METHODS: ReadonlySet<string> = new Set([...PAGE_METHODS, ...API_METHODS]);
 /** In-app pay: the Alipay app posts the order string itself; gateway.do does not take it (see wallet.ts). */
 export const APP_PAY_METHOD = 'alipay.trade.app.pay';
