@@ -66,3 +66,20 @@ export function payoutChannelFor(provider: Provider): PayoutChannel<any> | undef
 export function redPacketChannelFor(provider: Provider): RedPacketChannel<any> | undefined {
   return redPacketChannels[provider];
 }
+
+// --- statements (对账单, channels/statements.ts) ---------------------------------------------------
+import type { StatementChannel } from './statements.ts';
+import { alipayStatements } from './alipay/statement.ts';
+import { wechatpayStatements } from './wechatpay/statement.ts';
+
+/** Statement adapters by provider: each adapter folder exports one (alipay/statement.ts, wechatpay/statement.ts). */
+const statementChannels: Partial<Record<Provider, StatementChannel<any>>> = { alipay: alipayStatements, wechatpay: wechatpayStatements };
+
+export function statementChannelFor(provider: Provider): StatementChannel<any> | undefined {
+  return statementChannels[provider];
+}
+
+/** Providers whose daily statement Checkstand fetches and matches. */
+export function statementProviders(): Provider[] {
+  return Object.keys(statementChannels) as Provider[];
+}

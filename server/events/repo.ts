@@ -26,6 +26,7 @@ export type EventType =
   | 'red_packet.received'
   | 'red_packet.refunded'
   | 'red_packet.failed'
+  | 'reconciliation.discrepancy'
   | 'test.webhook';
 
 export interface EventObject {

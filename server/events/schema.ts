@@ -7,6 +7,7 @@ import { transferObjectSchema } from '../transfers/repo.ts';
 import { subscriptionObjectSchema } from '../subscriptions/repo.ts';
 import { redPacketObjectSchema } from '../red-packets/repo.ts';
 import { webhookEndpointObjectSchema } from '../webhooks/service.ts';
+import { statementDayObjectSchema } from '../statements/repo.ts';
 import type { EventType } from './repo.ts';
 
 /**
@@ -37,6 +38,7 @@ export const EVENT_DATA_SCHEMAS: Record<EventType, { object: z.ZodType; summary:
   'red_packet.received': { object: redPacketObjectSchema, summary: 'The recipient opened the red packet: it is paid.' },
   'red_packet.refunded': { object: redPacketObjectSchema, summary: 'A red packet left unopened for 24 h went back to the merchant.' },
   'red_packet.failed': { object: redPacketObjectSchema, summary: 'A red packet could not be sent (failure_code says why); nothing was paid.' },
+  'reconciliation.discrepancy': { object: statementDayObjectSchema, summary: 'A check of a day\'s channel statement (对账单) found discrepancies no earlier check of that day had found: payments or refunds only on one side, or whose amount or status differs, or fees the statement itself does not add up to.' },
   'test.webhook': { object: webhookEndpointObjectSchema, summary: 'A test event sent to one endpoint by POST /v1/webhook_endpoints/{id}/test.' },
 };
 

@@ -7,6 +7,7 @@ import { IDEMPOTENCY_TTL_MS } from '../http/idempotency.ts';
 import { REFUND_SUBMIT_LEASE_MS, submitRefund } from '../refunds/service.ts';
 import { moneyOutPass } from '../transfers/worker.ts';
 import { subscriptionPass } from '../subscriptions/worker.ts';
+import { STATEMENT_EVERY_MS, statementPass } from '../statements/worker.ts';
 
 /** Active query of pending attempts: a lost notify still ends in succeeded (about 10 s, 30 s, 1 min, 5 min, 15 min, then hourly). */
 export const QUERY_SCHEDULE_MS = [10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000];
@@ -35,6 +36,9 @@ export function startPaymentWorker(deps: Deps, opts: { intervalMs?: number; back
   const clock = opts.now ?? Date.now;
   let running: Promise<number> | undefined;
   let lastSweep = 0;
+  // The daily statement job looks every 10 minutes, the first time 10 minutes after start. By the
+  // real clock: a test that moves the worker's clock forward is not asking for statements.
+  let lastStatements = Date.now();
   let stopped = false;
 
   async function claim(table: 'payment_attempts' | 'refunds', row: { id: string; next_query_at_ms: number }, next: number): Promise<boolean> {
@@ -92,6 +96,10 @@ export function startPaymentWorker(deps: Deps, opts: { intervalMs?: number; back
     }
     handled += await moneyOutPass(deps, now, guarded);
     handled += await subscriptionPass(deps, now, guarded);
+    if (Date.now() - lastStatements >= STATEMENT_EVERY_MS) {
+      lastStatements = Date.now();
+      await guarded('statements', 'daily', () => statementPass(deps, lastStatements, guarded));
+    }
     if (now - lastSweep >= SWEEP_EVERY_MS) {
       lastSweep = now;
       // Idempotent responses are replayed for 24 h; a day's grace after that, they go. A key still

@@ -65,6 +65,7 @@ const eventTypeSet: Record<EventType, true> = {
   'red_packet.received': true,
   'red_packet.refunded': true,
   'red_packet.failed': true,
+  'reconciliation.discrepancy': true,
   'test.webhook': true,
 };
 export const knownEventTypes = Object.keys(eventTypeSet) as EventType[];
