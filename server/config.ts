@@ -52,6 +52,12 @@ const schema = z.object({
    * holds it; if the process dies, the worker takes it over (query first, then the same number) after this.
    */
   moneyOutLeaseSeconds: z.coerce.number().int().min(1).max(3600).default(60),
+  /**
+   * CHECKSTAND_CHANNEL_MESSAGE_RETENTION_DAYS: how long the recorded channel messages (notifies,
+   * returns, the gateway's calls: a payment's timeline in the console) are kept; events have no
+   * retention of their own (kept, never pruned), so this is the one period.
+   */
+  channelMessageRetentionDays: z.coerce.number().int().min(1).max(3650).default(180),
   /** CHECKSTAND_DEMO: create the demo app on an empty database. */
   demo: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
 });
@@ -74,6 +80,7 @@ const envNames: Record<string, string> = {
   trustProxy: 'TRUST_PROXY',
   sandbox: 'CHECKSTAND_SANDBOX',
   demo: 'CHECKSTAND_DEMO',
+  channelMessageRetentionDays: 'CHECKSTAND_CHANNEL_MESSAGE_RETENTION_DAYS',
 };
 
 export class ConfigError extends Error {

@@ -22,6 +22,7 @@ import { createPaymentPageCache } from './page-cache.ts';
 import { createCashierViews, type CashierView } from './views.ts';
 import { qrSvg } from './qr.ts';
 import { QR_TTL_S } from '../payments/next-action.ts';
+import { recordBrowserReturn } from '../channel-messages/service.ts';
 
 export { QR_TTL_S };
 
@@ -452,6 +453,8 @@ export function createCheckoutRoutes(deps: Deps, limit: RequestHandler = (_req, 
     // The return's parameters only pick which of this payment's own attempts to ask the channel
     // about: the order number the gateway put in the return URL.
     const orderNo = typeof req.query.out_trade_no === 'string' ? req.query.out_trade_no : undefined;
+    // Kept for the payment's timeline (scrubbed, in the background): what the browser brought back.
+    recordBrowserReturn(deps, payment, orderNo, { ...req.query, ...(req.method === 'POST' && req.body && typeof req.body === 'object' ? req.body : {}) });
     const attempt = await confirmOnReturn(deps, payment, orderNo);
     const fresh = (await findPaymentByToken(deps.db, payment.checkout_token))!;
     const target = merchantReturnUrl(fresh);

@@ -12,6 +12,7 @@ import { closePayment } from '../payments/close.ts';
 import { attemptsOf, eventsOf, findAppPayment, lastFailures, paymentIdsMatching, paymentsByIds, paymentsQuery, refundsOf, refundsQuery } from './repo.ts';
 import { decimal, parseDecimal } from './format.ts';
 import { BASE, one, renderPage, scopeOf } from './page.ts';
+import { paymentTimeline } from './timeline.ts';
 
 const PAGE_SIZE = 25;
 const PAYMENT_STATUSES = ['pending', 'succeeded', 'closed'];
@@ -77,12 +78,14 @@ export function createPaymentPages(deps: Deps): Router {
     const payment = await paymentOf(req, res);
     const [attempts, refunds] = await Promise.all([attemptsOf(deps.db, payment.id), refundsOf(deps.db, payment.id)]);
     const events = await eventsOf(deps.db, payment, refunds.map((x) => x.id));
+    const timeline = await paymentTimeline(deps.db, payment, attempts, refunds, events);
     renderPage(res, 'payment', {
       title: `Payment ${payment.out_trade_no}`,
       payment,
       attempts,
       refunds,
       events,
+      timeline,
       refundable: payment.status === 'succeeded' ? payment.amount - payment.amount_refunded : 0,
       refunded: one(req.query.refunded),
       closed: one(req.query.closed),

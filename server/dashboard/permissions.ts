@@ -29,7 +29,11 @@ interface Decided {
 /** The `can(capability, livemode?)` helper views use to hide what the user's role cannot do. */
 export function canFor(res: Response): (what: CanAsk, livemode?: boolean) => boolean {
   const s = sessionOf(res);
-  return (what, livemode = s.livemode) => roleHas(s.role, what === 'money' ? (livemode ? 'money_live' : 'money_test') : what);
+  return (what, livemode = s.livemode) => {
+    // Test-mode customers are made-up people: everyone sees them (roles.ts: customer pages need it in live mode only).
+    if (what === 'customer_details' && !livemode) return true;
+    return roleHas(s.role, what === 'money' ? (livemode ? 'money_live' : 'money_test') : what);
+  };
 }
 
 /** role, can, the app switcher's apps; and `hideCustomerDetails` for the console's current mode. */

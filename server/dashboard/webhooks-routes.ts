@@ -5,11 +5,13 @@ import { toApiError } from '../http/errors.ts';
 import { createEndpoint, deleteEndpoint, knownEventTypes, MAX_ROTATION_OVERLAP_S, rotateEndpointSecret, sendTestEvent, updateEndpoint } from '../webhooks/service.ts';
 import { listDeliveries, resendEvent } from '../webhooks/deliveries.ts';
 import { endpointsForConsole, findConsoleEndpoint } from './repo.ts';
+import { findAppDelivery } from './timeline-repo.ts';
 import { cursorOf, pager } from './payments-routes.ts';
 import { BASE, one, renderPage, scopeOf, sessionOf } from './page.ts';
 
 const idPattern = /^we_[A-Za-z0-9]{1,60}$/;
 const eventIdPattern = /^evt_[A-Za-z0-9]{1,60}$/;
+const deliveryPattern = /^wd_[A-Za-z0-9]{1,60}$/;
 const DELIVERIES_PER_PAGE = 20;
 /** How long the old secret keeps signing beside the new one, as the console offers it. */
 const ROTATION_OVERLAPS = [
@@ -70,6 +72,19 @@ export function createWebhookPages(deps: Deps): Router {
   }
 
   r.get('/:id', (req, res) => showEndpoint(req, res));
+
+  /** One delivery and its attempts, on its endpoint's page: where a payment's timeline links each webhook attempt. */
+  r.get('/:id/deliveries/:delivery', async (req, res) => {
+    const id = req.params.id as string;
+    const deliveryId = String(req.params.delivery);
+    const endpoint = idPattern.test(id) ? await findConsoleEndpoint(deps.db, scopeOf(res), id) : undefined;
+    const found = endpoint && deliveryPattern.test(deliveryId) ? await findAppDelivery(deps.db, scopeOf(res), endpoint.id, deliveryId) : undefined;
+    if (!endpoint || !found) throw new ApiError(404, 'invalid_request_error', 'resource_missing', `No such webhook delivery: '${deliveryId}'`);
+    const page = await listDeliveries(deps, scopeOf(res), { eventId: found.event_id }, { limit: 100 });
+    renderPage(res, 'webhook', {
+      title: 'Webhook delivery', endpoint, deliveries: page.data.filter((d) => d.id === found.id), pager: {}, overlaps: ROTATION_OVERLAPS, onlyDelivery: found.id,
+    });
+  });
 
   /** An action's answer: the endpoint's page with what happened, or with the refusal beside the actions. */
   async function endpointAction(req: Request, res: Response, act: (id: string) => Promise<Record<string, unknown>>) {

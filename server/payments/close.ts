@@ -5,6 +5,7 @@ import { ChannelRequestError } from '../errors.ts';
 import type { CloseResult } from '../channels/types.ts';
 import { sqlOf } from '../sql.ts';
 import { releaseRedemption } from '../coupons/repo.ts';
+import { recordedCall } from '../channel-messages/service.ts';
 import { attemptContext, attemptFromRow, findPaymentById, type AttemptRow, type PaymentRow } from './repo.ts';
 
 /** How often an order that cannot be closed at its channel is asked about until it can no longer be paid. */
@@ -21,8 +22,9 @@ export async function closeAttemptAtChannel(deps: Deps, attempt: AttemptRow): Pr
   const cred = await getCredentials(deps, attempt.app_id, attempt.provider, attempt.livemode);
   const payment = (await findPaymentById(deps.db, attempt.payment_id))!;
   const ctx = attemptContext(attempt, payment);
+  const subject = { appId: attempt.app_id, livemode: attempt.livemode, provider: attempt.provider, paymentId: payment.id, attemptId: attempt.id, orderNo: attempt.channel_order_no };
   const paidNow = async () => {
-    const q = await adapter.queryPayment(cred, attempt.channel_order_no, ctx);
+    const q = await recordedCall(deps, 'query', subject, { orderNo: attempt.channel_order_no, before: 'close' }, () => adapter.queryPayment(cred, attempt.channel_order_no, ctx));
     if (q.status !== 'succeeded') return false;
     await applyAttemptOutcome(deps, attempt, { status: 'succeeded', channelTradeNo: q.channelTradeNo, paidAt: q.paidAt, wallet: q.wallet });
     return true;
@@ -30,7 +32,7 @@ export async function closeAttemptAtChannel(deps: Deps, attempt: AttemptRow): Pr
   if (await paidNow()) return 'paid';
   let result: void | CloseResult;
   try {
-    result = await adapter.closePayment(cred, attempt.channel_order_no, ctx);
+    result = await recordedCall(deps, 'close', subject, { orderNo: attempt.channel_order_no }, () => adapter.closePayment(cred, attempt.channel_order_no, ctx));
   } catch (err) {
     // The channel refuses to close a paid order: it was paid between our query and the close.
     if (err instanceof ChannelRequestError && (await paidNow())) return 'paid';

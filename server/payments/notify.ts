@@ -10,6 +10,7 @@ import { applyRefundOutcome } from '../refunds/service.ts';
 import { applyAgreementNotice } from '../agreements/service.ts';
 import { applyTransferNotice } from '../transfers/service.ts';
 import { applyRedPacketNotice } from '../red-packets/service.ts';
+import { messageClock, recordNotify, type NotifySeen } from '../channel-messages/service.ts';
 
 export interface NotifyOutcome {
   ack: Ack;
@@ -23,6 +24,22 @@ export interface NotifyOutcome {
  * notify gets the answer that makes the channel retry, and changes nothing.
  */
 export async function handleNotify(deps: Deps, provider: Provider, appId: string, msg: InboundMessage): Promise<NotifyOutcome> {
+  // Every message is kept for the payment's timeline, refused ones too (channel-messages/), in the background.
+  const at = messageClock();
+  const seen: NotifySeen = {};
+  let outcome: NotifyOutcome;
+  try {
+    outcome = await decideNotify(deps, provider, appId, msg, seen);
+  } catch (err) {
+    recordNotify(deps, at, provider, appId, msg, { ack: { status: 500 }, accepted: false, reason: `not handled: ${(err as Error).message}` }, seen);
+    throw err;
+  }
+  recordNotify(deps, at, provider, appId, msg, outcome, seen);
+  return outcome;
+}
+
+/** handleNotify's decision; `seen` collects what it learnt, for the record. */
+async function decideNotify(deps: Deps, provider: Provider, appId: string, msg: InboundMessage, seen: NotifySeen): Promise<NotifyOutcome> {
   const adapter = channelFor(provider);
   if (!adapter) return { ack: { status: 404, contentType: 'text/plain', body: 'unknown channel' }, accepted: false, reason: 'unknown channel' };
   const refuse = (reason: string, fields: Record<string, unknown> = {}): NotifyOutcome => {
@@ -51,11 +68,13 @@ export async function handleNotify(deps: Deps, provider: Provider, appId: string
   // The cached list may predate a config provisioned since (by another gateway process).
   if (!verified) await tryConfigs(true);
   if (tried.size === 0) return refuse('no channel config for this app');
+  seen.configured = true;
   if (!verified) {
     if (lastError instanceof SignatureError || lastError instanceof MalformedMessageError) return refuse(lastError.message);
     return refuse('notification could not be read', { err: lastError });
   }
   const { n, cred, livemode } = verified;
+  Object.assign(seen, { livemode, notification: n });
   if (n.kind === 'ignored') {
     deps.logger.warn('channel message acknowledged without a change', { provider, app_id: appId, order_no: n.orderNo, notify_id: n.notifyId, reason: n.reason });
     return { ack: adapter.acknowledge(true), accepted: true };
@@ -77,6 +96,7 @@ export async function handleNotify(deps: Deps, provider: Provider, appId: string
 
   const attempt = await findAttemptByOrderNo(deps.db, provider, n.orderNo);
   if (!attempt || attempt.app_id !== appId || attempt.livemode !== livemode) return refuse('no such order for this app', { order_no: n.orderNo });
+  Object.assign(seen, { attemptId: attempt.id, paymentId: attempt.payment_id });
   // The channel app the order was placed under (WeChat's in-app orders: the mobile app's AppID).
   if (n.appId && n.appId !== adapter.appIdOf(cred, attempt.channel)) return refuse('app id does not match', { notify_app_id: n.appId });
   const payment = await findPaymentById(deps.db, attempt.payment_id);
@@ -97,6 +117,7 @@ export async function handleNotify(deps: Deps, provider: Provider, appId: string
   // Our refund number at the channel is the refund's id.
   const refund = await findRefund(deps.db, n.refundNo);
   if (!refund || refund.payment_id !== payment.id || refund.attempt_id !== attempt.id) return refuse('no such refund for this order', { refund_no: n.refundNo });
+  seen.refundId = refund.id;
   if (n.status !== 'pending') {
     const changed = await applyRefundOutcome(deps, refund.id, { status: n.status, channelRefundNo: n.channelRefundNo });
     deps.logger.info('refund notify accepted', { refund_id: refund.id, status: n.status, duplicate: !changed });

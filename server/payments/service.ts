@@ -18,6 +18,7 @@ import { sqlOf, transaction, type Sql } from '../sql.ts';
 import { accountTermsFor, closeCouponEntry, createBalancePayment, creditTopUp, insertPaymentWithCoupon, payPendingWithBalance } from '../customers/payments.ts';
 import { deliveriesNeedClaim } from '../webhooks/handoff.ts';
 import { subscriptionPaymentSucceeded, subscriptionTryFailed } from '../subscriptions/service.ts';
+import { recordedCall } from '../channel-messages/service.ts';
 import {
   assignNextActionAttempt, attemptContext, attemptFromRow, closeSiblingAttempts, findPayment, findPaymentById, markAttemptSucceeded, markPaymentSucceeded,
   paymentFromRow, recordLastAttemptError, storeNextAction, type AttemptRow, type PaymentRow,
@@ -353,7 +354,10 @@ export async function startAttempt(
   } else {
     await deps.db('payment_attempts').insert(attemptRow);
   }
-  const result = await adapter.createPayment(cred, {
+  const subject = { appId: payment.app_id, livemode: payment.livemode, provider, paymentId: payment.id, attemptId, orderNo };
+  const summary = { channel, orderNo, amount: payment.amount, currency: payment.currency, expiresAt: payment.expires_at, installments: payment.installments };
+  // Recorded for the payment's timeline: what was asked and the answer's shape (the action's signed fields are not kept).
+  const result = await recordedCall(deps, 'create', subject, summary, () => adapter.createPayment(cred, {
     channel,
     orderNo,
     amount: payment.amount,
@@ -369,7 +373,7 @@ export async function startAttempt(
     clientIp,
     openid: ctx.openid,
     ...(payment.installments ? { installments: { count: payment.installments.count, feePayer: payment.installments.fee_payer } } : {}),
-  });
+  }), (r) => (r.ok ? { ok: true, action: r.action.type, reference: r.reference ?? null } : r));
   if (result.ok) {
     const action = JSON.stringify(result.action);
     const reference = result.reference ?? null;
@@ -486,7 +490,9 @@ export async function refreshAttempt(deps: Deps, attempt: AttemptRow): Promise<v
   const cred = await getCredentials(deps, attempt.app_id, attempt.provider, attempt.livemode);
   const payment = await findPaymentById(deps.db, attempt.payment_id);
   if (!payment) return;
-  const q = await adapter.queryPayment(cred, attempt.channel_order_no, attemptContext(attempt, payment));
+  const subject = { appId: attempt.app_id, livemode: attempt.livemode, provider: attempt.provider, paymentId: payment.id, attemptId: attempt.id, orderNo: attempt.channel_order_no };
+  const q = await recordedCall(deps, 'query', subject, { orderNo: attempt.channel_order_no },
+    () => adapter.queryPayment(cred, attempt.channel_order_no, attemptContext(attempt, payment)));
   if (q.status === 'succeeded') {
     if (q.amount !== undefined && q.amount !== payment.amount) {
       deps.logger.error('channel query amount differs from the payment', { payment_id: payment.id, attempt_id: attempt.id });

@@ -7,6 +7,7 @@ import { IDEMPOTENCY_TTL_MS } from '../http/idempotency.ts';
 import { REFUND_SUBMIT_LEASE_MS, submitRefund } from '../refunds/service.ts';
 import { moneyOutPass } from '../transfers/worker.ts';
 import { subscriptionPass } from '../subscriptions/worker.ts';
+import { purgeChannelMessages } from '../channel-messages/repo.ts';
 import { STATEMENT_EVERY_MS, statementPass } from '../statements/worker.ts';
 
 /** Active query of pending attempts: a lost notify still ends in succeeded (about 10 s, 30 s, 1 min, 5 min, 15 min, then hourly). */
@@ -109,6 +110,8 @@ export function startPaymentWorker(deps: Deps, opts: { intervalMs?: number; back
         .where('created_ms', '<', now - 2 * IDEMPOTENCY_TTL_MS)
         .where((q) => q.where('state', 'done').orWhere('created_ms', '<', now - INTERRUPTED_KEY_KEPT_MS))
         .delete();
+      // Recorded channel messages go after their retention period (DESIGN Console: a payment's timeline).
+      await purgeChannelMessages(deps.db, now - deps.config.channelMessageRetentionDays * 86_400_000);
     }
     return handled;
   }

@@ -12,6 +12,7 @@ import { attemptContext, attemptFromRow, findPayment, isUniqueViolation, payment
 import { amountSchema } from '../payments/validation.ts';
 import { findRefund, refundFromRow, toRefundObject, type RefundRow } from './repo.ts';
 import { creditFailedTopUpRefund, debitTopUpRefund, refundToBalance } from '../customers/refunds.ts';
+import { recordedCall } from '../channel-messages/service.ts';
 
 export const createRefundSchema = z
   .object({
@@ -118,7 +119,9 @@ async function askChannel(deps: Deps, refund: RefundRow): Promise<boolean> {
   let result: RefundResult;
   try {
     const cred = await getCredentials(deps, refund.app_id, attempt.provider, refund.livemode);
-    result = await adapter.refund(cred, {
+    const subject = { appId: refund.app_id, livemode: refund.livemode, provider: attempt.provider, paymentId: payment.id, attemptId: attempt.id, refundId: refund.id, orderNo: attempt.channel_order_no };
+    const summary = { orderNo: attempt.channel_order_no, refundNo: refund.id, amount: refund.amount, totalAmount: payment.amount, currency: payment.currency, reason: refund.reason, submission: refund.submit_count + 1 };
+    result = await recordedCall(deps, 'refund', subject, summary, () => adapter.refund(cred, {
       orderNo: attempt.channel_order_no,
       refundNo: refund.id,
       amount: refund.amount,
@@ -128,7 +131,7 @@ async function askChannel(deps: Deps, refund: RefundRow): Promise<boolean> {
       notifyUrl: `${deps.config.publicUrl}/notify/${attempt.provider}/${refund.app_id}`,
       createdAt: refund.created,
       attempt: attemptContext(attempt, payment),
-    });
+    }));
   } catch (err) {
     if (err instanceof ChannelRequestError) {
       result = { status: 'failed', failureMessage: `${err.code}: ${err.message}` };
