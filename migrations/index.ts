@@ -22,6 +22,7 @@ import * as subscriptions from './025_subscriptions.ts';
 import * as apiKeyExpiry from './035_api_key_expiry.ts';
 import * as consoleLoginFailures from './036_console_login_failures.ts';
 import * as alipayFundSandbox from './037_alipay_fund_sandbox.ts';
+import * as wechatPapay from './038_wechat_papay.ts';
 import * as statements from './039_statements.ts';
 import * as channelMessages from './040_channel_messages.ts';
 import * as teamAudit from './041_team_audit.ts';
@@ -52,6 +53,7 @@ export const migrations = [
   { name: '035_api_key_expiry', ...apiKeyExpiry },
   { name: '036_console_login_failures', ...consoleLoginFailures },
   { name: '037_alipay_fund_sandbox', ...alipayFundSandbox },
+  { name: '038_wechat_papay', ...wechatPapay },
   { name: '039_statements', ...statements },
   { name: '040_channel_messages', ...channelMessages },
   { name: '041_team_audit', ...teamAudit },

@@ -9,6 +9,8 @@ import { insertEvent } from '../events/repo.ts';
 import type { ChannelNotification, Provider } from '../channels/types.ts';
 import type { AlipayCredentials } from '../channels/alipay/index.ts';
 import { agreementSignUrl, unsignAgreement, walletSchemeUrl } from '../channels/alipay/agreements.ts';
+import type { WechatpayCredentials } from '../channels/wechatpay/index.ts';
+import { deleteContract, entrustWebUrl } from '../channels/wechatpay/papay.ts';
 import { MAX_AMOUNT, customerIdSchema, metadataSchema } from '../payments/validation.ts';
 import { customerOf } from '../customers/service.ts';
 import { endSubscriptionsOfAgreement } from '../subscriptions/service.ts';
@@ -72,29 +74,15 @@ export async function agreementOf(deps: Deps, auth: AuthContext, id: string): Pr
  * Alipay stores the mandate once it is opened.
  */
 export async function createAgreement(deps: Deps, auth: AuthContext, input: z.infer<typeof createAgreementSchema>) {
-  if (input.channel === 'wechatpay') {
-    throw invalid('channel_unsupported', 'WeChat Pay 委托代扣 agreements are not available yet; use channel alipay.', 'channel');
-  }
   const customer = await customerOf(deps, auth, input.customer, 'customer');
-  if (customer.currency !== 'CNY') throw invalid('currency_unsupported', `Alipay 周期扣款 deducts CNY; this customer's currency is ${customer.currency}.`, 'customer');
-  const cred = (await getCredentials(deps, auth.appId, 'alipay', auth.livemode)) as AlipayCredentials;
+  const product = input.channel === 'wechatpay' ? 'WeChat Pay 委托代扣' : 'Alipay 周期扣款';
+  if (customer.currency !== 'CNY') throw invalid('currency_unsupported', `${product} deducts CNY; this customer's currency is ${customer.currency}.`, 'customer');
   const id = newId('agr');
-  // Alipay: ≤ 32 letters and digits, unique for the merchant; the id's random part is.
+  // Alipay external_agreement_no / WeChat contract_code: ≤ 32 letters and digits, unique for the merchant; the id's random part is.
   const externalAgreementNo = `CS${id.slice(4)}`.slice(0, 32);
-  const signUrl = await agreementSignUrl(cred, {
-    externalAgreementNo,
-    periodType: input.period_rule.period_type,
-    period: input.period_rule.period,
-    executeTime: input.period_rule.execute_time,
-    singleAmount: input.single_amount_max,
-    accessChannel: input.sign_method === 'qr' ? 'QRCODE' : 'ALIPAYAPP',
-    notifyUrl: notifyUrlOf(deps, 'alipay', auth.appId),
-    returnUrl: input.return_url,
-    externalLogonId: customer.out_user_id ?? undefined,
-  });
-  const action: AgreementAction = input.sign_method === 'qr'
-    ? { type: 'qr', qr_code_url: signUrl }
-    : { type: 'redirect', redirect_url: signUrl, wallet_url: walletSchemeUrl(signUrl) };
+  const action = input.channel === 'wechatpay'
+    ? await wechatSignAction(deps, auth, input, externalAgreementNo, customer.out_user_id ?? customer.id)
+    : await alipaySignAction(deps, auth, input, externalAgreementNo, customer.out_user_id ?? undefined);
   const row = {
     id,
     app_id: auth.appId,
@@ -117,6 +105,50 @@ export async function createAgreement(deps: Deps, auth: AuthContext, input: z.in
   };
   await deps.db('agreements').insert(row);
   return toAgreementObject(agreementFromRow(row));
+}
+
+/**
+ * WeChat 委托代扣 (recurring.md §2.1): the 公众号 signing page (entrustweb), which opens inside
+ * WeChat: redirect from a page already in WeChat, or a QR code the customer scans with WeChat.
+ * The template (plan_id) fixes WeChat's own limits; single_amount_max is Checkstand's.
+ */
+async function wechatSignAction(deps: Deps, auth: AuthContext, _input: z.infer<typeof createAgreementSchema>, contractCode: string, displayAccount: string): Promise<AgreementAction> {
+  const cred = (await getCredentials(deps, auth.appId, 'wechatpay', auth.livemode)) as WechatpayCredentials;
+  const url = entrustWebUrl(cred, {
+    contractCode,
+    // No emoji or nickname: the merchant's own id of the customer, letters, digits and a few marks.
+    displayAccount: displayAccount.replace(/[^A-Za-z0-9_.@-]/g, '').slice(0, 32) || contractCode,
+    notifyUrl: notifyUrlOf(deps, 'wechatpay', auth.appId),
+  });
+  return _input.sign_method === 'qr' ? { type: 'qr', qr_code_url: url } : { type: 'redirect', redirect_url: url };
+}
+
+async function alipaySignAction(deps: Deps, auth: AuthContext, input: z.infer<typeof createAgreementSchema>, externalAgreementNo: string, externalLogonId: string | undefined): Promise<AgreementAction> {
+  const cred = (await getCredentials(deps, auth.appId, 'alipay', auth.livemode)) as AlipayCredentials;
+  const signUrl = await agreementSignUrl(cred, {
+    externalAgreementNo,
+    periodType: input.period_rule.period_type,
+    period: input.period_rule.period,
+    executeTime: input.period_rule.execute_time,
+    singleAmount: input.single_amount_max,
+    accessChannel: input.sign_method === 'qr' ? 'QRCODE' : 'ALIPAYAPP',
+    notifyUrl: notifyUrlOf(deps, 'alipay', auth.appId),
+    returnUrl: input.return_url,
+    externalLogonId,
+  });
+  return input.sign_method === 'qr'
+    ? { type: 'qr', qr_code_url: signUrl }
+    : { type: 'redirect', redirect_url: signUrl, wallet_url: walletSchemeUrl(signUrl) };
+}
+
+/** Ends a signed mandate at its channel: Alipay unsign, WeChat deletecontract (both idempotent there). */
+async function endAtChannel(deps: Deps, a: Pick<AgreementRow, 'app_id' | 'livemode' | 'channel'>, channelNo: string): Promise<void> {
+  if (a.channel === 'wechatpay') {
+    const cred = (await getCredentials(deps, a.app_id, 'wechatpay', a.livemode)) as WechatpayCredentials;
+    return deleteContract(cred, channelNo, 'merchant terminated');
+  }
+  const cred = (await getCredentials(deps, a.app_id, 'alipay', a.livemode)) as AlipayCredentials;
+  return unsignAgreement(cred, channelNo, notifyUrlOf(deps, 'alipay', a.app_id));
 }
 
 export async function retrieveAgreement(deps: Deps, auth: AuthContext, id: string) {
@@ -155,10 +187,7 @@ async function moveAgreement(deps: Deps, a: AgreementRow, to: 'active' | 'termin
 export async function terminateAgreement(deps: Deps, auth: AuthContext, id: string) {
   let a = await agreementOf(deps, auth, id);
   for (let i = 0; i < 3 && a.status !== 'terminated'; i++) {
-    if (a.status === 'active') {
-      const cred = (await getCredentials(deps, a.app_id, 'alipay', a.livemode)) as AlipayCredentials;
-      await unsignAgreement(cred, a.channel_agreement_no!, notifyUrlOf(deps, 'alipay', a.app_id));
-    }
+    if (a.status === 'active') await endAtChannel(deps, a, a.channel_agreement_no!);
     await moveAgreement(deps, a, 'terminated', { terminated_reason: 'merchant' });
     a = await agreementOf(deps, auth, id);
   }
@@ -177,10 +206,10 @@ export async function applyAgreementNotice(
   ctx: { provider: Provider; appId: string; livemode: boolean; cred: unknown },
   n: Extract<ChannelNotification, { kind: 'agreement' }>,
 ): Promise<AgreementNoticeOutcome> {
-  if (ctx.provider !== 'alipay') return { ok: false, reason: 'agreements of this channel are not handled' };
-  const cred = ctx.cred as AlipayCredentials;
-  if (n.appId && n.appId !== cred.appId) return { ok: false, reason: 'app id does not match' };
-  const a = await findAgreementByChannelNo(deps.db, 'alipay', { external: n.externalAgreementNo, channelNo: n.channelAgreementNo });
+  if (ctx.provider !== 'alipay' && ctx.provider !== 'wechatpay') return { ok: false, reason: 'agreements of this channel are not handled' };
+  // WeChat's contract notify names no appid; its mch_id and plan_id were checked by the adapter.
+  if (ctx.provider === 'alipay' && n.appId && n.appId !== (ctx.cred as AlipayCredentials).appId) return { ok: false, reason: 'app id does not match' };
+  const a = await findAgreementByChannelNo(deps.db, ctx.provider, { external: n.externalAgreementNo, channelNo: n.channelAgreementNo });
   if (!a || a.app_id !== ctx.appId || a.livemode !== ctx.livemode) return { ok: false, reason: 'no such agreement for this app' };
   if (a.channel_agreement_no && n.channelAgreementNo && a.channel_agreement_no !== n.channelAgreementNo) return { ok: false, reason: 'agreement_no does not match the agreement' };
 
@@ -192,14 +221,14 @@ export async function applyAgreementNotice(
     }
     if (a.status === 'terminated' && !a.channel_agreement_no && n.channelAgreementNo) {
       // Ended before the customer signed: the late signature must not leave a live mandate behind.
-      await unsignAgreement(cred, n.channelAgreementNo, notifyUrlOf(deps, 'alipay', a.app_id));
+      await endAtChannel(deps, a, n.channelAgreementNo);
       await deps.db('agreements').where({ id: a.id }).update({ channel_agreement_no: n.channelAgreementNo, updated_ms: Date.now() });
     }
     return { ok: true, changed: false };
   }
   if (a.status === 'terminated') return { ok: true, changed: false };
   // An unsign we did not ask for: the wallet user cancelled (or the channel ended it).
-  const changed = await moveAgreement(deps, a, 'terminated', { terminated_reason: 'customer' });
+  const changed = await moveAgreement(deps, a, 'terminated', { terminated_reason: n.terminatedBy ?? 'customer' });
   if (changed) deps.logger.info('agreement terminated by the channel', { agreement_id: a.id });
   return { ok: true, changed };
 }

@@ -10,6 +10,8 @@ export const CHANNEL_CODES = [
   'balance',
   // A deduction through a signed Alipay 周期扣款 agreement (DESIGN §2.5): charged by subscriptions only.
   'alipay_agreement',
+  // A deduction through a signed WeChat Pay 委托代扣 contract (pappayapply): charged by subscriptions only.
+  'wechat_papay',
 ] as const;
 export type ChannelCode = (typeof CHANNEL_CODES)[number];
 
@@ -18,7 +20,7 @@ export const APP_CODES: readonly ChannelCode[] = ['alipay_app', 'wechat_app'];
 export const isAppCode = (code: ChannelCode): boolean => APP_CODES.includes(code);
 
 /** Charged through an agreement by the subscription scheduler: never offered by the cashier, refused by the payments API. */
-export const AGREEMENT_CODES: readonly ChannelCode[] = ['alipay_agreement'];
+export const AGREEMENT_CODES: readonly ChannelCode[] = ['alipay_agreement', 'wechat_papay'];
 export const isAgreementCode = (code: ChannelCode): boolean => AGREEMENT_CODES.includes(code);
 
 export type Provider = 'alipay' | 'wechatpay' | 'unionpay' | 'paypal' | 'stripe';
@@ -178,7 +180,11 @@ export type ChannelNotification =
    * A mandate's change (DESIGN §2.5): signed, or ended (by the merchant's API call, or by the
    * wallet user, whose cancellation arrives unsolicited on the app's notify URL).
    */
-  | { kind: 'agreement'; notifyId: string; appId?: string; externalAgreementNo?: string; channelAgreementNo?: string; status: 'active' | 'terminated'; orderNo?: undefined }
+  | {
+      kind: 'agreement'; notifyId: string; appId?: string; externalAgreementNo?: string; channelAgreementNo?: string; status: 'active' | 'terminated'; orderNo?: undefined;
+      /** Who ended it, when the message says (WeChat's contract_termination_mode); otherwise an unasked end is the wallet user's. */
+      terminatedBy?: 'customer' | 'channel' | 'merchant';
+    }
   /** Money out (DESIGN §2.4, payouts.ts): a transfer's or a red packet's result, pushed by the channel. */
   | TransferNotification
   | RedPacketNotification;
@@ -229,8 +235,8 @@ export interface Channel<Cred = unknown> {
   queryRefund(cred: Cred, orderNo: string, refundNo: string, ctx?: { attempt: AttemptContext; createdAt: number; channelRefundNo: string | null }): Promise<RefundResult>;
   /** Verifies and decodes a notification; throws SignatureError or MalformedMessageError. */
   parseNotification(cred: Cred, msg: InboundMessage): Promise<ChannelNotification>;
-  /** The answer a channel expects for an accepted (true) or refused (false) notification. */
-  acknowledge(accepted: boolean): Ack;
+  /** The answer a channel expects for an accepted (true) or refused (false) notification (`msg`: the message answered, for channels that answer each API generation in its own words). */
+  acknowledge(accepted: boolean, msg?: InboundMessage): Ack;
   /** Channels that deliver to an endpoint the merchant registers at them (Stripe): the event types to subscribe it to. */
   webhookEvents?: readonly string[];
   /** Verifies the browser's return parameters (display only); returns the order number. */

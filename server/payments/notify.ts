@@ -44,7 +44,7 @@ async function decideNotify(deps: Deps, provider: Provider, appId: string, msg: 
   if (!adapter) return { ack: { status: 404, contentType: 'text/plain', body: 'unknown channel' }, accepted: false, reason: 'unknown channel' };
   const refuse = (reason: string, fields: Record<string, unknown> = {}): NotifyOutcome => {
     deps.logger.warn('channel notify refused', { provider, app_id: appId, reason, ...fields });
-    return { ack: adapter.acknowledge(false), accepted: false, reason };
+    return { ack: adapter.acknowledge(false, msg), accepted: false, reason };
   };
 
   // A notify names no mode: the config whose keys verify it is the one it was meant for.
@@ -77,19 +77,19 @@ async function decideNotify(deps: Deps, provider: Provider, appId: string, msg: 
   Object.assign(seen, { livemode, notification: n });
   if (n.kind === 'ignored') {
     deps.logger.warn('channel message acknowledged without a change', { provider, app_id: appId, order_no: n.orderNo, notify_id: n.notifyId, reason: n.reason });
-    return { ack: adapter.acknowledge(true), accepted: true };
+    return { ack: adapter.acknowledge(true, msg), accepted: true };
   }
   if (n.kind === 'agreement') {
     const outcome = await applyAgreementNotice(deps, { provider, appId, livemode, cred }, n);
     if (!outcome.ok) return refuse(outcome.reason, { external_agreement_no: n.externalAgreementNo, agreement_no: n.channelAgreementNo });
-    return { ack: adapter.acknowledge(true), accepted: true };
+    return { ack: adapter.acknowledge(true, msg), accepted: true };
   }
   if (n.kind === 'transfer' || n.kind === 'red_packet') {
     const outcome = n.kind === 'transfer'
       ? await applyTransferNotice(deps, { provider, appId, livemode, cred }, n)
       : await applyRedPacketNotice(deps, { provider, appId, livemode, cred }, n);
     if (!outcome.ok) return refuse(outcome.reason, { [n.kind === 'transfer' ? 'transfer_no' : 'packet_no']: n.kind === 'transfer' ? n.transferNo : n.packetNo });
-    return { ack: adapter.acknowledge(true), accepted: true };
+    return { ack: adapter.acknowledge(true, msg), accepted: true };
   }
   const merchantId = adapter.merchantIdOf(cred);
   if (merchantId && n.merchantId && n.merchantId !== merchantId) return refuse('merchant id does not match');
@@ -111,7 +111,7 @@ async function decideNotify(deps: Deps, provider: Provider, appId: string, msg: 
     } else if (n.status === 'closed' && attempt.status === 'pending') {
       await applyAttemptOutcome(deps, attempt, { status: 'closed' });
     }
-    return { ack: adapter.acknowledge(true), accepted: true };
+    return { ack: adapter.acknowledge(true, msg), accepted: true };
   }
   if (n.currency !== undefined && n.currency !== payment.currency) return refuse('currency does not match the payment', { payment_id: payment.id, notified: n.currency });
   // Our refund number at the channel is the refund's id.
@@ -122,5 +122,5 @@ async function decideNotify(deps: Deps, provider: Provider, appId: string, msg: 
     const changed = await applyRefundOutcome(deps, refund.id, { status: n.status, channelRefundNo: n.channelRefundNo });
     deps.logger.info('refund notify accepted', { refund_id: refund.id, status: n.status, duplicate: !changed });
   }
-  return { ack: adapter.acknowledge(true), accepted: true };
+  return { ack: adapter.acknowledge(true, msg), accepted: true };
 }

@@ -38,7 +38,7 @@ export async function simulatePayment(
   if (!payment) throw notFound('payment', id);
   const channel = input.channel ?? payment.channel;
   if (!channel) throw invalid('parameter_missing', 'channel is required: this payment has no channel yet.', 'channel');
-  if (channel === 'alipay_agreement') throw invalid('parameter_invalid', "A subscription's charge has no customer step: advance the subscription's test clock (POST /v1/test_helpers/subscriptions/:id/advance).", 'channel');
+  if (channel === 'alipay_agreement' || channel === 'wechat_papay') throw invalid('parameter_invalid', "A subscription's charge has no customer step: advance the subscription's test clock (POST /v1/test_helpers/subscriptions/:id/advance).", 'channel');
   if (channel === 'balance') throw invalid('parameter_invalid', 'A balance payment has nothing to simulate: it succeeds at once on create or confirm.', 'channel');
   if (payment.channel && input.channel && payment.channel !== input.channel) {
     throw invalid('parameter_invalid', `This payment was created for channel ${payment.channel}.`, 'channel');

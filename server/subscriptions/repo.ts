@@ -55,6 +55,8 @@ export interface PeriodRow {
   next_try_at_ms: number | null;
   submit_count: number;
   clocked: boolean;
+  /** WeChat: when the period's pre-deduction notice was sent (the subscription's clock, ms); null before, and on Alipay. */
+  notice_at_ms: number | null;
 }
 
 const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
@@ -92,6 +94,7 @@ export function periodFromRow(r: any): PeriodRow {
     next_try_at_ms: num(r.next_try_at_ms),
     submit_count: Number(r.submit_count),
     clocked: bool(r.clocked),
+    notice_at_ms: num(r.notice_at_ms),
   };
 }
 

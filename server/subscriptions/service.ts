@@ -20,6 +20,7 @@ import {
   type CancellationReason, type PeriodRow, type SubscriptionInterval, type SubscriptionRow,
 } from './repo.ts';
 import { beijingDate, beijingMidnightMs, firstScheduleIndexOnOrAfter, isScheduledDate, nextTryAtMs, scheduledDate, type PeriodRule } from './schedule.ts';
+import { nextPapayTryAtMs, noticeAtMs } from './papay-schedule.ts';
 
 /** The most periods of each interval that fit in a year (BeeCloud's plans: at most a year). */
 const MAX_COUNT: Record<SubscriptionInterval, number> = { day: 366, week: 52, month: 12, year: 1 };
@@ -82,7 +83,8 @@ export function newPeriodRow(s: Pick<SubscriptionRow, 'id' | 'app_id' | 'livemod
     payment_id: null,
     order_no: null,
     tries: 0,
-    next_try_at_ms: nextTryAtMs(b.scheduled_date, 0, nowMs) ?? nowMs,
+    // WeChat: the period starts with its pre-deduction notice (papay-schedule.ts).
+    next_try_at_ms: a.channel === 'wechatpay' ? noticeAtMs(b.scheduled_date, nowMs) : nextTryAtMs(b.scheduled_date, 0, nowMs) ?? nowMs,
     submit_count: 0,
     clocked: s.test_clock_ms !== null,
     created: Math.floor(nowMs / 1000),
@@ -113,8 +115,9 @@ export async function createSubscription(deps: Deps, auth: AuthContext, input: C
   if (!a) throw notFound('agreement', input.agreement, 'agreement');
   if (a.status === 'terminated') throw invalid('agreement_terminated', 'This agreement was terminated: nothing can be charged through it.', 'agreement');
   if (a.status !== 'active') throw invalid('agreement_not_active', 'This agreement is not signed yet: the customer signs it first (next_action).', 'agreement');
+  const wechat = a.channel === 'wechatpay';
   if (input.amount > a.single_amount_max) {
-    throw invalid('amount_over_agreement_limit', `amount ${input.amount} is over the agreement's single_amount_max ${a.single_amount_max}: Alipay refuses such a deduction.`, 'amount');
+    throw invalid('amount_over_agreement_limit', `amount ${input.amount} is over the agreement's single_amount_max ${a.single_amount_max}: ${wechat ? 'no deduction may exceed the limit the customer signed' : 'Alipay refuses such a deduction'}.`, 'amount');
   }
   const rule = ruleOf(a);
   if (!matchesRule(rule, input.interval, input.interval_count)) {
@@ -143,7 +146,8 @@ export async function createSubscription(deps: Deps, auth: AuthContext, input: C
   // Alipay's plan for the mandate: the scheduled date after the last one paid (execute_time at
   // first). A missed date stays due, and no later one can be charged until it is paid or moved
   // (executionplan.modify, recurring.md §1.3–1.4): the first period must be that date.
-  const due = await nextDeductIndex(deps, a.id);
+  // WeChat keeps no plan of dates: each deduction follows its own notice, so any scheduled date may come first.
+  const due = wechat ? firstScheduleIndexOnOrAfter(rule, start) : await nextDeductIndex(deps, a.id);
   let firstIndex = Math.max(firstScheduleIndexOnOrAfter(rule, start), due);
   if (firstIndex !== due) {
     const dueDate = scheduledDate(rule, due);
@@ -301,7 +305,9 @@ export async function subscriptionTryFailed(tx: Sql, payment: PaymentRow, closed
   if (!p || p.status !== 'pending' || p.payment_id !== payment.id || s.status === 'canceled') return;
   await emit(tx, s, 'subscription.payment_failed');
   const nowMs = clockOf(s);
-  const next = nextTryAtMs(p.scheduled_date, p.tries, nowMs);
+  const channel = (await agreementOfSubscription(tx, s)).channel;
+  // WeChat: retried inside the deduction days of the period's notice.
+  const next = channel === 'wechatpay' ? (p.notice_at_ms === null ? null : nextPapayTryAtMs(p.notice_at_ms, p.tries, nowMs)) : nextTryAtMs(p.scheduled_date, p.tries, nowMs);
   if (next !== null) {
     await tx.run(`update subscription_periods set next_try_at_ms = ?, submit_count = 0, updated_ms = ? where subscription_id = ? and period_index = ? and status = 'pending'`, [next, Date.now(), s.id, p.period_index]);
     return;

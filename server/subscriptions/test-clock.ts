@@ -33,6 +33,7 @@ export async function advanceSubscription(deps: Deps, auth: AuthContext, id: str
       await tx.run('update subscription_periods set clocked = ? where subscription_id = ?', [true, s.id]);
     });
   }
+  const channel = (await db.first('select channel from agreements where id = ?', [s.agreement_id]))?.channel === 'wechatpay' ? 'wechatpay' : 'alipay';
   let clock = from;
   let stuck = 0;
   for (let step = 0; step < MAX_STEPS; step++) {
@@ -51,7 +52,7 @@ export async function advanceSubscription(deps: Deps, auth: AuthContext, id: str
       [at, Date.now(), p.subscription_id, p.period_index, p.next_try_at_ms],
     );
     if (claimed !== 1) continue;
-    const result = await atSimulatorTime(deps, s.app_id, at, () => drivePeriod(deps, { ...p, next_try_at_ms: at }, at));
+    const result = await atSimulatorTime(deps, s.app_id, at, () => drivePeriod(deps, { ...p, next_try_at_ms: at }, at), channel);
     // An answer that stays pending however often it is asked stops the clock there.
     stuck = result === 'pending' ? stuck + 1 : 0;
     if (stuck >= 5) break;

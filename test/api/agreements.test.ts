@@ -154,7 +154,6 @@ describe('Alipay 周期扣款 agreements', () => {
       [{ ...base, period_rule: { ...monthly, period_type: 'WEEK' } }, 'period_rule[period_type]'],
       [{ ...base, single_amount_max: 0 }, 'single_amount_max'],
       [{ ...base, channel: 'unionpay' }, 'channel'],
-      [{ ...base, channel: 'wechatpay' }, 'channel'],
       [{ ...base, customer: 'cus_missing' }, 'customer'],
       [{ ...base, sign_method: 'sms' }, 'sign_method'],
     ] as const) {

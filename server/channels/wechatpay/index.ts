@@ -20,6 +20,7 @@ import { CONFIG_CODES, DECLINE_CODES, callApi, describe, faultOf, isTransient, k
 
 import { TRANSFER_EVENT, TRANSFER_SCENES, transferNotificationOf, type TransferSceneId } from './transfers.ts';
 import { oauthAuthorizeUrl, exchangeOAuthCode } from './oauth.ts';
+import { papayAck, papayNotificationOf } from './papay.ts';
 export { oauthAuthorizeUrl, exchangeOAuthCode };
 
 /** A secret string that never prints (JSON, inspect, template strings show [redacted]). */
@@ -73,6 +74,8 @@ export interface WechatpayCredentials {
   transferSceneId?: TransferSceneId;
   /** API v2 (the cash red packets): present only with api_v2_key and apiclient_cert. */
   v2?: WechatpayV2Credentials;
+  /** 委托代扣's template (plan_id from the merchant platform), for agreements (papay.ts). */
+  papayPlanId?: string;
 }
 
 /** What the v2 endpoints need beside the merchant API private key: the v2 key, the client certificate, where to call. */
@@ -119,13 +122,16 @@ const configSchema = z.object({
   apiclient_cert: z.string().min(1, 'must not be empty').optional(),
   v2_base_url: z.url({ protocol: /^https$/, error: 'must be an https URL of the WeChat Pay API v2 (mutual TLS)' }).optional(),
   v2_ca_certificate: z.string().min(1, 'must not be empty').optional(),
+  // 委托代扣 (papay.ts): the template id of the merchant platform; its v2 calls use api_v2_key.
+  papay_plan_id: z.string().regex(/^\d{1,20}$/, 'must be the 委托代扣 template id (plan_id, digits) from the merchant platform').optional(),
 });
 
 export const wechatpay: Channel<WechatpayCredentials> = {
   // --- metadata --------------------------------------------------------------------------------
   provider: 'wechatpay',
   displayName: 'WeChat Pay',
-  codes: ['wechat_native', 'wechat_h5', 'wechat_jsapi', 'wechat_app'],
+  // wechat_papay: deductions of subscriptions (papay.ts); its notifies come here as v2 XML.
+  codes: ['wechat_native', 'wechat_h5', 'wechat_jsapi', 'wechat_app', 'wechat_papay'],
   currencies: ['CNY'],
   payerAuthorization: { authorizeUrl: oauthAuthorizeUrl, exchangeCode: exchangeOAuthCode },
 
@@ -183,6 +189,7 @@ export const wechatpay: Channel<WechatpayCredentials> = {
       appSecret: c.app_secret ? new SecretText(c.app_secret) : undefined,
       transferSceneId: c.transfer_scene_id,
       v2,
+      papayPlanId: c.papay_plan_id,
     };
   },
   credentialKeys: Object.keys(configSchema.shape),
@@ -293,6 +300,8 @@ export const wechatpay: Channel<WechatpayCredentials> = {
   async parseNotification(cred, msg: InboundMessage) {
     if (msg.body.length > MAX_NOTIFY_BYTES) throw new MalformedMessageError(`WeChat Pay notify of ${msg.body.length} bytes is larger than any real one`);
     const mediaType = msg.contentType.split(';')[0]!.trim().toLowerCase();
+    // 委托代扣's contract and PAP deduction notifies are API v2: XML signed with the v2 key.
+    if (isXmlMessage(msg)) return papayNotificationOf(cred, msg.body.toString('utf8'));
     if (mediaType !== 'application/json') throw new MalformedMessageError(`WeChat Pay notifies are JSON, got ${mediaType.slice(0, 60) || 'no content type'}`);
     const text = msg.body.toString('utf8');
     let json: unknown;
@@ -317,7 +326,8 @@ export const wechatpay: Channel<WechatpayCredentials> = {
     return notificationOf(envelope, content as Record<string, unknown>);
   },
 
-  acknowledge(accepted: boolean): Ack {
+  acknowledge(accepted: boolean, msg?: InboundMessage): Ack {
+    if (msg && isXmlMessage(msg)) return papayAck(accepted);
     // WeChat: 200 or 204 without a body means received; any other status makes it retry.
     return accepted
       ? { status: 204, contentType: 'application/json; charset=utf-8', body: '' }
@@ -326,6 +336,12 @@ export const wechatpay: Channel<WechatpayCredentials> = {
 };
 
 // --- private helpers ---------------------------------------------------------------------------
+
+/** An API v2 notify: XML by its media type (WeChat sends text/xml), or by its first byte. */
+function isXmlMessage(msg: InboundMessage): boolean {
+  const mediaType = msg.contentType.split(';')[0]!.trim().toLowerCase();
+  return mediaType === 'text/xml' || mediaType === 'application/xml' || (mediaType !== 'application/json' && msg.body.subarray(0, 64).toString('utf8').trimStart().startsWith('<'));
+}
 
 function wechatCode(code: ChannelCode): WechatpayChannelCode {
   if (isWechatpayCode(code)) return code;

@@ -173,8 +173,8 @@ function nonceOf(req: RedPacketRequest): string {
   return crypto.createHash('sha256').update(`sendredpack\n${req.packetNo}\n${req.createdAt}`).digest('hex').slice(0, 32);
 }
 
-/** Signs, posts, parses and verifies one v2 call; throws for anything that is not a readable, authentic answer. */
-async function call(cred: WechatpayCredentials, v2: WechatpayV2Credentials, op: string, path: string, fields: Record<string, string | number | undefined>): Promise<XmlMessage> {
+/** Signs, posts, parses and verifies one v2 call; throws for anything that is not a readable, authentic answer (papay.ts uses it too). */
+export async function call(cred: WechatpayCredentials, v2: WechatpayV2Credentials, op: string, path: string, fields: Record<string, string | number | undefined>): Promise<XmlMessage> {
   const key = v2.apiKey.reveal();
   const body = buildXml({ ...fields, sign: v2Sign(fields, key) });
   const privateKeyPem = cred.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();

@@ -11,6 +11,7 @@ import { findMerchant, type SandboxMerchant, type TradeType } from './store.ts';
 import { closeOrder, placeOrder, queryOrder, queryRefund, refundOrder, type Answer } from './orders.ts';
 import { v3Error, type V3Error } from './wire.ts';
 import { createTransferBillsRouter } from './transfers.ts';
+import { preDeductNotice } from './papay-deduct.ts';
 import { createWechatpayBillRouter } from './statement.ts';
 
 const TRADE_TYPES: Record<string, TradeType> = { native: 'NATIVE', h5: 'MWEB', jsapi: 'JSAPI', app: 'APP' };
@@ -49,6 +50,8 @@ export function createV3Router(deps: SandboxDeps): express.Router {
   router.get('/refund/domestic/refunds/:no', run(({ merchant }, req) => queryRefund(deps, merchant, String(req.params.no))));
   // 商家转账 (transfers.ts).
   router.use('/fund-app/mch-transfer', createTransferBillsRouter(deps, run));
+  // 委托代扣's pre-deduction notice (papay-deduct.ts).
+  router.post('/papay/contracts/:id/notify', run(({ merchant, body }, req) => preDeductNotice(deps, merchant, String(req.params.id), body)));
   // 对账单: the trade and fund-flow bills and their download (statement.ts).
   router.use(createWechatpayBillRouter(deps, run));
   router.use((_req, res) => reply(res, (res.locals.wechatpay as Authenticated | undefined)?.merchant, notFound()));

@@ -10,6 +10,8 @@ import { randomId } from '../../crypto.ts';
 import { findMerchantByAppid, findOrder, insertMerchant } from './store.ts';
 import { codeUrlOf, digits, hex, sandboxOpenid } from './wire.ts';
 import { actAsRecipient, draftV2Merchant } from './redpack.ts';
+import { registerPapayPlan } from './papay.ts';
+export { actAsPapayUser, cancelPapayNotifies } from './papay.ts';
 
 export { createWechatpaySandboxRouter } from './routes.ts';
 import { actAsTransferRecipient } from './transfers.ts';
@@ -92,12 +94,14 @@ export const wechatpaySandbox: SandboxProvider & {
           });
           if (!stored) continue;
           const v2Config = await v2.register(db, { mchid, appid, serialNo, publicKey: merchantKeys.publicKey });
+          // 委托代扣: the merchant's template (papay.ts).
+          const papayConfig = await registerPapayPlan(db, deps.masterKey, mchid);
           const verification = byCertificate
             ? { platform_certificates: [{ serial_no: platformSerial, public_key: pem(platformKeys.publicKey) }] }
             : { wechatpay_public_key: pem(platformKeys.publicKey), wechatpay_public_key_id: platformSerial };
           return {
             mchid, appid, app_appid: appAppid, serial_no: serialNo, private_key: pem(merchantKeys.privateKey), apiv3_key: apiv3Key,
-            ...verification, app_secret: appSecret, base_url: base(deps.publicUrl), ...v2Config,
+            ...verification, app_secret: appSecret, base_url: base(deps.publicUrl), ...v2Config, ...papayConfig,
           };
         }
         throw new Error('wechatpay sandbox: could not draw a free mchid');

@@ -34,6 +34,7 @@ import { buildXml, MAX_XML_BYTES, parseXml, textFields, v2Sign, verifyV2Sign } f
 import { findPacket, findV2Merchant, insertPacket, insertV2Merchant, packetsOfDay, transitionPacket, type SandboxPacket, type V2Merchant } from './redpack-store.ts';
 import { issueMerchantCertificate, v2Authority, v2BaseUrl } from './v2-tls.ts';
 import { digits } from './wire.ts';
+import { PAPAY_V2_ROUTES } from './papay-deduct.ts';
 
 /** How long a fresh packet is unknown to gethbinfo, then SENDING (milliseconds since the send). */
 export const NOT_FOUND_MS = 300;
@@ -43,8 +44,8 @@ export const SYSTEMERROR_MARK = '[sandbox:systemerror]';
 export const PROCESSING_MARK = '[sandbox:processing]';
 const PER_USER_PER_DAY = 10;
 
-type Fields = Record<string, string>;
-interface Answer {
+export type Fields = Record<string, string>;
+export interface Answer {
   fields: Fields;
   /** Signed with the merchant's v2 key (only once the request's own sign verified). */
   signWith?: string;
@@ -64,13 +65,15 @@ export function createV2Router(deps: SandboxDeps): express.Router {
   };
   router.post('/mmpaymkttransfers/sendredpack', run(sendRedPack));
   router.post('/mmpaymkttransfers/gethbinfo', run(getHbInfo));
+  // 委托代扣 (papay.ts, papay-deduct.ts).
+  for (const [path, fn] of PAPAY_V2_ROUTES) router.post(path, run(fn));
   router.use((_req, res) => {
     res.status(404).type('text/plain').send('No such API v2 endpoint at the simulator\n');
   });
   return router;
 }
 
-const fail = (errCode: string, des: string, signWith?: string): Answer => ({
+export const fail = (errCode: string, des: string, signWith?: string): Answer => ({
   fields: { return_code: 'SUCCESS', return_msg: des, result_code: 'FAIL', err_code: errCode, err_code_des: des },
   signWith,
 });

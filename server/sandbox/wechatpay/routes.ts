@@ -14,6 +14,7 @@ import { createWechatpayWalletRouter } from './wallet.ts';
 import { createTransferRecipientRouter } from './transfers.ts';
 import { createV2Router } from './redpack.ts';
 import { acceptSandboxTls } from './v2-tls.ts';
+import { createPapayPageRouter } from './papay.ts';
 
 /**
  * Makes the gateway's HTTP server also speak TLS for the API v2 simulator (v2-tls.ts):
@@ -37,6 +38,8 @@ export function createWechatpaySandboxRouter(deps: SandboxDeps): express.Router 
   router.use('/app', createWechatpayWalletRouter(deps));
   // The recipient's side of 商家转账: the confirm sheet and the 24 h clock.
   router.use('/transfer', createTransferRecipientRouter(deps));
+  // 委托代扣: the signing page (entrustweb) and the WeChat user's hands (papay.ts).
+  router.use('/papay', createPapayPageRouter(deps));
   router.use(createPayerRouter(deps));
   router.use(createOAuthRouter(deps));
   return router;
