@@ -26,6 +26,7 @@ import * as wechatPapay from './038_wechat_papay.ts';
 import * as statements from './039_statements.ts';
 import * as channelMessages from './040_channel_messages.ts';
 import * as teamAudit from './041_team_audit.ts';
+import * as channelOnboarding from './042_channel_onboarding.ts';
 
 /** Every migration in order; knex reads them through a migration source, not the file system. */
 export const migrations = [
@@ -57,4 +58,5 @@ export const migrations = [
   { name: '039_statements', ...statements },
   { name: '040_channel_messages', ...channelMessages },
   { name: '041_team_audit', ...teamAudit },
+  { name: '042_channel_onboarding', ...channelOnboarding },
 ];

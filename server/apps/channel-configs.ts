@@ -82,6 +82,23 @@ async function loadCredentials(deps: Deps, appId: string, provider: Provider, li
 
 const isGenerated = (row: { generated?: unknown }) => row.generated === true || row.generated === 1;
 
+/**
+ * The stored (unsealed) configs of an app, as uploaded: for the console's credential check and
+ * certificate expiry banner (apps/credential-check.ts), which look at fields the parsed
+ * credentials do not keep (certificate dates). Never for display.
+ */
+export async function readStoredConfigs(
+  deps: Pick<Deps, 'db' | 'config'>,
+  appId: string,
+  filter: { provider?: Provider; livemode?: boolean } = {},
+): Promise<Array<{ provider: Provider; livemode: boolean; generated: boolean; raw: unknown }>> {
+  const rows = await deps.db('channel_configs').where({ app_id: appId, ...filter }).select('provider', 'livemode', 'generated', 'config_sealed');
+  return rows.map((row) => {
+    const livemode = row.livemode === true || row.livemode === 1;
+    return { provider: row.provider as Provider, livemode, generated: isGenerated(row), raw: JSON.parse(unseal(deps.config.masterKeyBytes, row.config_sealed, aad(appId, row.provider, livemode))) };
+  });
+}
+
 const noSimulator = (provider: Provider) =>
   `${provider} has no test-mode credentials of this app's own, and ${SANDBOX_OFF}: store the channel's sandbox credentials (checkstand channel set --mode test, or the console's channels page)`;
 

@@ -90,6 +90,8 @@ export const ROUTE_RULES: readonly RouteRule[] = [
   { method: 'POST', path: '/keys/:id/revoke', test: 'develop', action: 'api_key.revoke', fields: ['mode'] },
   { method: 'POST', path: '/keys/origins', test: 'develop', action: 'app.origins.update', fields: ['origins'] },
   { method: 'POST', path: '/channels', test: 'develop', live: 'settings', modeFrom: 'body', action: 'channel_config.update', fields: ['provider', 'mode'] },
+  { method: 'POST', path: '/channels/:id/checklist', test: 'develop', live: 'settings', modeFrom: 'body', action: 'channel_onboarding.checklist', fields: ['mode'] },
+  { method: 'POST', path: '/channels/:id/check', test: 'develop', live: 'settings', modeFrom: 'body', action: 'channel_config.check', fields: ['mode'] },
 
   { method: 'POST', path: '/webhooks', test: 'develop', action: 'webhook_endpoint.create', fields: ['url', 'events'] },
   { method: 'POST', path: '/webhooks/:id/test', test: 'develop', action: 'webhook_endpoint.test' },

@@ -14,11 +14,13 @@ import { createPaymentPages, createRefundPages } from './payments-routes.ts';
 import { createWebhookPages } from './webhooks-routes.ts';
 import { createSettingsPages } from './settings-routes.ts';
 import { createReconciliationPages } from './reconciliation-routes.ts';
+import { statementUploadBody } from '../statements/multipart.ts';
 import { createCouponPages, createCustomerPages } from './accounts-routes.ts';
 import { createRedPacketPages, createTransferPages } from './money-out-routes.ts';
 import { createAgreementPages, createSubscriptionPages } from './recurring-routes.ts';
 import { createAppSwitchRoute, createInvitationRoutes, createTeamPages } from './team-routes.ts';
 import { createAuditPages } from './audit-routes.ts';
+import { certificateAlertLocals, createOnboardingPages } from './onboarding-routes.ts';
 import { auditConsoleChanges, enforcePermissions, paymentCustomerLocals, teamLocals } from './permissions.ts';
 
 /**
@@ -46,7 +48,10 @@ export function createConsoleRoutes(deps: Deps): Router {
   r.use(createInvitationRoutes(deps));
   r.use(requireSession(deps));
   r.use(layoutLocals(deps));
+  r.use(certificateAlertLocals(deps));
   r.use(teamLocals(deps));
+  // The statement upload is multipart: read before the CSRF check, which needs its _csrf field.
+  r.use('/reconciliation/statements/upload', statementUploadBody);
   r.use(checkCsrf(publicOrigin));
   // Roles (roles.ts's one table) and the audit log, for every route below.
   r.use(enforcePermissions(deps));
@@ -74,6 +79,7 @@ export function createConsoleRoutes(deps: Deps): Router {
   r.use('/subscriptions', createSubscriptionPages(deps));
   r.use('/webhooks', createWebhookPages(deps));
   r.use(createSettingsPages(deps));
+  r.use('/channels', createOnboardingPages(deps));
   r.use('/reconciliation', createReconciliationPages(deps));
   r.use('/team', createTeamPages(deps));
   r.use('/audit', createAuditPages(deps));
