@@ -180,3 +180,57 @@ export async function succeededCandidates(db: Knex, scope: Scope, range: Range, 
     .select(candidateColumns);
   return rows.map(candidateFromRow);
 }
+
+// --- per day (the summary by day, the charts) ---------------------------------------------------------
+
+/** A unix-seconds column's Beijing day number (days since 1970-01-01 in UTC+8): integer division on both databases. */
+const dayOf = (column: string) => `((${column} + 28800) / 86400)`;
+
+export interface DayTotalRow extends TotalRow {
+  day: number;
+}
+
+/** Succeeded payments per Beijing day (by paid_at), channel and currency. */
+export async function paymentTotalsByDay(db: Knex, scope: Scope, range: Range): Promise<DayTotalRow[]> {
+  const rows = await db('payments')
+    .where({ app_id: scope.appId, livemode: scope.livemode, status: 'succeeded' })
+    .where('paid_at', '>=', range.start)
+    .where('paid_at', '<', range.end)
+    .groupByRaw(`${dayOf('paid_at')}, channel, currency`)
+    .select(db.raw(`${dayOf('paid_at')} as day`), 'channel', 'currency')
+    .count({ count: '*' })
+    .sum({ sum: 'amount' });
+  return rows.map((r: any) => ({ ...totalFromRow(r), day: Number(r.day) }));
+}
+
+/** Succeeded refunds per Beijing day (by created), channel and currency, the automatic ones left out (as in the net). */
+export async function refundTotalsByDay(db: Knex, scope: Scope, range: Range): Promise<DayTotalRow[]> {
+  const rows = await db('refunds')
+    .where({ app_id: scope.appId, livemode: scope.livemode, status: 'succeeded', automatic: false })
+    .where('created', '>=', range.start)
+    .where('created', '<', range.end)
+    .groupByRaw(`${dayOf('created')}, channel, currency`)
+    .select(db.raw(`${dayOf('created')} as day`), 'channel', 'currency')
+    .count({ count: '*' })
+    .sum({ sum: 'amount' });
+  return rows.map((r: any) => ({ ...totalFromRow(r), day: Number(r.day) }));
+}
+
+/** Payments created per Beijing day, and how many of them succeeded (the success rate chart). */
+export async function createdByDay(db: Knex, scope: Scope, range: Range): Promise<Array<{ day: number; created: number; succeeded: number }>> {
+  const rows = await db('payments')
+    .where({ app_id: scope.appId, livemode: scope.livemode })
+    .where('created', '>=', range.start)
+    .where('created', '<', range.end)
+    .groupByRaw(dayOf('created'))
+    .select(db.raw(`${dayOf('created')} as day`))
+    .count({ created: '*' })
+    .sum({ succeeded: db.raw("case when status = 'succeeded' then 1 else 0 end") });
+  return rows.map((r: any) => ({ day: Number(r.day), created: Number(r.created), succeeded: Number(r.succeeded ?? 0) }));
+}
+
+/** The paid_at of the mode's latest succeeded payment (unix seconds), or undefined: where the page opens. */
+export async function latestPaidAt(db: Knex, scope: Scope): Promise<number | undefined> {
+  const row = await db('payments').where({ app_id: scope.appId, livemode: scope.livemode, status: 'succeeded' }).max({ at: 'paid_at' }).first();
+  return row?.at === null || row?.at === undefined ? undefined : Number(row.at);
+}

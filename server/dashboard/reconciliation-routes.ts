@@ -3,8 +3,12 @@ import { pipeline } from 'node:stream/promises';
 import { Router, type Request, type Response } from 'express';
 import type { Deps } from '../deps.ts';
 import { ApiError } from '../errors.ts';
-import { beijingRange, beijingYesterday } from './format.ts';
-import { CHECK_LIMIT, checkWithChannels, summarize, transactionsCsv, type CheckReport } from './reconciliation.ts';
+import { beijingDate, beijingRange, beijingYesterday } from './format.ts';
+import { CHECK_LIMIT, checkWithChannels, dailySummary, summarize, transactionsCsv, type CheckReport } from './reconciliation.ts';
+import { latestPaidAt } from './reconciliation-repo.ts';
+import { statementDays } from '../statements/repo.ts';
+import { statementProviders } from '../channels/registry.ts';
+import { createStatementPages } from '../statements/routes.ts';
 import { one, renderPage, scopeOf } from './page.ts';
 
 /** Longest range one page or CSV covers: a month of a busy shop is still one quick query. */
@@ -17,10 +21,15 @@ interface Period {
   end: number;
 }
 
-/** from/to (Beijing dates, inclusive) from a query or form; both default to yesterday. */
-function periodOf(source: Record<string, unknown> | undefined): Period {
-  const yesterday = beijingYesterday();
-  const from = one(source?.from)?.trim() || yesterday;
+/**
+ * from/to (Beijing dates, inclusive) from a query or form. Without them, the week up to the
+ * latest day with a succeeded payment (the page opens on data), or yesterday when there is none.
+ */
+function periodOf(source: Record<string, unknown> | undefined, latest?: number): Period {
+  const open = latest === undefined ? undefined : beijingDate(latest * 1000);
+  const defaultFrom = open ? beijingDate(latest! * 1000 - 6 * 86_400_000) : beijingYesterday();
+  const from = one(source?.from)?.trim() || (one(source?.to)?.trim() ? one(source?.to)!.trim() : defaultFrom);
+  if (!one(source?.from)?.trim() && !one(source?.to)?.trim() && open) return { from, to: open, ...beijingRange(from, open)! };
   const to = one(source?.to)?.trim() || from;
   const range = beijingRange(from, to);
   if (!range) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'Give the dates as YYYY-MM-DD, the first one not after the last.', 'from');
@@ -33,11 +42,22 @@ export function createReconciliationPages(deps: Deps): Router {
   const r = Router();
 
   async function show(req: Request, res: Response, period: Period, report?: CheckReport) {
-    const summary = await summarize(deps, scopeOf(res), period);
-    renderPage(res, 'reconciliation', { title: 'Reconciliation', period, summary, report, checkLimit: CHECK_LIMIT });
+    const scope = scopeOf(res);
+    const [summary, daily, statements] = await Promise.all([
+      summarize(deps, scope, period), dailySummary(deps, scope, period), statementDays(deps.db, scope, period.from, period.to),
+    ]);
+    renderPage(res, 'reconciliation', {
+      title: 'Reconciliation', period, summary, report, checkLimit: CHECK_LIMIT, daily, statements, statementChannels: statementProviders(),
+    });
   }
 
-  r.get('/', async (req, res) => show(req, res, periodOf(req.query as Record<string, unknown>)));
+  r.get('/', async (req, res) => {
+    const q = req.query as Record<string, unknown>;
+    const latest = one(q.from) || one(q.to) ? undefined : await latestPaidAt(deps.db, scopeOf(res));
+    await show(req, res, periodOf(q, latest));
+  });
+  // The channels' statements: a day's report, fetch, upload, resolve (server/statements/routes.ts).
+  r.use('/statements', createStatementPages(deps));
 
   // A POST: it sends up to CHECK_LIMIT requests to the channels, which a link or prefetch must not trigger.
   r.post('/check', async (req, res) => {

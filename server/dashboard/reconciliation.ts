@@ -4,11 +4,13 @@ import type { ChannelCode } from '../channels/types.ts';
 import { getCredentials } from '../apps/channel-configs.ts';
 import { ChannelConfigError, ChannelRequestError, ChannelUnavailable, SignatureError } from '../errors.ts';
 import type { Scope } from './repo.ts';
-import { beijingTime, decimal } from './format.ts';
+import { beijingTime, decimal, money } from './format.ts';
 import {
-  paymentTotals, paymentsPage, pendingCandidates, refundTotals, refundsPage, succeededCandidates,
+  createdByDay, paymentTotals, paymentTotalsByDay, paymentsPage, pendingCandidates, refundTotals, refundTotalsByDay, refundsPage, succeededCandidates,
   type CheckCandidate, type Position, type Range, type Transaction,
 } from './reconciliation-repo.ts';
+import { statementFees } from '../statements/repo.ts';
+import { barChart, rateChart } from './charts.ts';
 
 /** Cross-channel reconciliation: per-channel totals, a check against the channels, the CSV. */
 
@@ -204,4 +206,81 @@ export async function* transactionsCsv(deps: Deps, scope: Scope, range: Range): 
     }
   }
   yield chunk;
+}
+
+// --- the summary per day, and its charts ---------------------------------------------------------------
+
+export interface DaySummary {
+  date: string;
+  channel: string;
+  currency: string;
+  count: number;
+  gross: number;
+  refunds: number;
+  /** What the channel's statement of the day charged (0 until a statement is in). */
+  fees: number;
+  net: number;
+}
+
+const dateOfDay = (day: number) => new Date(day * 86_400_000).toISOString().slice(0, 10);
+
+/**
+ * Per Beijing day, channel and currency: succeeded payments (count, gross), refunds (not the
+ * automatic ones), the fees the channels' statements recorded, and the net; plus the range's
+ * totals per currency and the two charts (volume, success rate).
+ */
+export async function dailySummary(deps: Deps, scope: Scope, period: Range & { from: string; to: string }) {
+  const [paid, refunded, created, fees] = await Promise.all([
+    paymentTotalsByDay(deps.db, scope, period), refundTotalsByDay(deps.db, scope, period), createdByDay(deps.db, scope, period),
+    statementFees(deps.db, scope, period.from, period.to),
+  ]);
+  const rows = new Map<string, DaySummary>();
+  const entry = (date: string, channel: string, currency: string) => {
+    const key = `${date}\u0000${channel}\u0000${currency}`;
+    let r = rows.get(key);
+    if (!r) rows.set(key, (r = { date, channel, currency, count: 0, gross: 0, refunds: 0, fees: 0, net: 0 }));
+    return r;
+  };
+  for (const p of paid) {
+    const r = entry(dateOfDay(p.day), p.channel, p.currency);
+    r.count += p.count;
+    r.gross += p.sum;
+  }
+  for (const x of refunded) entry(dateOfDay(x.day), x.channel, x.currency).refunds += x.sum;
+  for (const f of fees) if (f.fee) entry(f.date, f.channel, f.currency).fees += f.fee;
+  const days = [...rows.values()].sort((a, b) => a.date.localeCompare(b.date) || a.channel.localeCompare(b.channel) || a.currency.localeCompare(b.currency));
+  const totals = new Map<string, DaySummary>();
+  for (const d of days) {
+    d.net = d.gross - d.refunds - d.fees;
+    const t = totals.get(d.currency) ?? { date: `${period.from} – ${period.to}`, channel: 'all', currency: d.currency, count: 0, gross: 0, refunds: 0, fees: 0, net: 0 };
+    t.count += d.count;
+    t.gross += d.gross;
+    t.refunds += d.refunds;
+    t.fees += d.fees;
+    t.net += d.net;
+    totals.set(d.currency, t);
+  }
+  // Charts over every day of the range, in the main currency (the one with the most volume).
+  const main = [...totals.values()].sort((a, b) => b.gross - a.gross)[0]?.currency ?? 'CNY';
+  const dates: string[] = [];
+  for (let t = period.start; t < period.end; t += 86_400) dates.push(dateOfDay(Math.floor((t + 28_800) / 86_400)));
+  const volume = dates.map((date) => {
+    const v = days.filter((d) => d.date === date && d.currency === main).reduce((s, d) => s + d.gross, 0);
+    return { label: date.slice(5), value: v, title: `${date}: ${money(v, main)}` };
+  });
+  const byDay = new Map(created.map((c) => [dateOfDay(c.day), c]));
+  const rate = dates.map((date) => {
+    const c = byDay.get(date);
+    return c && c.created
+      ? { label: date.slice(5), value: c.succeeded / c.created, title: `${date}: ${c.succeeded} of ${c.created} payments succeeded (${Math.round((100 * c.succeeded) / c.created)}%)` }
+      : { label: date.slice(5), value: null, title: `${date}: no payments` };
+  });
+  return {
+    days,
+    totals: [...totals.values()],
+    charts: {
+      volume: barChart(`Volume per day (${main})`, volume, (v) => money(v, main)),
+      successRate: rateChart('Success rate per day (payments created that day that succeeded)', rate),
+    },
+  };
 }

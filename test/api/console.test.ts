@@ -442,8 +442,10 @@ describe('console reconciliation', () => {
     expect(row).toMatch(/data-refunds-count>1</);
     expect(row).toContain('data-refunds-sum="300"');
     expect(row).toContain('data-net="3200"');
-    // The default is yesterday (Beijing time): nothing then.
-    expect((await c.get('/console/reconciliation')).text).toContain('data-empty');
+    // Without dates the page opens on the week up to the latest day with a payment: today's, here.
+    const opened = (await c.get('/console/reconciliation')).text;
+    expect(opened).not.toContain('data-empty');
+    expect(opened).toContain(`name="to" type="date" value="${today}"`);
 
     const csv = await c.get(`/console/reconciliation/transactions.csv?from=${today}&to=${today}`);
     expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);

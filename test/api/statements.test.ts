@@ -13,6 +13,8 @@ import { wechatpayStatements } from '../../server/channels/wechatpay/statement.t
 import { alipayStatements } from '../../server/channels/alipay/statement.ts';
 import { sandboxFee } from '../../server/sandbox/statement-token.ts';
 import type { Provider } from '../../server/channels/types.ts';
+import { ConsoleClient } from '../support/console.ts';
+import { createConsoleUser } from '../../server/dashboard/users.ts';
 import type { AlipayCredentials } from '../../server/channels/alipay/index.ts';
 import type { WechatpayCredentials } from '../../server/channels/wechatpay/index.ts';
 
@@ -221,5 +223,68 @@ describe('the channels\' formats', () => {
     expect(st).toMatchObject({ status: 'missing' });
     // Claimed and done: the next pass has nothing to do.
     expect(await statementPass(g.deps, tenAm + 60_000)).toBe(0);
+  });
+});
+
+describe('the console', () => {
+  let c: ConsoleClient;
+  beforeAll(async () => {
+    await createConsoleUser(g.deps.db, { email: 'finance@test.example', appId: g.app.app_id, password: 'a long enough passphrase' });
+    c = new ConsoleClient(g.url);
+    expect((await c.login('finance@test.example', 'a long enough passphrase')).status).toBe(303);
+  });
+
+  it('opens on a range with data: statuses per day and channel, the summary with fees and a total, SVG charts', async () => {
+    const page = await c.get('/console/reconciliation');
+    expect(page.status).toBe(200);
+    expect(page.text).toContain(`<td>${today}</td>`);
+    expect(page.text).toMatch(new RegExp(`data-statement="alipay" data-status="fetched"><a href="/console/reconciliation/statements/alipay/${today}">fetched, \\d+ open`));
+    expect(page.text).toMatch(/<svg class="chart" role="img"/);
+    expect(page.text).not.toMatch(/<script(?! nonce)/);
+    const fees = [...page.text.matchAll(/<tr data-day="[^"]+" data-channel="alipay_pc" data-currency="CNY">[\s\S]*?data-fees="(\d+)"/g)].map((m) => Number(m[1]));
+    expect(fees[0]).toBeGreaterThan(0);
+    expect(page.text).toMatch(/data-total data-currency="CNY"/);
+  });
+
+  it('the day report links each discrepancy to its payment; resolve with a note and re-check from the page', async () => {
+    const path = `/console/reconciliation/statements/alipay/${today}`;
+    const report = await c.get(path);
+    expect(report.status).toBe(200);
+    const open = [...report.text.matchAll(/<tr data-discrepancy="(\w+)" data-status="open"[\s\S]*?href="\/console\/payments\/(pay_\w+)"[\s\S]*?discrepancies\/(disc_\w+)\/resolve/g)];
+    expect(open.length).toBeGreaterThan(0);
+    const [, , paymentId, discId] = open[0]!;
+    expect((await c.get(`/console/payments/${paymentId}`)).status).toBe(200);
+    const token = await c.tokenFrom(path);
+    const resolved = await c.post(`/console/reconciliation/statements/discrepancies/${discId}/resolve`, { _csrf: token, note: 'Checked with the bank' });
+    expect(resolved.status).toBe(303);
+    expect((await c.get(path)).text).toContain('Checked with the bank');
+    const recheck = await c.post(`${path}/recheck`, { _csrf: token });
+    expect(recheck.status).toBe(303);
+    expect((await c.get(path)).text).toContain('Checked with the bank');
+  });
+
+  it('uploads a statement file for a day from the form (multipart), stored and checked', async () => {
+    const cred = (await getCredentials(g.deps, g.app.app_id, 'alipay', false)) as AlipayCredentials;
+    const got = await alipayStatements.fetchStatement(cred, today, 'trade');
+    if (got.status !== 'fetched') throw new Error('no bill');
+    const token = await c.tokenFrom('/console/reconciliation');
+    const form = new FormData();
+    form.set('_csrf', token);
+    form.set('channel', 'alipay');
+    form.set('kind', 'trade');
+    form.set('date', today);
+    form.set('file', new Blob([new Uint8Array(got.file.body)]), 'bill.csv.zip');
+    const res = await fetch(`${g.url}/console/reconciliation/statements/upload`, {
+      method: 'POST', body: form, redirect: 'manual',
+      headers: { origin: new URL(g.url).origin, cookie: [...c.cookies].map(([k, v]) => `${k}=${v}`).join('; ') },
+    });
+    expect(res.status).toBe(303);
+    expect(await findStatement(g.deps.db, day('alipay'), 'trade')).toMatchObject({ source: 'upload', status: 'fetched' });
+    // Without the form token the upload is refused like any console form.
+    form.set('_csrf', 'nope');
+    const refused = await fetch(`${g.url}/console/reconciliation/statements/upload`, {
+      method: 'POST', body: form, redirect: 'manual', headers: { origin: new URL(g.url).origin, cookie: [...c.cookies].map(([k, v]) => `${k}=${v}`).join('; ') },
+    });
+    expect(refused.status).toBe(403);
   });
 });
