@@ -20,6 +20,7 @@ import { createRedPacketPages, createTransferPages } from './money-out-routes.ts
 import { createAgreementPages, createSubscriptionPages } from './recurring-routes.ts';
 import { createAppSwitchRoute, createInvitationRoutes, createTeamPages } from './team-routes.ts';
 import { createAuditPages } from './audit-routes.ts';
+import { certificateAlertLocals, createOnboardingPages } from './onboarding-routes.ts';
 import { auditConsoleChanges, enforcePermissions, paymentCustomerLocals, teamLocals } from './permissions.ts';
 
 /**
@@ -47,6 +48,7 @@ export function createConsoleRoutes(deps: Deps): Router {
   r.use(createInvitationRoutes(deps));
   r.use(requireSession(deps));
   r.use(layoutLocals(deps));
+  r.use(certificateAlertLocals(deps));
   r.use(teamLocals(deps));
   // The statement upload is multipart: read before the CSRF check, which needs its _csrf field.
   r.use('/reconciliation/statements/upload', statementUploadBody);
@@ -77,6 +79,7 @@ export function createConsoleRoutes(deps: Deps): Router {
   r.use('/subscriptions', createSubscriptionPages(deps));
   r.use('/webhooks', createWebhookPages(deps));
   r.use(createSettingsPages(deps));
+  r.use('/channels', createOnboardingPages(deps));
   r.use('/reconciliation', createReconciliationPages(deps));
   r.use('/team', createTeamPages(deps));
   r.use('/audit', createAuditPages(deps));
