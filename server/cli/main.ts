@@ -7,6 +7,7 @@ import { createLocalBus } from '../bus.ts';
 import { createApp } from '../apps/service.ts';
 import { parseOrigin } from '../apps/origins.ts';
 import { setChannelConfig } from '../apps/channel-configs.ts';
+import { checkChannelCredentials } from '../apps/credential-check.ts';
 import { createEndpoint } from '../webhooks/service.ts';
 import { channelFor, isProvider } from '../channels/registry.ts';
 import { createConsoleUser } from '../dashboard/users.ts';
@@ -23,6 +24,7 @@ const usage = `Usage: checkstand <command>
   migrate                                 bring the database schema up to date
   app create --name N [--webhook-url U] [--origin O]... [--json]
   channel set --app ID --channel alipay|wechatpay|unionpay|paypal|stripe --mode test|live --config FILE
+  channel check --app ID --channel C --mode test|live   parse, key pair, certificates, then a signed query for a made-up order (exit 1 on a failed step)
   user create --email E --app ID [--password P] [--role R]   console user (owner unless --role admin|developer|viewer); asks for the password when not given
   key list --app ID [--mode test|live]
   key roll --app ID --mode test|live [--key KEY_ID] [--expires-in 24h]   the old key works that long more (≤ 7d; default 0: it stops now)
@@ -105,6 +107,19 @@ async function run(argv: string[], runtime: Runtime): Promise<void> {
       // Channels that send their events to an endpoint the merchant registers at them (Stripe's Dashboard).
       const events = channelFor(values.channel)?.webhookEvents;
       if (events) process.stdout.write(`register this webhook endpoint at ${channelFor(values.channel)!.displayName}, with the events ${events.join(', ')}:\n  ${config.publicUrl}/notify/${values.channel}/${values.app}\n`);
+    } else if (cmd === 'channel' && sub === 'check') {
+      const { values } = parseArgs({ args: argv.slice(2), options: { app: { type: 'string' }, channel: { type: 'string' }, mode: { type: 'string' } } });
+      if (!values.app || !values.channel || !values.mode) throw new UsageError('--app, --channel and --mode are required');
+      if (!isProvider(values.channel)) throw new UsageError('--channel must be alipay, wechatpay, unionpay, paypal or stripe');
+      if (values.mode !== 'test' && values.mode !== 'live') throw new UsageError('--mode must be test or live');
+      if (!(await db('apps').where({ id: values.app }).first())) throw new Error(`no such app: ${values.app}`);
+      // Simulator keys point at this gateway's /sandbox: a test-mode check needs the gateway serving at PUBLIC_URL.
+      const result = await checkChannelCredentials({ db, config, logger: createLogger('silent'), bus: createLocalBus() }, values.app, values.channel, values.mode === 'live');
+      for (const s of result.steps) {
+        process.stdout.write(`${s.status.padEnd(14)} ${s.title}: ${s.message}\n`);
+        for (const c of s.certificates ?? []) process.stdout.write(`${''.padEnd(15)}${c.field} notAfter ${new Date(c.notAfter * 1000).toISOString()} (${c.state})\n`);
+      }
+      if (!result.ok) process.exitCode = 1;
     } else if (cmd === 'user' && sub === 'create') {
       const { values } = parseArgs({ args: argv.slice(2), options: { email: { type: 'string' }, app: { type: 'string' }, password: { type: 'string' }, role: { type: 'string' } } });
       if (!values.email || !values.app) throw new UsageError('--email and --app are required');
