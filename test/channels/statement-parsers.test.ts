@@ -1,0 +1,93 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import iconv from 'iconv-lite';
+import { parseAlipayBill } from '../../server/channels/alipay/statement.ts';
+import { parseFundFlowBill, parseTradeBill } from '../../server/channels/wechatpay/statement.ts';
+import { zipGbk } from '../../server/sandbox/alipay/statement.ts';
+import { csvCells, yuanTextToFen } from '../../server/channels/statements.ts';
+
+// Fixtures in the channels' recorded formats (test/channels/fixtures/statements): Alipay's
+// 业务明细 / 汇总 as GBK CSV (the layout of a 2019-09-16 bill quoted by SDK tests: # header and
+// footer lines, tab-padded text cells, 服务费 negative on trades), WeChat Pay's v3 trade and fund
+// bills (backtick cells, the summary header and totals line, fees with five decimals).
+const fixture = (name: string) => fs.readFileSync(path.join(import.meta.dirname, 'fixtures', 'statements', name));
+
+describe('Alipay trade bill', () => {
+  const detail = fixture('alipay_20190916_detail.gbk.csv');
+  const summary = fixture('alipay_20190916_summary.gbk.csv');
+
+  it('reads the zip of GBK files (names in GBK, no UTF-8 flag): trades, refunds, fees, times', () => {
+    const zip = zipGbk([{ name: '20880211096256330156_20190916_业务明细.csv', data: detail }, { name: '20880211096256330156_20190916_业务明细(汇总).csv', data: summary }]);
+    const parsed = parseAlipayBill(zip);
+    expect(parsed.account).toBe('20880211096256330156');
+    expect(parsed.problems).toEqual([]);
+    expect(parsed.rows).toEqual([
+      { type: 'payment', orderNo: 'cs_att01', channelTradeNo: '2019091622001458860515315453', amount: 12800, fee: 77, currency: 'CNY', time: Date.UTC(2019, 8, 16, 2, 55, 23) / 1000, channelStatus: '交易' },
+      { type: 'refund', orderNo: 'cs_att01', refundNo: 're_01', channelTradeNo: '2019091622001458860515315453', amount: 2800, fee: -17, currency: 'CNY', time: Date.UTC(2019, 8, 16, 2, 56, 48) / 1000, channelStatus: '退款' },
+      { type: 'payment', orderNo: 'cs_att02', channelTradeNo: '2019091622001465870515233238', amount: 1, fee: 0, currency: 'CNY', time: Date.UTC(2019, 8, 16, 8, 58, 58) / 1000, channelStatus: '交易' },
+    ]);
+  });
+
+  it('reads the 业务明细 CSV alone, GBK or re-saved as UTF-8', () => {
+    expect(parseAlipayBill(detail).rows).toHaveLength(3);
+    const utf8 = Buffer.from(iconv.decode(detail, 'gbk'), 'utf8');
+    expect(parseAlipayBill(utf8).rows.map((r) => r.orderNo)).toEqual(['cs_att01', 'cs_att01', 'cs_att02']);
+  });
+
+  it('reports a footer or a 汇总 that disagrees with the lines', () => {
+    const text = iconv.decode(detail, 'gbk').replace('#交易合计：2笔', '#交易合计：3笔');
+    const wrongSummary = iconv.encode(iconv.decode(summary, 'gbk').replace('合计,,2,1,100.01,100.01,0.00,0.00,0.00,-0.60', '合计,,2,1,100.01,100.01,0.00,0.00,0.00,-0.90'), 'gbk');
+    const parsed = parseAlipayBill(zipGbk([{ name: 'a.csv', data: iconv.encode(text, 'gbk') }, { name: 'b.csv', data: wrongSummary }]));
+    expect(parsed.problems.map((p) => p.kind).sort()).toEqual(['fee', 'total']);
+  });
+
+  it('refuses what is not an Alipay bill', () => {
+    expect(() => parseAlipayBill(Buffer.from('a,b,c\n1,2,3\n'))).toThrow(/业务明细/);
+    expect(() => parseAlipayBill(Buffer.from('PK\x03\x04garbage'))).toThrow(/zip/);
+  });
+});
+
+describe('WeChat Pay bills', () => {
+  const trade = fixture('wechatpay_20190611_tradebill.csv');
+
+  it('reads the trade bill, plain or gzipped: SUCCESS lines are payments, REFUND lines refunds; fees to the fen', () => {
+    for (const body of [trade, zlib.gzipSync(trade)]) {
+      const parsed = parseTradeBill(body);
+      expect(parsed.problems).toEqual([]);
+      expect(parsed.account).toBe('1230000109');
+      expect(parsed.rows.map((r) => [r.type, r.orderNo, r.refundNo, r.amount, r.fee, r.channelStatus])).toEqual([
+        ['payment', 'cs_att11', undefined, 10000, 60, 'SUCCESS'],
+        ['payment', 'cs_att12', undefined, 1, 0, 'SUCCESS'],
+        ['refund', 'cs_att11', 're_11', 3000, -18, 'REFUND/SUCCESS'],
+      ]);
+      expect(parsed.rows[0]!.time).toBe(Date.UTC(2019, 5, 11, 2, 0, 1) / 1000);
+    }
+  });
+
+  it('checks the totals line: the fee total to five decimals, the count, the order total', () => {
+    const text = trade.toString('utf8').replace('`3,`100.01,`30.00,`0.00,`0.42006', '`4,`100.01,`30.00,`0.00,`0.42000');
+    expect(parseTradeBill(Buffer.from(text)).problems.map((p) => p.kind).sort()).toEqual(['fee', 'total']);
+  });
+
+  it('reads the fund-flow bill (counted, totals checked)', () => {
+    const parsed = parseFundFlowBill(fixture('wechatpay_20190611_fundflowbill.csv'));
+    expect(parsed).toMatchObject({ rows: [], lineCount: 3, problems: [] });
+  });
+
+  it('refuses a file without the bill header', () => {
+    expect(() => parseTradeBill(Buffer.from('hello'))).toThrow(/交易时间/);
+  });
+});
+
+describe('shared helpers', () => {
+  it('CSV cells with quotes; yuan text to fen with half-up rounding of extra decimals', () => {
+    expect(csvCells('a,"b,c","d""e",')).toEqual(['a', 'b,c', 'd"e', '']);
+    expect(yuanTextToFen('-0.06', 'x')).toBe(-6);
+    expect(yuanTextToFen('0.00500', 'x')).toBe(1);
+    expect(yuanTextToFen('0.00499', 'x')).toBe(0);
+    expect(yuanTextToFen('12', 'x')).toBe(1200);
+    expect(() => yuanTextToFen('1e3', 'x')).toThrow();
+  });
+});
