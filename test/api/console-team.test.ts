@@ -76,6 +76,11 @@ describe('console roles', () => {
     expect((await c.post('/console/keys/create', { _csrf: token, mode: 'test' })).status).toBe(403);
     expect((await c.post('/console/webhooks', { _csrf: token, url: 'https://shop.example/hook' })).status).toBe(403);
     expect(await count('api_keys', { app_id: g.app.app_id })).toBe(keysBefore);
+    // The pages offer the viewer none of the forms it would be refused.
+    for (const [path, action] of [['/console/keys', '/console/keys/create'], ['/console/webhooks', 'method="post" action="/console/webhooks"'], ['/console/transfers', 'method="post" action="/console/transfers"']] as const) {
+      const html = (await c.get(path)).text;
+      expect(html, path).not.toContain(action);
+    }
     // An admin refunds the same payment.
     const admin = await as('admin@team.example');
     const ok = await admin.post(`/console/payments/${paid.id}/refunds`, { _csrf: await admin.tokenFrom(`/console/payments/${paid.id}`), amount: '3.00' });
@@ -106,6 +111,7 @@ describe('console roles', () => {
     expect((await dev.get(`/console/customers/${testCus.id}`)).text).toContain('li.lei@buyer.example');
     // Live mode: the customer pages are refused.
     expect((await dev.post('/console/mode', { _csrf: devToken, mode: 'live' })).status).toBe(303);
+    expect((await dev.get('/console/payments')).text).not.toContain('href="/console/customers"');
     for (const path of ['/console/customers', `/console/customers/${cus.id}`]) {
       const res = await dev.get(path);
       expect(res.status).toBe(403);
