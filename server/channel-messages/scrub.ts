@@ -113,7 +113,8 @@ export function scrubInbound(msg: Pick<InboundMessage, 'headers' | 'contentType'
 
 /** The record's body: scrubbed JSON, cut at `limit` bytes. */
 export function boundedJson(value: unknown, limit = BODY_LIMIT): { body: string; bytes: number } {
-  const text = JSON.stringify(value, null, 1);
+  // Compact: the console indents it when it shows it.
+  const text = JSON.stringify(value);
   const bytes = Buffer.byteLength(text);
   if (bytes <= limit) return { body: text, bytes };
   const marker = `\n…[cut: ${bytes} bytes, the first ${limit} kept]`;

@@ -119,11 +119,13 @@ export async function recordedCall<T>(
     void recordChannelMessage(deps, at, { ...base, verification, reason: `${e.name ?? 'Error'}: ${e.message}`, body: { request, error: { name: e.name, code: e.code ?? null } } });
     throw err;
   }
+  let summary: unknown;
   try {
-    void recordChannelMessage(deps, at, { ...base, verification: 'verified', body: { request, result: summarize(result) ?? null } });
-  } catch (err) {
-    deps.logger.warn('channel message not recorded', { kind, err });
+    summary = summarize(result) ?? null;
+  } catch {
+    summary = '[not summarized]'; // the record must never cost the call its answer
   }
+  void recordChannelMessage(deps, at, { ...base, verification: 'verified', body: { request, result: summary } });
   return result;
 }
 
@@ -149,7 +151,8 @@ export function recordNotify(
   outcome: { ack: { status: number }; accepted: boolean; reason?: string }, seen: NotifySeen,
 ): void {
   if (!seen.configured) return;
-  void (async () => {
+  // After the answer is on its way: parsing and scrubbing cost the channel's wait nothing.
+  setImmediate(() => void (async () => {
     const fields = parseBody(msg.contentType, msg.body);
     const n = seen.notification;
     let { paymentId, attemptId, livemode } = seen;
@@ -167,7 +170,7 @@ export function recordNotify(
       httpStatus: outcome.ack.status, verification: outcome.accepted ? 'verified' : 'refused', reason: outcome.accepted ? null : outcome.reason,
       body: { ...scrubInbound(msg), ...(n ? { notification: scrubObject(n as unknown as Record<string, unknown>) } : {}) },
     });
-  })().catch((err) => deps.logger.warn('channel message not recorded', { kind: 'notify', provider, err }));
+  })().catch((err) => deps.logger.warn('channel message not recorded', { kind: 'notify', provider, err })));
 }
 
 /**

@@ -52,8 +52,17 @@ function messageEntry(m: ChannelMessageRow): TimelineEntry {
     status: m.verification,
     detail: [m.reason, ...facts].filter(Boolean).join(' · '),
     code: m.refund_id ?? m.order_no ?? undefined,
-    body: m.body ?? undefined,
+    body: m.body === null ? undefined : indented(m.body),
   };
+}
+
+/** Stored compact; shown indented (a body cut at the bound is no longer JSON: shown as it is). */
+function indented(body: string): string {
+  try {
+    return JSON.stringify(JSON.parse(body), null, 2);
+  } catch {
+    return body;
+  }
 }
 
 export interface PaymentStory {
