@@ -7,7 +7,7 @@
 import type { Deps } from '../deps.ts';
 import { channelFor } from '../channels/registry.ts';
 import type { Provider } from '../channels/types.ts';
-import { readStoredConfigs } from './channel-configs.ts';
+import { configsChangedAt, readStoredConfigs } from './channel-configs.ts';
 import { certificatesOf } from './credential-check.ts';
 
 export interface CertificateAlert {
@@ -27,7 +27,8 @@ const cache = new Map<string, { at: number; alerts: Promise<CertificateAlert[]> 
 /** The app's expiring and expired certificates, soonest first; cached for a minute. */
 export function certificateAlerts(deps: Pick<Deps, 'db' | 'config' | 'logger'>, appId: string): Promise<CertificateAlert[]> {
   const hit = cache.get(appId);
-  if (hit && Date.now() - hit.at < TTL_MS) return hit.alerts;
+  // An upload in this process shows at once; one in another process within the minute.
+  if (hit && Date.now() - hit.at < TTL_MS && hit.at > configsChangedAt()) return hit.alerts;
   if (cache.size >= MAX_APPS) cache.clear();
   const alerts = computeAlerts(deps, appId).catch((err) => {
     // A config that cannot be read is the credential check's to report, not a reason to break every page.

@@ -34,7 +34,12 @@ export async function setChannelConfig(
     .merge({ config_sealed: sealed, generated: false, updated: now });
   cache.clear();
   modesCache.clear();
+  lastChangeMs = Date.now();
 }
+
+let lastChangeMs = 0;
+/** When this process last stored a config (ms): caches derived from stored configs start again after it. */
+export const configsChangedAt = (): number => lastChangeMs;
 
 const cache = new Map<string, { cred: unknown; at: number }>();
 /** The modes an app has a config for, per provider: every notify asks. */
