@@ -168,9 +168,17 @@ export function recordNotify(
     await recordChannelMessage(deps, at, {
       appId, livemode, provider, kind: 'notify', direction: 'in', paymentId, attemptId, refundId: seen.refundId, orderNo,
       httpStatus: outcome.ack.status, verification: outcome.accepted ? 'verified' : 'refused', reason: outcome.accepted ? null : outcome.reason,
-      body: { ...scrubInbound(msg), ...(n ? { notification: scrubObject(n as unknown as Record<string, unknown>) } : {}) },
+      // The normalized notification only where the body does not say it in clear (WeChat v3's
+      // encrypted resource): elsewhere it would double the row, and the notify bench's WAL.
+      body: { ...scrubInbound(msg), ...(n && opaque(fields) ? { notification: scrubObject(n as unknown as Record<string, unknown>) } : {}) },
     });
   })().catch((err) => deps.logger.warn('channel message not recorded', { kind: 'notify', provider, err })));
+}
+
+/** A body whose content is not readable as it came: unparsed, or carrying ciphertext (WeChat Pay API v3). */
+function opaque(fields: Record<string, unknown> | undefined): boolean {
+  const resource = fields?.resource;
+  return !fields || (typeof resource === 'object' && resource !== null && 'ciphertext' in resource);
 }
 
 /**
