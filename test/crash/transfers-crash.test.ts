@@ -9,14 +9,18 @@ import { createLogger } from '../../server/log.ts';
 import { getCredentials } from '../../server/apps/channel-configs.ts';
 import { wechatpaySandbox } from '../../server/sandbox/wechatpay/index.ts';
 import { billPaidCount } from '../../server/sandbox/wechatpay/transfer-store.ts';
+import { SANDBOX_FUND_UNKNOWN_RESULT_FEN, sandboxFundPaidCount } from '../../server/sandbox/alipay/fund.ts';
 import { createAppWithCli, pool, spawnGateway, startBalancer, waitFor, type GatewayProcess } from './harness.ts';
 
-// Money out, the hard way (DESIGN §2.4, issue 14): 200 WeChat transfers are being created when
-// the gateway is killed with SIGKILL. The merchant retries what the kill cut off, as a merchant
-// would (the same Idempotency-Key, then, if that key's request died, a look for the transfer and
-// a new key with the same out_transfer_no); the restarted gateway's worker finishes what the dead
-// one left pending (query first, same number); every recipient confirms. The WeChat simulator
-// must then hold exactly one bill per transfer, each paid once, and nothing else.
+// Money out, the hard way (DESIGN §2.4, issue 14): 200 transfers are being created when the
+// gateway is killed with SIGKILL. The merchant retries what the kill cut off, as a merchant would
+// (the same Idempotency-Key, then, if that key's request died, a look for the transfer and a new
+// key with the same out_transfer_no); the restarted gateway's worker finishes what the dead one
+// left pending (query first, same number). Once on WeChat, where every recipient then confirms,
+// once on Alipay, where a transfer is paid the moment it is submitted (so a second submission
+// under a new number would really pay twice) and every ALIPAY_UNKNOWN_EVERY-th one is of the
+// amount the simulator pays but answers "unknown" for (the worker must query, never resubmit).
+// The simulator must then hold exactly one order per transfer, each paid once, and nothing else.
 
 const pgUrl = process.env.TEST_DATABASE_URL?.startsWith('postgres') ? process.env.TEST_DATABASE_URL : undefined;
 const TRANSFERS = 200;
@@ -26,10 +30,22 @@ const KILL_AFTER = 80;
 const TWIN_EVERY = 10;
 // The dead process's lease on the transfers it was submitting runs out after this; the worker takes over.
 const LEASE_SECONDS = 2;
+const ALIPAY_UNKNOWN_EVERY = 25;
+/** The Alipay simulator's payee for transfers to an Alipay user id. */
+const ALIPAY_USER_ID = '2088102146225135';
+
+type Channel = 'wechatpay' | 'alipay';
+/** What the channel's simulator holds of a transfer, read from its own table. */
+interface HeldOrder {
+  no: string;
+  state: string;
+  amount: number;
+  paid_count: number;
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function crashDuringTransfers(kind: 'sqlite' | 'postgres'): Promise<void> {
+async function crashDuringTransfers(kind: 'sqlite' | 'postgres', channel: Channel): Promise<void> {
   const started = Date.now();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'checkstand-transfer-crash-'));
   const schema = kind === 'postgres' ? `transfer_${crypto.randomBytes(5).toString('hex')}` : undefined;
@@ -85,21 +101,29 @@ async function crashDuringTransfers(kind: 'sqlite' | 'postgres'): Promise<void> 
     };
 
     const first = await up('A');
-    // The app's WeChat Pay test config is provisioned at the simulator before the load, as the
-    // gateway would on first use; the recipient is the simulator's payer under its appid.
+    // The app's test config is provisioned at the simulator before the load, as the gateway would
+    // on first use; on WeChat the recipient is the simulator's payer under its appid.
     const sandboxDeps = { db, config: { sandbox: true, publicUrl: balancer.url, masterKeyBytes: masterKey }, logger: createLogger('error') };
-    const cred = (await getCredentials(sandboxDeps as never, app.app_id, 'wechatpay', false)) as { mchid: string; appid: string };
-    const openid = wechatpaySandbox.payerId!({ ...sandboxDeps, publicUrl: balancer.url, masterKey }, cred.appid);
-    step('gateway A up, WeChat Pay provisioned');
+    const cred = (await getCredentials(sandboxDeps as never, app.app_id, channel, false)) as { mchid: string; appid: string; appId: string };
+    const recipient = channel === 'alipay'
+      ? { type: 'alipay_user_id', account: ALIPAY_USER_ID }
+      : { type: 'wechat_openid', account: wechatpaySandbox.payerId!({ ...sandboxDeps, publicUrl: balancer.url, masterKey }, cred.appid) };
+    /** The simulator's orders of this merchant, by their numbers (all when none are given). */
+    const heldAtChannel = async (nos?: string[]): Promise<HeldOrder[]> => {
+      const q = channel === 'alipay'
+        ? db('sandbox_alipay_fund_transfers').where({ app_id: cred.appId }).select({ no: 'out_biz_no', state: 'status', amount: 'amount', paid_count: 'paid_count' })
+        : db('sandbox_wechatpay_transfer_bills').where({ mchid: cred.mchid }).select({ no: 'out_bill_no', state: 'state', amount: 'amount', paid_count: 'paid_count' });
+      if (nos) q.whereIn(channel === 'alipay' ? 'out_biz_no' : 'out_bill_no', nos);
+      return (await q).map((r) => ({ no: r.no, state: r.state, amount: Number(r.amount), paid_count: Number(r.paid_count) }));
+    };
+    step(`gateway A up, ${channel} provisioned`);
 
     // --- 200 creates, SIGKILL mid-way ---------------------------------------------------------
     let answered = 0;
     let restarted: Promise<GatewayProcess> | undefined;
     const atKill = new Map<string, { submitCount: number; queryCount: number; atChannel: boolean }>();
-    const bodyOf = (i: number) => ({
-      channel: 'wechatpay', amount: 100 + i, out_transfer_no: `crash_tr_${i}`,
-      recipient: { type: 'wechat_openid', account: openid }, description: `佣金 ${i}`,
-    });
+    const amountOf = (i: number) => (channel === 'alipay' && i % ALIPAY_UNKNOWN_EVERY === 3 ? SANDBOX_FUND_UNKNOWN_RESULT_FEN : 100 + i);
+    const bodyOf = (i: number) => ({ channel, amount: amountOf(i), out_transfer_no: `crash_tr_${i}`, recipient, description: `佣金 ${i}` });
     const transferIdOf = async (outTransferNo: string): Promise<string | undefined> => {
       const found = await api('GET', `/v1/transfers?out_transfer_no=${outTransferNo}`);
       return found.status === 200 ? found.body.data[0]?.id : undefined;
@@ -116,7 +140,7 @@ async function crashDuringTransfers(kind: 'sqlite' | 'postgres'): Promise<void> 
         if (restarted) await restarted;
         const res = await api('POST', '/v1/transfers', bodyOf(i), { 'idempotency-key': key });
         if (res.status === 200) {
-          expect(res.body).toMatchObject({ out_transfer_no: `crash_tr_${i}`, amount: 100 + i });
+          expect(res.body).toMatchObject({ out_transfer_no: `crash_tr_${i}`, amount: amountOf(i) });
           return res.body.id;
         }
         if (res.status === 0) {
@@ -154,7 +178,7 @@ async function crashDuringTransfers(kind: 'sqlite' | 'postgres'): Promise<void> 
           // (A moment first for PostgreSQL to act on what A's dead connections had already sent.)
           await sleep(250);
           const left = await db('transfers').where({ app_id: app.app_id, status: 'pending' }).select('id', 'transfer_no', 'submit_count', 'query_count');
-          const held = new Set<string>(await db('sandbox_wechatpay_transfer_bills').where({ mchid: cred.mchid }).whereIn('out_bill_no', left.map((t) => t.transfer_no)).pluck('out_bill_no'));
+          const held = new Set<string>((await heldAtChannel(left.map((t) => t.transfer_no))).map((o) => o.no));
           for (const t of left) atKill.set(t.id, { submitCount: Number(t.submit_count), queryCount: Number(t.query_count), atChannel: held.has(t.transfer_no) });
           step(`at the kill: ${left.length} pending, ${left.filter((t) => Number(t.submit_count) > 0).length} of them counted as sent, ${held.size} at the channel`);
           return up('B');
@@ -185,9 +209,10 @@ async function crashDuringTransfers(kind: 'sqlite' | 'postgres'): Promise<void> 
     await waitFor('every transfer to be final', async () =>
       (await count(db('transfers').where({ app_id: app.app_id }).whereNotIn('status', ['succeeded', 'failed', 'canceled']))) === 0, 15_000);
     step('all final');
-    // Worst case for a stray bill (one under a number no transfer carries): its recipient was
-    // shown the sheet too, and confirms. Then it is money paid out twice, and the sums below say so.
-    const stray = await db('sandbox_wechatpay_transfer_bills').where({ mchid: cred.mchid, state: 'WAIT_USER_CONFIRM' }).pluck('out_bill_no');
+    // Worst case for a stray WeChat bill (one under a number no transfer carries): its recipient
+    // was shown the sheet too, and confirms. Then it is money paid out twice, and the sums below
+    // say so. (On Alipay a stray order is paid already.)
+    const stray = channel === 'wechatpay' ? (await heldAtChannel()).filter((o) => o.state === 'WAIT_USER_CONFIRM').map((o) => o.no) : [];
     for (const no of stray) {
       await wechatpaySandbox.transferRecipient!({ ...sandboxDeps, publicUrl: balancer.url, masterKey }, { merchantId: cred.mchid, transferNo: no, outcome: 'confirm' });
     }
@@ -198,13 +223,13 @@ async function crashDuringTransfers(kind: 'sqlite' | 'postgres'): Promise<void> 
     expect(new Set(transfers.map((t) => t.out_transfer_no)).size).toBe(TRANSFERS);
     for (const t of transfers) expect(t.status, t.out_transfer_no).toBe('succeeded');
 
-    const bills = await db('sandbox_wechatpay_transfer_bills').where({ mchid: cred.mchid }).select('out_bill_no', 'state', 'amount', 'paid_count');
-    const billOf = new Map(bills.map((b) => [b.out_bill_no, b]));
+    const bills = await heldAtChannel();
+    const billOf = new Map(bills.map((b) => [b.no, b]));
     // What left the merchant's account at the simulator is what the 200 transfers pay, no more.
     const paidAtSimulator = bills.reduce((sum, b) => sum + Number(b.amount) * Number(b.paid_count), 0);
     const sumOfTransfers = transfers.reduce((sum, t) => sum + Number(t.amount), 0);
     expect(paidAtSimulator, 'fen paid at the simulator').toBe(sumOfTransfers);
-    // One bill per transfer, under the transfer's own number, paid exactly once, for its amount.
+    // One bill (order) per transfer, under the transfer's own number, paid exactly once, for its amount.
     for (const t of transfers) {
       const bill = billOf.get(t.transfer_no);
       expect(bill, `bill of ${t.out_transfer_no}`).toBeDefined();
@@ -214,9 +239,18 @@ async function crashDuringTransfers(kind: 'sqlite' | 'postgres'): Promise<void> 
     }
     // ...and nothing else: no bill under a number no transfer carries (a resubmission under a new number).
     const numbers = new Set(transfers.map((t) => t.transfer_no));
-    expect(bills.filter((b) => !numbers.has(b.out_bill_no)).map((b) => b.out_bill_no)).toEqual([]);
+    expect(bills.filter((b) => !numbers.has(b.no)).map((b) => b.no)).toEqual([]);
     expect(bills).toHaveLength(TRANSFERS);
-    expect(await billPaidCount(db, cred.mchid, transfers[0].transfer_no)).toBe(1);
+    for (const t of transfers.slice(0, 5)) {
+      expect(channel === 'alipay' ? await sandboxFundPaidCount({ db }, cred.appId, t.transfer_no) : await billPaidCount(db, cred.mchid, t.transfer_no), t.out_transfer_no).toBe(1);
+    }
+    if (channel === 'alipay') {
+      // An "unknown" answer was settled by the worker's query or the order.changed message, never
+      // by a second submission (a create the kill cut off may have been sent again, under its number).
+      const unknown = transfers.filter((t) => Number(t.amount) === SANDBOX_FUND_UNKNOWN_RESULT_FEN);
+      expect(unknown.length).toBe(TRANSFERS / ALIPAY_UNKNOWN_EVERY);
+      for (const t of unknown.filter((x) => !atKill.has(x.id))) expect(Number(t.submit_count), t.out_transfer_no).toBe(1);
+    }
 
     // What A left pending was finished under its own number, asking before sending: a transfer the
     // channel held at the kill was queried, never sent again (ask.ts); one it did not hold was sent.
@@ -241,7 +275,7 @@ async function crashDuringTransfers(kind: 'sqlite' | 'postgres'): Promise<void> 
     expect(died).toBeGreaterThan(0);
     expect(atKill.size).toBeGreaterThan(0);
     console.log(
-      `${kind}: ${TRANSFERS} transfers, ${died} requests died with A, ${atKill.size} left pending by A and finished by B; ` +
+      `${kind}, ${channel}: ${TRANSFERS} transfers, ${died} requests died with A, ${atKill.size} left pending by A and finished by B; ` +
         `${((Date.now() - started) / 1000).toFixed(1)} s in all\n  ${steps.join('\n  ')}`,
     );
   } finally {
@@ -253,7 +287,10 @@ async function crashDuringTransfers(kind: 'sqlite' | 'postgres'): Promise<void> 
   }
 }
 
-describe('money out across a crash', () => {
-  it.skipIf(pgUrl)('SQLite: SIGKILL while 200 transfers are submitted, restart: each paid exactly once, every one final', () => crashDuringTransfers('sqlite'), 120_000);
-  it.skipIf(!pgUrl)('PostgreSQL: SIGKILL while 200 transfers are submitted, restart: each paid exactly once, every one final', () => crashDuringTransfers('postgres'), 120_000);
+describe.each([
+  { channel: 'wechatpay' as const, name: 'WeChat (recipients confirm)' },
+  { channel: 'alipay' as const, name: 'Alipay (paid when submitted; some answers unknown)' },
+])('money out across a crash: $name', ({ channel }) => {
+  it.skipIf(pgUrl)('SQLite: SIGKILL while 200 transfers are submitted, restart: each paid exactly once, every one final', () => crashDuringTransfers('sqlite', channel), 120_000);
+  it.skipIf(!pgUrl)('PostgreSQL: SIGKILL while 200 transfers are submitted, restart: each paid exactly once, every one final', () => crashDuringTransfers('postgres', channel), 120_000);
 });
