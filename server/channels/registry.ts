@@ -71,9 +71,13 @@ export function redPacketChannelFor(provider: Provider): RedPacketChannel<any> |
 import type { StatementChannel } from './statements.ts';
 import { alipayStatements } from './alipay/statement.ts';
 import { wechatpayStatements } from './wechatpay/statement.ts';
+import { unionpayStatements } from './unionpay/statement.ts';
+import { paypalStatements } from './paypal/statement.ts';
 
-/** Statement adapters by provider: each adapter folder exports one (alipay/statement.ts, wechatpay/statement.ts). */
-const statementChannels: Partial<Record<Provider, StatementChannel<any>>> = { alipay: alipayStatements, wechatpay: wechatpayStatements };
+/** Statement adapters by provider: each adapter folder exports one (<provider>/statement.ts). */
+const statementChannels: Partial<Record<Provider, StatementChannel<any>>> = {
+  alipay: alipayStatements, wechatpay: wechatpayStatements, unionpay: unionpayStatements, paypal: paypalStatements,
+};
 
 export function statementChannelFor(provider: Provider): StatementChannel<any> | undefined {
   return statementChannels[provider];

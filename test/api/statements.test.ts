@@ -17,6 +17,8 @@ import { ConsoleClient } from '../support/console.ts';
 import { createConsoleUser } from '../../server/dashboard/users.ts';
 import type { AlipayCredentials } from '../../server/channels/alipay/index.ts';
 import type { WechatpayCredentials } from '../../server/channels/wechatpay/index.ts';
+import type { PaypalCredentials } from '../../server/channels/paypal/index.ts';
+import { callApi } from '../../server/channels/paypal/client.ts';
 
 // The whole loop through the simulators: payments and refunds processed at the simulated channel,
 // its statement of the day fetched in the channel's real format, and every planted disagreement
@@ -36,8 +38,8 @@ afterAll(async () => {
 const scope = () => ({ appId: g.app.app_id, livemode: false });
 const day = (provider: Provider, date = today) => ({ ...scope(), provider, date });
 
-async function pay(channel: string, amount: number, notify: 'normal' | 'drop' = 'normal') {
-  const p = (await g.api('POST', '/v1/payments', { amount, subject: '对账测试 茶叶', out_trade_no: `st_${Date.now()}_${++seq}`, channel })).body;
+async function pay(channel: string, amount: number, notify: 'normal' | 'drop' = 'normal', currency = 'CNY') {
+  const p = (await g.api('POST', '/v1/payments', { amount, currency, subject: '对账测试 茶叶', out_trade_no: `st_${Date.now()}_${++seq}`, channel })).body;
   const sim = await g.api('POST', `/v1/test_helpers/payments/${p.id}/simulate`, { channel, outcome: 'pay', notify });
   expect(sim.status).toBe(200);
   const attempt = await g.deps.db('payment_attempts').where({ payment_id: p.id }).first();
@@ -56,12 +58,12 @@ async function refund(paymentId: string, amount: number) {
 }
 
 /** A payment the channel never saw: a succeeded payment and attempt written straight into the database. */
-async function phantomPayment(provider: Provider, channel: string, amount: number) {
+async function phantomPayment(provider: Provider, channel: string, amount: number, currency = 'CNY') {
   const n = ++seq;
   const id = `pay_phantom${provider}${n}`;
   const now = Math.floor(Date.now() / 1000);
   await g.deps.db('payments').insert({
-    id, app_id: g.app.app_id, livemode: false, out_trade_no: `ph_${n}`, amount, currency: 'CNY', subject: 'Never paid', channel, status: 'succeeded',
+    id, app_id: g.app.app_id, livemode: false, out_trade_no: `ph_${n}`, amount, currency, subject: 'Never paid', channel, status: 'succeeded',
     amount_refunded: 0, channel_trade_no: `PH${n}`, paid_at: now, expires_at: now + 3600, metadata: '{}', checkout_token: `tok_ph_${provider}${n}`, created: now, updated_ms: Date.now(),
   });
   await g.deps.db('payment_attempts').insert({
@@ -75,10 +77,28 @@ const kinds = async (provider: Provider) =>
   (await dayDiscrepancies(g.deps.db, day(provider))).filter((d) => d.status === 'open').map((d) => `${d.kind}:${d.orderNo}${d.refundNo && !d.refundNo.startsWith('#') ? `/${d.refundNo}` : ''}`).sort();
 const events = async () => (await g.deps.db('events').where({ app_id: g.app.app_id, type: 'reconciliation.discrepancy' })).map((e) => JSON.parse(e.data).object);
 
-describe.each([
-  ['alipay' as Provider, 'alipay_pc'],
-  ['wechatpay' as Provider, 'wechat_native'],
-])('%s statement of the day through the simulator', (provider, channel) => {
+/**
+ * PayPal's money moves when the merchant captures: a missed PayPal payment is a capture whose
+ * answer never reached the gateway (the approval webhook dropped, the capture sent by someone
+ * else with the gateway's own request id, as a lost answer would leave it).
+ */
+async function captureBehindTheGatewaysBack(attemptId: string) {
+  const attempt = await g.deps.db('payment_attempts').where({ id: attemptId }).first();
+  const cred = (await getCredentials(g.deps, g.app.app_id, 'paypal', false)) as PaypalCredentials;
+  const a = await callApi(cred, 'capture', 'POST', `/v2/checkout/orders/${attempt.channel_ref}/capture`, { requestId: `capture:${attempt.channel_ref}` });
+  expect(a.ok ? a.status : JSON.stringify(a.error)).toBe(201);
+}
+
+// Per channel: the code paid with, the currency, whether the channel gives a refund's share of
+// the fee back (Stripe keeps it), and what makes a paid payment one the gateway missed.
+const CHANNELS: Array<{ provider: Provider; channel: string; currency: string; feeBack: boolean; miss?: (attemptId: string) => Promise<void> }> = [
+  { provider: 'alipay', channel: 'alipay_pc', currency: 'CNY', feeBack: true },
+  { provider: 'wechatpay', channel: 'wechat_native', currency: 'CNY', feeBack: true },
+  { provider: 'unionpay', channel: 'unionpay_pc', currency: 'CNY', feeBack: true },
+  { provider: 'paypal', channel: 'paypal', currency: 'USD', feeBack: true, miss: captureBehindTheGatewaysBack },
+];
+
+describe.each(CHANNELS)('$provider statement of the day through the simulator', ({ provider, channel, currency, feeBack, miss }) => {
   let fine: Awaited<ReturnType<typeof pay>>;
   let missed: Awaited<ReturnType<typeof pay>>;
   let tampered: Awaited<ReturnType<typeof pay>>;
@@ -87,12 +107,13 @@ describe.each([
   let phantom: { id: string; orderNo: string };
 
   beforeAll(async () => {
-    fine = await pay(channel, 1000);
-    missed = await pay(channel, 2300, 'drop');
-    tampered = await pay(channel, 1500);
-    refunded = await pay(channel, 5000);
+    fine = await pay(channel, 1000, 'normal', currency);
+    missed = await pay(channel, 2300, 'drop', currency);
+    await miss?.(missed.attemptId);
+    tampered = await pay(channel, 1500, 'normal', currency);
+    refunded = await pay(channel, 5000, 'normal', currency);
     refundRow = await refund(refunded.id, 1200);
-    phantom = await phantomPayment(provider, channel, 777);
+    phantom = await phantomPayment(provider, channel, 777, currency);
     // The amount here no longer what the channel took; the refund here no longer what it gave back.
     await g.deps.db('payments').where({ id: tampered.id }).update({ amount: 1600 });
     await g.deps.db('refunds').where({ id: refundRow.id }).update({ amount: 1100 });
@@ -122,7 +143,7 @@ describe.each([
     const fee = (orderNo: string, type: string) => rows.find((r) => r.orderNo === orderNo && r.type === type)!.fee;
     expect(fee(fine.orderNo, 'payment')).toBe(sandboxFee(1000));
     expect(fee(refunded.orderNo, 'payment')).toBe(sandboxFee(5000));
-    expect(fee(refunded.orderNo, 'refund')).toBe(-sandboxFee(1200));
+    expect(fee(refunded.orderNo, 'refund')).toBe(feeBack ? -sandboxFee(1200) : 0);
 
     const evs = (await events()).slice(before);
     expect(evs).toHaveLength(1);

@@ -7,6 +7,8 @@ import { parseAlipayBill } from '../../server/channels/alipay/statement.ts';
 import { parseFundFlowBill, parseTradeBill } from '../../server/channels/wechatpay/statement.ts';
 import { zipGbk } from '../../server/sandbox/alipay/statement.ts';
 import { csvCells, yuanTextToFen } from '../../server/channels/statements.ts';
+import { ZM_LINE_BYTES, fileContentOf, fileTransferUrl, parseUnionpayStatement } from '../../server/channels/unionpay/statement.ts';
+import { parseTransactionSearch } from '../../server/channels/paypal/statement.ts';
 
 // Fixtures in the channels' recorded formats (test/channels/fixtures/statements): Alipay's
 // 业务明细 / 汇总 as GBK CSV (the layout of a 2019-09-16 bill quoted by SDK tests: # header and
@@ -78,6 +80,71 @@ describe('WeChat Pay bills', () => {
 
   it('refuses a file without the bill header', () => {
     expect(() => parseTradeBill(Buffer.from('hello'))).toThrow(/交易时间/);
+  });
+});
+
+describe('UnionPay settlement files (对账文件)', () => {
+  // INN<yyMMdd>88ZM_<merId>: fixed-width GBK lines (the widths of the ACP SDK's parseZMFile), one
+  // space between fields: a consume, its refund (S31, txnType 04, tied by origQryId), a 0.01
+  // consume, and a pre-authorisation (txnType 02) that is no payment.
+  const name = 'INN19091688ZM_777290058110097';
+  const zm = fixture(`unionpay_${name}`);
+
+  it('reads the zip as the file transfer gives it (fileContent inflated): consumes, refunds by their own orderId, fees D/C', () => {
+    const zip = zipGbk([{ name, data: zm }, { name: 'INN19091688ZME_777290058110097', data: Buffer.alloc(0) }]);
+    // The wire form: base64 of the deflated zip, which the adapter inflates back to these bytes.
+    expect(zlib.inflateSync(Buffer.from(fileContentOf(zip), 'base64')).equals(zip)).toBe(true);
+    const parsed = parseUnionpayStatement(zip);
+    expect(parsed).toMatchObject({ account: '777290058110097', lineCount: 4, problems: [] });
+    expect(parsed.rows).toEqual([
+      { type: 'payment', orderNo: 'cs0att01', channelTradeNo: '201909161055230012345', amount: 12800, fee: 77, currency: 'CNY', time: Date.UTC(2019, 8, 16, 2, 55, 23) / 1000, channelStatus: 'S22/01' },
+      {
+        type: 'refund', orderNo: 'cs0att01', refundNo: 're_01abcdef', channelTradeNo: '201909161055230012345', channelRefundNo: '201909161056480012346',
+        amount: 2800, fee: -17, currency: 'CNY', time: Date.UTC(2019, 8, 16, 2, 56, 48) / 1000, channelStatus: 'S31/04',
+      },
+      { type: 'payment', orderNo: 'cs0att02', channelTradeNo: '201909161658580012347', amount: 1, fee: 0, currency: 'CNY', time: Date.UTC(2019, 8, 16, 8, 58, 58) / 1000, channelStatus: 'S22/01' },
+    ]);
+  });
+
+  it('fields are cut in bytes, not characters (GBK text in 商户自定义域 keeps the columns after it)', () => {
+    const lengths = zm.toString('latin1').split('\r\n').filter(Boolean).map((l) => l.length);
+    expect(lengths).toEqual([ZM_LINE_BYTES, ZM_LINE_BYTES, ZM_LINE_BYTES, ZM_LINE_BYTES]);
+    expect(parseUnionpayStatement(zm).rows.map((r) => r.amount)).toEqual([12800, 2800, 1]);
+  });
+
+  it('refuses what is not a ZM file, and a zip without one', () => {
+    expect(() => parseUnionpayStatement(Buffer.from('orderId,txnAmt\r\n1,2\r\n'))).toThrow(/ZM/);
+    expect(() => parseUnionpayStatement(zipGbk([{ name: 'INN19091688ZME_777290058110097', data: Buffer.alloc(0) }]))).toThrow(/ZM_/);
+  });
+
+  it('posts the file transfer to the file host beside the gateway host; the simulator below its path', () => {
+    expect(fileTransferUrl('https://gateway.95516.com')).toBe('https://filedownload.95516.com/');
+    expect(fileTransferUrl('https://gateway.test.95516.com')).toBe('https://filedownload.test.95516.com/');
+    expect(fileTransferUrl('http://127.0.0.1:4000/sandbox/unionpay')).toBe('http://127.0.0.1:4000/sandbox/unionpay/filedownload/');
+  });
+});
+
+describe('PayPal Transaction Search', () => {
+  const doc = fixture('paypal_20190916_transactions.json');
+
+  it('T0006 payments by invoice_id (S, F), T1107 refunds by custom_field; signed amounts and fees; P and other codes left out', () => {
+    const parsed = parseTransactionSearch(doc);
+    expect(parsed).toMatchObject({ account: 'XZXSPECPDZHZU', lineCount: 5, problems: [] });
+    expect(parsed.rows).toEqual([
+      { type: 'payment', orderNo: 'cs_att21', channelTradeNo: '5TY05013RG002845M', amount: 12800, fee: 401, currency: 'USD', time: Date.UTC(2019, 8, 16, 2, 55, 23) / 1000, channelStatus: 'T0006/F' },
+      {
+        type: 'refund', orderNo: 'cs_att21', refundNo: 're_21', channelTradeNo: '5TY05013RG002845M', channelRefundNo: '1FN09943JY662130R',
+        amount: 2800, fee: -81, currency: 'USD', time: Date.UTC(2019, 8, 16, 2, 56, 48) / 1000, channelStatus: 'T1107/S',
+      },
+      { type: 'payment', orderNo: 'cs_att22', channelTradeNo: '7YD27468LF384593K', amount: 1500, fee: 92, currency: 'JPY', time: Date.UTC(2019, 8, 16, 8, 58, 58) / 1000, channelStatus: 'T0006/S' },
+    ]);
+  });
+
+  it('reports a total_items that is not the transactions it holds; refuses what is not a search answer', () => {
+    const text = doc.toString('utf8').replace('"total_items": 5', '"total_items": 7');
+    expect(parseTransactionSearch(Buffer.from(text)).problems.map((p) => p.kind)).toEqual(['total']);
+    expect(() => parseTransactionSearch(Buffer.from('{"items":[]}'))).toThrow(/transaction_details/);
+    expect(() => parseTransactionSearch(Buffer.from('date,amount'))).toThrow(/JSON/);
   });
 });
 

@@ -1,8 +1,9 @@
 /**
  * The simulated PayPal REST API: the OAuth token endpoint (Basic auth), Orders v2 (create, get,
- * capture), Payments v2 (get capture, refund, get refund), the webhook certificate and the
- * verify-webhook-signature postback. Bearer tokens are checked; POSTs honour PayPal-Request-Id
- * (2xx answers replayed: 6 h for orders, 45 days for refunds), Prefer and PayPal-Mock-Response.
+ * capture), Payments v2 (get capture, refund, get refund), Transaction Search (statement.ts),
+ * the webhook certificate and the verify-webhook-signature postback. Bearer tokens are checked;
+ * POSTs honour PayPal-Request-Id (2xx answers replayed: 6 h for orders, 45 days for refunds),
+ * Prefer and PayPal-Mock-Response.
  */
 import crypto from 'node:crypto';
 import express, { type Request, type Response } from 'express';
@@ -15,6 +16,7 @@ import {
   type SandboxCapture, type SandboxMerchant, type SandboxOrder, type SandboxRefund,
 } from './store.ts';
 import { buildEvent, newEventId, sendEvent } from './webhooks.ts';
+import { transactionSearch } from './statement.ts';
 import {
   base, businessError, captureJson, isAnswer, moneyUnits, newObjectId, notFound, nowSeconds, orderJson, paypalSandboxTiming, rawMember, refundJson,
   upperId, validationError, valueOf, type Answer,
@@ -99,6 +101,8 @@ export function createRestRouter(deps: SandboxDeps): express.Router {
     const r = await findRefund(deps.db, id);
     return r && r.merchantId === m.merchantId ? { status: 200, body: refundJson(b, r) } : notFound('refund');
   }));
+  // Transaction Search (the day's statement, statement.ts).
+  api.get('/v1/reporting/transactions', async (req, res) => reply(res, await transactionSearch(deps, res.locals.merchant as SandboxMerchant, req.query as Record<string, unknown>)));
   api.post('/v1/notifications/verify-webhook-signature', async (req, res) => reply(res, await verifyPostback(deps, res.locals.merchant as SandboxMerchant, res.locals.raw as string)));
   api.use((_req, res) => reply(res, notFound('endpoint at the simulator')));
   router.use(api);

@@ -1,7 +1,8 @@
 /**
  * HTTP face of the UnionPay simulator, mounted at /sandbox/unionpay: the front trans the
- * browser posts (payer page), the back-end APIs (queryTrans.do, backTransReq.do) answering raw
- * signed `k=v`, and the payer-action endpoint the page's buttons (and act()) post to.
+ * browser posts (payer page), the back-end APIs (queryTrans.do, backTransReq.do, and the file
+ * transfer of settlement files at /filedownload/) answering raw signed `k=v`, and the
+ * payer-action endpoint the page's buttons (and act()) post to.
  */
 import express, { type Request, type Response } from 'express';
 import type { SandboxDeps } from '../types.ts';
@@ -11,6 +12,7 @@ import { authenticate, backTrans, findTxn, openConsume, payerToken, queryTrans, 
 import { ensureCa } from './store.ts';
 import { notifyFields, notifyModeOf, respMsgOf, sendNotify, signedAnswer } from './notify.ts';
 import type { SandboxTxn } from './store.ts';
+import { fileTransfer } from './statement.ts';
 
 export function createUnionpaySandboxRouter(deps: SandboxDeps): express.Router {
   const router = express.Router();
@@ -55,6 +57,8 @@ export function createUnionpaySandboxRouter(deps: SandboxDeps): express.Router {
   };
   router.post('/gateway/api/queryTrans.do', api(queryTrans));
   router.post('/gateway/api/backTransReq.do', api(backTrans));
+  // The file host (filedownload.95516.com/ at UnionPay): the settlement files of a day (statement.ts).
+  router.post('/filedownload/', api(fileTransfer));
 
   router.post('/payer/action', async (req, res) => {
     const wantsJson = Boolean(req.is('application/json')) || /application\/json/i.test(req.get('accept') ?? '');
