@@ -1235,6 +1235,26 @@ export interface webhooks {
         patch?: never;
         trace?: never;
     };
+    "reconciliation.discrepancy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * reconciliation.discrepancy
+         * @description A check of a day's channel statement (对账单) found discrepancies no earlier check of that day had found: payments or refunds only on one side, or whose amount or status differs, or fees the statement itself does not add up to.
+         */
+        post: operations["onReconciliationDiscrepancyEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "test.webhook": {
         parameters: {
             query?: never;
@@ -1430,7 +1450,7 @@ export interface components {
         };
         AttemptError: {
             /** @enum {string} */
-            channel: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance" | "alipay_agreement";
+            channel: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance" | "alipay_agreement" | "wechat_papay";
             code: string;
             message: string;
         };
@@ -1562,7 +1582,7 @@ export interface components {
             currency: string;
             subject: string;
             description: string | null;
-            channel: ("alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance" | "alipay_agreement") | null;
+            channel: ("alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance" | "alipay_agreement" | "wechat_papay") | null;
             /** @enum {string} */
             status: "pending" | "succeeded" | "closed";
             amount_refunded: number;
@@ -1696,6 +1716,34 @@ export interface components {
                 [key: string]: string;
             };
             created: number;
+        };
+        StatementDay: {
+            /** @description stmt_…, the trade statement of the day */
+            id: string;
+            /** @constant */
+            object: "statement_day";
+            livemode: boolean;
+            /** @description The provider: alipay, wechatpay… */
+            channel: string;
+            /** @description The Beijing date the statement covers, YYYY-MM-DD */
+            date: string;
+            /** @enum {string} */
+            status: "fetched" | "missing" | "failed" | "pending";
+            sha256: string | null;
+            open_discrepancies: number;
+            /** @description What this check found that no check of the day had found before (at most 100) */
+            new_discrepancies: {
+                /** @enum {string} */
+                kind: "ours_not_theirs" | "theirs_not_ours" | "amount_mismatch" | "status_mismatch" | "refund_mismatch" | "fee_mismatch" | "total_mismatch";
+                /** @description The order number at the channel (the attempt's channel order number) */
+                order_no: string;
+                refund_no: string;
+                payment: string | null;
+                refund: string | null;
+                ours_amount: number | null;
+                theirs_amount: number | null;
+                detail: string;
+            }[];
         };
         PaymentSucceededEvent: {
             /** @description evt_…, also the webhook-id header of its deliveries */
@@ -1970,6 +2018,19 @@ export interface components {
                 object: components["schemas"]["RedPacket"];
             };
         };
+        ReconciliationDiscrepancyEvent: {
+            /** @description evt_…, also the webhook-id header of its deliveries */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "reconciliation.discrepancy";
+            created: number;
+            livemode: boolean;
+            data: {
+                object: components["schemas"]["StatementDay"];
+            };
+        };
         TestWebhookEvent: {
             /** @description evt_…, also the webhook-id header of its deliveries */
             id: string;
@@ -1983,7 +2044,7 @@ export interface components {
                 object: components["schemas"]["WebhookEndpoint"];
             };
         };
-        Event: components["schemas"]["PaymentSucceededEvent"] | components["schemas"]["PaymentClosedEvent"] | components["schemas"]["PaymentAttemptFailedEvent"] | components["schemas"]["RefundSucceededEvent"] | components["schemas"]["RefundFailedEvent"] | components["schemas"]["WebhookEndpointDisabledEvent"] | components["schemas"]["AgreementActiveEvent"] | components["schemas"]["AgreementTerminatedEvent"] | components["schemas"]["SubscriptionCreatedEvent"] | components["schemas"]["SubscriptionRenewedEvent"] | components["schemas"]["SubscriptionPaymentFailedEvent"] | components["schemas"]["SubscriptionPastDueEvent"] | components["schemas"]["SubscriptionCanceledEvent"] | components["schemas"]["TransferSucceededEvent"] | components["schemas"]["TransferFailedEvent"] | components["schemas"]["TransferCanceledEvent"] | components["schemas"]["TransferAwaitingRecipientEvent"] | components["schemas"]["RedPacketSentEvent"] | components["schemas"]["RedPacketReceivedEvent"] | components["schemas"]["RedPacketRefundedEvent"] | components["schemas"]["RedPacketFailedEvent"] | components["schemas"]["TestWebhookEvent"];
+        Event: components["schemas"]["PaymentSucceededEvent"] | components["schemas"]["PaymentClosedEvent"] | components["schemas"]["PaymentAttemptFailedEvent"] | components["schemas"]["RefundSucceededEvent"] | components["schemas"]["RefundFailedEvent"] | components["schemas"]["WebhookEndpointDisabledEvent"] | components["schemas"]["AgreementActiveEvent"] | components["schemas"]["AgreementTerminatedEvent"] | components["schemas"]["SubscriptionCreatedEvent"] | components["schemas"]["SubscriptionRenewedEvent"] | components["schemas"]["SubscriptionPaymentFailedEvent"] | components["schemas"]["SubscriptionPastDueEvent"] | components["schemas"]["SubscriptionCanceledEvent"] | components["schemas"]["TransferSucceededEvent"] | components["schemas"]["TransferFailedEvent"] | components["schemas"]["TransferCanceledEvent"] | components["schemas"]["TransferAwaitingRecipientEvent"] | components["schemas"]["RedPacketSentEvent"] | components["schemas"]["RedPacketReceivedEvent"] | components["schemas"]["RedPacketRefundedEvent"] | components["schemas"]["RedPacketFailedEvent"] | components["schemas"]["ReconciliationDiscrepancyEvent"] | components["schemas"]["TestWebhookEvent"];
         WebhookAttempt: {
             attempted_at: number;
             status_code: number | null;
@@ -2212,7 +2273,7 @@ export interface operations {
                 starting_after?: string;
                 ending_before?: string;
                 status?: "pending" | "succeeded" | "closed";
-                channel?: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance" | "alipay_agreement";
+                channel?: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance" | "alipay_agreement" | "wechat_papay";
                 out_trade_no?: string;
                 subscription?: string;
                 "created[gte]"?: string;
@@ -2257,7 +2318,7 @@ export interface operations {
                     subject: string;
                     out_trade_no: string;
                     /** @enum {string} */
-                    channel?: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance" | "alipay_agreement";
+                    channel?: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance" | "alipay_agreement" | "wechat_papay";
                     description?: string;
                     /** Format: uri */
                     return_url?: string;
@@ -2352,7 +2413,7 @@ export interface operations {
             content: {
                 "application/json": {
                     /** @enum {string} */
-                    channel: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance" | "alipay_agreement";
+                    channel: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance" | "alipay_agreement" | "wechat_papay";
                     client_ip?: string;
                     openid?: string;
                 };
@@ -3997,7 +4058,7 @@ export interface operations {
             content: {
                 "application/json": {
                     /** @enum {string} */
-                    channel?: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance" | "alipay_agreement";
+                    channel?: "alipay_pc" | "alipay_wap" | "alipay_qr" | "alipay_app" | "wechat_native" | "wechat_h5" | "wechat_jsapi" | "wechat_app" | "unionpay_pc" | "unionpay_wap" | "paypal" | "card" | "apple_pay" | "balance" | "alipay_agreement" | "wechat_papay";
                     /**
                      * @default pay
                      * @enum {string}
@@ -4907,6 +4968,42 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["RedPacketFailedEvent"];
+            };
+        };
+        responses: {
+            /** @description Gone: the endpoint is disabled, and no more events are sent to it. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Delivered. Anything else is retried for three days, with backoff; Retry-After is honoured. */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    onReconciliationDiscrepancyEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event's id, the same on every retry: deduplicate on it. */
+                "webhook-id": string;
+                /** @description Unix seconds; refuse a message far from now. */
+                "webhook-timestamp": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>` (Standard Webhooks 1.0); two during a secret rotation. */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReconciliationDiscrepancyEvent"];
             };
         };
         responses: {
