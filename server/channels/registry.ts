@@ -73,10 +73,11 @@ import { alipayStatements } from './alipay/statement.ts';
 import { wechatpayStatements } from './wechatpay/statement.ts';
 import { unionpayStatements } from './unionpay/statement.ts';
 import { paypalStatements } from './paypal/statement.ts';
+import { stripeStatements } from './stripe/statement.ts';
 
 /** Statement adapters by provider: each adapter folder exports one (<provider>/statement.ts). */
 const statementChannels: Partial<Record<Provider, StatementChannel<any>>> = {
-  alipay: alipayStatements, wechatpay: wechatpayStatements, unionpay: unionpayStatements, paypal: paypalStatements,
+  alipay: alipayStatements, wechatpay: wechatpayStatements, unionpay: unionpayStatements, paypal: paypalStatements, stripe: stripeStatements,
 };
 
 export function statementChannelFor(provider: Provider): StatementChannel<any> | undefined {

@@ -96,6 +96,7 @@ const CHANNELS: Array<{ provider: Provider; channel: string; currency: string; f
   { provider: 'wechatpay', channel: 'wechat_native', currency: 'CNY', feeBack: true },
   { provider: 'unionpay', channel: 'unionpay_pc', currency: 'CNY', feeBack: true },
   { provider: 'paypal', channel: 'paypal', currency: 'USD', feeBack: true, miss: captureBehindTheGatewaysBack },
+  { provider: 'stripe', channel: 'card', currency: 'USD', feeBack: false },
 ];
 
 describe.each(CHANNELS)('$provider statement of the day through the simulator', ({ provider, channel, currency, feeBack, miss }) => {

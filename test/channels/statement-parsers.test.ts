@@ -9,6 +9,7 @@ import { zipGbk } from '../../server/sandbox/alipay/statement.ts';
 import { csvCells, yuanTextToFen } from '../../server/channels/statements.ts';
 import { ZM_LINE_BYTES, fileContentOf, fileTransferUrl, parseUnionpayStatement } from '../../server/channels/unionpay/statement.ts';
 import { parseTransactionSearch } from '../../server/channels/paypal/statement.ts';
+import { parseBalanceTransactions } from '../../server/channels/stripe/statement.ts';
 
 // Fixtures in the channels' recorded formats (test/channels/fixtures/statements): Alipay's
 // 业务明细 / 汇总 as GBK CSV (the layout of a 2019-09-16 bill quoted by SDK tests: # header and
@@ -145,6 +146,29 @@ describe('PayPal Transaction Search', () => {
     expect(parseTransactionSearch(Buffer.from(text)).problems.map((p) => p.kind)).toEqual(['total']);
     expect(() => parseTransactionSearch(Buffer.from('{"items":[]}'))).toThrow(/transaction_details/);
     expect(() => parseTransactionSearch(Buffer.from('date,amount'))).toThrow(/JSON/);
+  });
+});
+
+describe('Stripe balance transactions', () => {
+  const doc = fixture('stripe_20190916_balance_transactions.json');
+
+  it('charges and refunds with their expanded source: order_no and refund_no from metadata, the source\'s amount, the fee of the balance', () => {
+    const parsed = parseBalanceTransactions(doc);
+    expect(parsed).toMatchObject({ lineCount: 4, problems: [] });
+    expect(parsed.rows).toEqual([
+      {
+        type: 'refund', orderNo: 'cs_att31', refundNo: 're_31', channelTradeNo: 'pi_1FJ4l22eZvKYlo2CLxMJp6aT', channelRefundNo: 're_1FJ4mZ2eZvKYlo2C9d9Q2hVb',
+        amount: 2800, fee: 0, currency: 'USD', time: 1568602608, channelStatus: 'refund/pending',
+      },
+      { type: 'payment', orderNo: 'cs_att31', channelTradeNo: 'pi_1FJ4l22eZvKYlo2CLxMJp6aT', amount: 12800, fee: 401, currency: 'USD', time: 1568602523, channelStatus: 'charge/pending' },
+      // Paid in yen, settled in dollars: the amount matched is the yen the buyer paid; the fee (72 cents) in yen at the line's rate.
+      { type: 'payment', orderNo: 'cs_att32', channelTradeNo: 'pi_1FJ4k82eZvKYlo2C3bKxv1Zd', amount: 1500, fee: 76, currency: 'JPY', time: 1568600000, channelStatus: 'charge/available' },
+    ]);
+  });
+
+  it('refuses what is not a list of balance transactions', () => {
+    expect(() => parseBalanceTransactions(Buffer.from('{"object":"charge"}'))).toThrow(/list/);
+    expect(() => parseBalanceTransactions(Buffer.from('{"object":"list","data":[{"object":"charge"}]}'))).toThrow(/balance_transaction/);
   });
 });
 

@@ -323,7 +323,7 @@ export async function clientFor(cred: StripeCredentials): Promise<Stripe> {
 }
 
 /** One SDK call; Stripe's errors become our typed faults (a refusal of the request is a ChannelRequestError). */
-async function call<T>(what: string, fn: (s: Stripe) => Promise<T>, cred: StripeCredentials): Promise<T> {
+export async function call<T>(what: string, fn: (s: Stripe) => Promise<T>, cred: StripeCredentials): Promise<T> {
   const s = await clientFor(cred);
   try {
     return await fn(s);

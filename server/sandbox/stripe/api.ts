@@ -1,7 +1,8 @@
 /**
  * The simulator's API (mounted at /sandbox/stripe/v1): Checkout Sessions (create, retrieve with
- * expand, expire), PaymentIntents (retrieve), refunds (create, retrieve, list), behind Stripe's
- * Bearer auth, Stripe-Version check and idempotency layer, answering Stripe's error object.
+ * expand, expire), PaymentIntents (retrieve), refunds (create, retrieve, list), balance
+ * transactions (list, statement.ts), behind Stripe's Bearer auth, Stripe-Version check and
+ * idempotency layer, answering Stripe's error object.
  */
 import crypto from 'node:crypto';
 import express, { type Request, type Response } from 'express';
@@ -16,6 +17,7 @@ import { eventOf, sendEvents } from './notify.ts';
 import { KNOWN_VERSIONS, Params, StripeWireError, invalidParam, isEndive, missingParam, newObjectId, noSuch, parseForm, unknownParam } from './wire.ts';
 import { STRIPE_CURRENCIES } from '../../channels/stripe/transform.ts';
 import { expireIfDue } from './session.ts';
+import { listBalanceTransactions } from './statement.ts';
 
 interface Ctx {
   deps: SandboxDeps;
@@ -87,6 +89,8 @@ export function createStripeApiRouter(deps: SandboxDeps): express.Router {
     const all = await listRefunds(deps.db, ctx.account.id, s.id);
     return { body: { object: 'list', data: all.slice(0, limit).map((x) => refundObject(s, x)), has_more: all.length > limit, url: '/v1/refunds' } };
   });
+  // The day's statement (statement.ts).
+  route('get', '/balance_transactions', (ctx) => listBalanceTransactions(ctx));
   r.use((req, res) => {
     res.status(404).json({ error: { type: 'invalid_request_error', message: `Unrecognized request URL (${req.method}: /v1${req.path}).` } });
   });
