@@ -9,12 +9,13 @@ import { findRefundByOutRefundNo, refundFromRow } from '../refunds/repo.ts';
 import { randomId } from '../crypto.ts';
 import { createRefund, createRefundSchema } from '../refunds/service.ts';
 import { closePayment } from '../payments/close.ts';
-import { attemptsOf, eventsOf, findAppPayment, lastFailures, paymentIdsMatching, paymentsByIds, paymentsQuery, refundsOf, refundsQuery } from './repo.ts';
-import { decimal, parseDecimal } from './format.ts';
+import { attemptsOf, eventsOf, findAppPayment, lastFailures, paymentIdsMatching, paymentsByIds, paymentsQuery, refundsOf, refundsQuery, type PaymentFilters } from './repo.ts';
+import { beijingMidnight, decimal, parseDecimal } from './format.ts';
 import { BASE, one, renderPage, scopeOf } from './page.ts';
 import { paymentTimeline } from './timeline.ts';
 
 const PAGE_SIZE = 25;
+const DAY_SECONDS = 86_400;
 const PAYMENT_STATUSES = ['pending', 'succeeded', 'closed'];
 const REFUND_STATUSES = ['pending', 'succeeded', 'failed'];
 const idPattern = /^[a-z]{2,4}_[A-Za-z0-9]{1,60}$/;
@@ -45,24 +46,21 @@ export function createPaymentPages(deps: Deps): Router {
   const r = Router();
 
   r.get('/', async (req, res) => {
-    const filters = {
-      status: pick(one(req.query.status), PAYMENT_STATUSES),
-      channel: pick(one(req.query.channel), CHANNEL_CODES),
-      q: one(req.query.q)?.trim().slice(0, 100) || undefined,
-    };
+    const { filters, range, errors } = listFiltersOf(req);
+    const view = { title: 'Payments', filters, statuses: PAYMENT_STATUSES, channels: CHANNEL_CODES };
+    // A value that cannot be read is the merchant's typo: said on the form, nothing listed.
+    if (errors.length) return renderPage(res, 'payments', { ...view, filterErrors: errors, payments: [], failures: new Map(), pager: {} }, 400);
     const cursor = cursorOf(req);
     const scope = scopeOf(res);
     const ids = filters.q ? await paymentIdsMatching(deps.db, scope, filters.q) : undefined;
-    const page = await paginate(() => paymentsQuery(deps.db, scope, { ...filters, ids }), { limit: PAGE_SIZE, ...cursor, url: '' }, paymentFromRow);
+    const query = { status: filters.status, channel: filters.channel, ids, ...range };
+    const page = await paginate(() => paymentsQuery(deps.db, scope, query), { limit: PAGE_SIZE, ...cursor, url: '' }, paymentFromRow);
     const unpaid = page.data.filter((p) => p.status !== 'succeeded').map((p) => p.id);
     renderPage(res, 'payments', {
-      title: 'Payments',
+      ...view,
       payments: page.data,
       failures: await lastFailures(deps.db, unpaid),
-      filters,
       pager: pager(page.data, page.has_more, cursor),
-      statuses: PAYMENT_STATUSES,
-      channels: CHANNEL_CODES,
     });
   });
 
@@ -136,6 +134,58 @@ export function createPaymentPages(deps: Deps): Router {
   });
 
   return r;
+}
+
+export interface PaymentListForm {
+  status?: string;
+  channel?: string;
+  q?: string;
+  /** As typed (Beijing dates, yuan), for the form and the pager links. */
+  from?: string;
+  to?: string;
+  amount_min?: string;
+  amount_max?: string;
+}
+
+/**
+ * The payments list's filters from the query string: status and channel (unknown values are
+ * ignored, as before), the search term, created from/to as Beijing dates (both days included)
+ * and an amount range in yuan, read like every amount the console takes (parseDecimal).
+ */
+export function listFiltersOf(req: Request): { filters: PaymentListForm; range: Pick<PaymentFilters, 'createdFrom' | 'createdBefore' | 'amountMin' | 'amountMax'>; errors: string[] } {
+  const text = (name: string) => one(req.query[name])?.trim().slice(0, 40) || undefined;
+  const filters: PaymentListForm = {
+    status: pick(one(req.query.status), PAYMENT_STATUSES),
+    channel: pick(one(req.query.channel), CHANNEL_CODES),
+    q: one(req.query.q)?.trim().slice(0, 100) || undefined,
+    from: text('from'),
+    to: text('to'),
+    amount_min: text('amount_min'),
+    amount_max: text('amount_max'),
+  };
+  const errors: string[] = [];
+  const range: Pick<PaymentFilters, 'createdFrom' | 'createdBefore' | 'amountMin' | 'amountMax'> = {};
+  const day = (value: string | undefined, label: string) => {
+    if (value === undefined) return undefined;
+    const start = beijingMidnight(value);
+    if (start === undefined) errors.push(`${label} must be a date such as 2025-03-01.`);
+    return start;
+  };
+  const from = day(filters.from, 'Created from');
+  const to = day(filters.to, 'Created to');
+  if (from !== undefined) range.createdFrom = from;
+  if (to !== undefined) range.createdBefore = to + DAY_SECONDS;
+  if (from !== undefined && to !== undefined && to < from) errors.push('Created to must not be before created from.');
+  const amount = (value: string | undefined, label: string) => {
+    if (value === undefined) return undefined;
+    const v = parseDecimal(value, 'CNY');
+    if (v === undefined) errors.push(`${label} must be an amount in yuan such as 12.34.`);
+    return v;
+  };
+  range.amountMin = amount(filters.amount_min, 'Minimum amount');
+  range.amountMax = amount(filters.amount_max, 'Maximum amount');
+  if (range.amountMin !== undefined && range.amountMax !== undefined && range.amountMax < range.amountMin) errors.push('The maximum amount must not be below the minimum.');
+  return { filters, range, errors };
 }
 
 /** The refund form takes major units ("12.34"); blank means whatever is left. */

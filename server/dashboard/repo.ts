@@ -18,6 +18,13 @@ export interface PaymentFilters {
   channel?: string;
   /** Only these payments: the ones a search term names (paymentIdsMatching). */
   ids?: string[];
+  /** Created at or after, unix seconds. */
+  createdFrom?: number;
+  /** Created before, unix seconds (the midnight after the last day asked for). */
+  createdBefore?: number;
+  /** Amount at least / at most, minor units, inclusive. */
+  amountMin?: number;
+  amountMax?: number;
 }
 
 /** The app's payments in one mode, filtered; paginate() adds the cursor and the order. */
@@ -26,6 +33,11 @@ export function paymentsQuery(db: Knex, scope: Scope, f: PaymentFilters): Knex.Q
   if (f.status) query.where('status', f.status);
   if (f.channel) query.where('channel', f.channel);
   if (f.ids) query.whereIn('id', f.ids);
+  // Created bounds narrow the (…, created, id) index range the cursor already walks.
+  if (f.createdFrom !== undefined) query.where('created', '>=', f.createdFrom);
+  if (f.createdBefore !== undefined) query.where('created', '<', f.createdBefore);
+  if (f.amountMin !== undefined) query.where('amount', '>=', f.amountMin);
+  if (f.amountMax !== undefined) query.where('amount', '<=', f.amountMax);
   return query;
 }
 
