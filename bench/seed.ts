@@ -287,7 +287,7 @@ async function main() {
   if (isPostgres(db)) {
     for (const rows of generate(apps, objectIdColumn)) {
       await db.transaction(async (trx) => {
-        for (const t of TABLES) if (rows[t].length) await insertPg(trx, t, columns[t], rows[t]);
+        for (const t of TABLES) if (rows[t].length) await insertPg(trx, t, presentColumns(columns[t], rows[t]), rows[t]);
       });
       for (const t of TABLES) counts[t] += rows[t].length;
       if (counts.payments % 100_000 === 0 && rows.payments.length) console.error(`${counts.payments} payments…`);
@@ -301,10 +301,18 @@ async function main() {
     // better-sqlite3 itself: prepared single-row inserts in one transaction per batch beat any builder.
     const conn = await (db.client as any).acquireConnection();
     conn.pragma('synchronous = OFF');
-    const inserts = Object.fromEntries(TABLES.map((t) => [t, conn.prepare(`insert into ${t} (${columns[t].map((c) => `"${c}"`).join(',')}) values (${columns[t].map(() => '?').join(',')})`)]));
+    const inserts = new Map<string, any>();
+    const insertOf = (t: string, cols: string[]) => {
+      const key = `${t}:${cols.join(',')}`;
+      if (!inserts.has(key)) inserts.set(key, conn.prepare(`insert into ${t} (${cols.map((c) => `"${c}"`).join(',')}) values (${cols.map(() => '?').join(',')})`));
+      return inserts.get(key);
+    };
     const write = conn.transaction((rows: Rows) => {
       for (const t of TABLES) {
-        for (const row of rows[t]) inserts[t].run(columns[t].map((c) => sqliteValue(row[c])));
+        if (!rows[t].length) continue;
+        const cols = presentColumns(columns[t], rows[t]);
+        const insert = insertOf(t, cols);
+        for (const row of rows[t]) insert.run(cols.map((c) => sqliteValue(row[c])));
       }
     });
     for (const rows of generate(apps, objectIdColumn)) {
@@ -320,6 +328,14 @@ async function main() {
   fs.mkdirSync('data', { recursive: true });
   fs.writeFileSync(infoPath(url!, schema), JSON.stringify(info, null, 2));
   console.log(`seeded ${JSON.stringify(counts)} in ${((Date.now() - started) / 1000).toFixed(0)} s; ${infoPath(url!, schema)}`);
+}
+
+/**
+ * The table's columns the generated rows set: the rest are left to their defaults, so a later
+ * migration's NOT NULL … DEFAULT column (payments.amount_discount, …) does not get a NULL.
+ */
+function presentColumns(cols: string[], rows: any[]): string[] {
+  return cols.filter((c) => rows.some((r) => r[c] !== undefined));
 }
 
 const sqliteValue = (v: unknown) => (v === undefined ? null : typeof v === 'boolean' ? (v ? 1 : 0) : v);
