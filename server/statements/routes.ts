@@ -6,7 +6,7 @@
 import { Router, type Request, type Response } from 'express';
 import type { Deps } from '../deps.ts';
 import { ApiError } from '../errors.ts';
-import { isProvider, statementChannelFor } from '../channels/registry.ts';
+import { isProvider, statementChannelFor, statementProviders } from '../channels/registry.ts';
 import type { Provider } from '../channels/types.ts';
 import type { StatementKind } from '../channels/statements.ts';
 import { BASE, one, renderPage, scopeOf, sessionOf } from '../dashboard/page.ts';
@@ -27,7 +27,7 @@ const DISCREPANCY_LABELS: Record<string, string> = {
 function dayKeyOf(res: Response, providerText: unknown, dateText: unknown): DayKey {
   const provider = one(providerText) ?? '';
   const date = one(dateText)?.trim() ?? '';
-  if (!isProvider(provider) || !statementChannelFor(provider)) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'Choose a channel whose statements Checkstand reads (Alipay, WeChat Pay).', 'channel');
+  if (!isProvider(provider) || !statementChannelFor(provider)) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', `Choose a channel whose statements Checkstand reads (${statementProviders().join(', ')}).`, 'channel');
   dayRange(date);
   return { ...scopeOf(res), provider, date };
 }
