@@ -155,8 +155,19 @@ const dictionaries: Record<Lang, Messages> = { 'zh-CN': zh, en };
 
 export function pickLang(queryLang: unknown, acceptLanguage: string | undefined): Lang {
   if (queryLang === 'en' || queryLang === 'zh-CN') return queryLang;
-  const first = (acceptLanguage ?? '').split(',')[0]?.trim().toLowerCase() ?? '';
-  return first.startsWith('en') ? 'en' : 'zh-CN';
+  return negotiateLang(acceptLanguage, 'zh-CN');
+}
+
+/**
+ * The reader's language from Accept-Language, shared by the cashier and the console: the first
+ * tag decides (en, en-US… → en; zh, zh-CN, zh-Hans… → zh-CN); any other language gets the
+ * caller's default (zh-CN at the cashier, English in the console).
+ */
+export function negotiateLang(acceptLanguage: string | undefined, fallback: Lang): Lang {
+  const first = (acceptLanguage ?? '').split(',')[0]?.split(';')[0]?.trim().toLowerCase() ?? '';
+  if (first === 'en' || first.startsWith('en-')) return 'en';
+  if (first === 'zh' || first.startsWith('zh-')) return 'zh-CN';
+  return fallback;
 }
 
 export const messagesFor = (lang: Lang): Messages => dictionaries[lang];

@@ -1,3 +1,4 @@
+import { tOf } from './i18n.ts';
 import { Router } from 'express';
 import type { Deps } from '../deps.ts';
 import { ApiError } from '../errors.ts';
@@ -34,7 +35,7 @@ export function createCustomerPages(deps: Deps): Router {
     const cursor = cursorOf(req);
     const ledger = await paginate(() => deps.db('balance_transactions').where({ customer_id: id }), { limit: PAGE_SIZE, ...cursor, url: '' }, balanceTransactionFromRow);
     const payments = (await deps.db('payments').where({ customer_id: id }).orderBy([{ column: 'created', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(10)).map(paymentFromRow);
-    renderPage(res, 'customer', { title: `Customer ${customer.out_user_id ?? customer.id}`, customer, ledger: ledger.data, payments, pager: pager(ledger.data, ledger.has_more, cursor) });
+    renderPage(res, 'customer', { title: tOf(res)('Customer {id}', { id: customer.out_user_id ?? customer.id }), customer, ledger: ledger.data, payments, pager: pager(ledger.data, ledger.has_more, cursor) });
   });
   return r;
 }

@@ -1,4 +1,4 @@
-import { formatAmount } from '../checkout/i18n.ts';
+import { formatAmount, type Lang } from '../checkout/i18n.ts';
 import { minorUnits } from '../payments/service.ts';
 
 /**
@@ -9,8 +9,9 @@ import { minorUnits } from '../payments/service.ts';
 const BEIJING_OFFSET_MS = 8 * 3600_000;
 const DAY_MS = 86_400_000;
 
-export function money(amount: number, currency: string): string {
-  return formatAmount(amount, currency, 'en');
+/** "CN¥1,234.56" in English, "¥1,234.56" in zh-CN (the cashier's formatAmount). */
+export function money(amount: number, currency: string, lang: Lang = 'en'): string {
+  return formatAmount(amount, currency, lang);
 }
 
 /** A minor-unit amount as a plain decimal ("12.34"), for CSV and form fields. */
@@ -102,3 +103,8 @@ export function queryString(params: Record<string, string | undefined>): string 
 
 /** The helpers every console view receives. */
 export const viewHelpers = { money, decimal, beijingTime, beijingTimeMs, beijingInputValue, queryString };
+
+/** viewHelpers with money in the reader's language (times stay "2025-03-01 14:05:09", Beijing time, in both). */
+export function viewHelpersFor(lang: Lang): typeof viewHelpers {
+  return { ...viewHelpers, money: (amount: number, currency: string) => money(amount, currency, lang) };
+}

@@ -7,7 +7,7 @@ import { getApp } from '../apps/service.ts';
 import { SESSION_COOKIE, clearHostCookie, loadSession, readCookie, setSessionMode } from './sessions.ts';
 import { checkSessionToken, fromOwnOrigin } from './csrf.ts';
 import { endpointAlerts } from './repo.ts';
-import { viewHelpers } from './format.ts';
+import { consoleLocale, languageSwitch, tOf } from './i18n.ts';
 import { BASE, one, renderPage, safeReturnPath, sessionOf } from './page.ts';
 import { createLoginRoutes, createLogoutRoute } from './auth-routes.ts';
 import { createPaymentPages, createRefundPages } from './payments-routes.ts';
@@ -35,10 +35,12 @@ export function createConsoleRoutes(deps: Deps): Router {
   r.use((_req, res, next) => {
     // Pages carry payment data and form tokens: never cached, never stored by a shared cache.
     res.set('Cache-Control', 'no-store');
-    res.locals.h = viewHelpers;
     res.locals.base = BASE;
     next();
   });
+  // The reader's language (cookie, then Accept-Language): t(), lang and h for every page, the login's too.
+  r.use(consoleLocale());
+  r.get('/lang', languageSwitch());
   // Channel credentials (several PEM keys) are the largest form; 64 kB is ample.
   r.use(express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 50 }));
   // The API's rule (http/input.ts) for every form and query: a NUL in a refund reason or a search
@@ -63,7 +65,7 @@ export function createConsoleRoutes(deps: Deps): Router {
   r.get('/', (_req, res) => res.redirect(303, `${BASE}/payments`));
   r.post('/mode', async (req, res) => {
     const mode = one(req.body?.mode);
-    if (mode !== 'test' && mode !== 'live') throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'Choose test or live mode.');
+    if (mode !== 'test' && mode !== 'live') throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', tOf(res)('Choose test or live mode.'));
     await setSessionMode(deps.db, sessionOf(res).idHash, mode === 'live');
     // A detail page belongs to one mode; the matching list of the other mode is the useful place.
     const back = safeReturnPath(req.body?.return_to)?.replace(/^(\/console\/[a-z]+)\/.*/, '$1');
@@ -84,7 +86,7 @@ export function createConsoleRoutes(deps: Deps): Router {
   r.use('/team', createTeamPages(deps));
   r.use('/audit', createAuditPages(deps));
 
-  r.use((_req, res) => renderPage(res, 'error', { title: 'Not found', message: 'There is no such page or object in this app.' }, 404));
+  r.use((_req, res) => renderPage(res, 'error', { title: tOf(res)('Not found'), message: tOf(res)('There is no such page or object in this app.') }, 404));
   r.use(consoleErrorHandler(deps));
   return r;
 }
@@ -110,7 +112,8 @@ function checkCsrf(publicOrigin: string): RequestHandler {
   return (req, res, next) => {
     if (req.method === 'GET' || req.method === 'HEAD') return next();
     if (!fromOwnOrigin(req, publicOrigin) || !checkSessionToken(sessionOf(res).csrfToken, req.body?._csrf)) {
-      return renderPage(res, 'error', { title: 'Form refused', message: 'This form did not come from a console page of this gateway, or it expired. Go back, reload the page and try again.' }, 403);
+      const t = tOf(res);
+      return renderPage(res, 'error', { title: t('Form refused'), message: t('This form did not come from a console page of this gateway, or it expired. Go back, reload the page and try again.') }, 403);
     }
     next();
   };
@@ -125,7 +128,6 @@ function layoutLocals(deps: Deps): RequestHandler {
     res.locals.alerts = alerts;
     res.locals.livemode = session.livemode;
     res.locals.email = session.email;
-    res.locals.currentPath = safeReturnPath(`${BASE}${req.path}`) ?? `${BASE}/payments`;
     res.locals.section = req.path.split('/')[1] ?? '';
     next();
   };
@@ -136,11 +138,12 @@ function consoleErrorHandler(deps: Deps): ErrorRequestHandler {
   return (err, req, res, next) => {
     if (res.headersSent) return next(err);
     const apiErr = toApiError(err);
+    const t = tOf(res);
     if (apiErr.status >= 500) {
       deps.logger.error('console request failed', { path: req.path, request_id: res.locals.requestId, err });
-      return renderPage(res, 'error', { title: 'Something went wrong', message: `Please try again. Request id: ${res.locals.requestId ?? ''}` }, 500);
+      return renderPage(res, 'error', { title: t('Something went wrong'), message: t('Please try again. Request id: {id}', { id: res.locals.requestId ?? '' }) }, 500);
     }
     res.locals.alerts ??= [];
-    renderPage(res, 'error', { title: apiErr.status === 404 ? 'Not found' : 'That did not work', message: apiErr.message }, apiErr.status);
+    renderPage(res, 'error', { title: apiErr.status === 404 ? t('Not found') : t('That did not work'), message: t(apiErr.message) }, apiErr.status);
   };
 }

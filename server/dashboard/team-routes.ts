@@ -1,3 +1,4 @@
+import { tOf } from './i18n.ts';
 import { Router, type Request, type Response } from 'express';
 import type { Deps } from '../deps.ts';
 import { ApiError } from '../errors.ts';
@@ -104,7 +105,7 @@ export function createInvitationRoutes(deps: Deps): Router {
     const invitation = await usableInvitation(deps.db, token);
     res.set('Referrer-Policy', 'no-referrer');
     if (!invitation) {
-      return renderPage(res, 'invitation', { title: 'Invitation', invitation: undefined, error: 'This invitation link is not valid: it was used, revoked or has expired. Ask the app\'s owner for a new one.' }, status === 200 ? 404 : status);
+      return renderPage(res, 'invitation', { title: tOf(res)('Invitation'), invitation: undefined, error: tOf(res)('This invitation link is not valid: it was used, revoked or has expired. Ask the app\'s owner for a new one.') }, status === 200 ? 404 : status);
     }
     let cookie = readCookie(req, LOGIN_COOKIE);
     if (!cookie || !loginCookiePattern.test(cookie)) {
