@@ -1,67 +1,13 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import crypto from 'node:crypto';
-import { describe, expect, it, onTestFailed } from 'vitest';
-import type { Knex } from 'knex';
-import { createDb } from '../../server/db.ts';
-import { createAppWithCli, pool, spawnGateway, startBalancer, type GatewayProcess } from './harness.ts';
+import { describe, expect, it } from 'vitest';
+import { pgUrl, pool, withCrashWorld, type DbKind } from './harness.ts';
 
 // 300 top-ups and balance spends run against a gateway that is SIGKILLed halfway and restarted.
 // Whatever each dead request had done, every balance equals the sum of its ledger, none is below
 // zero, and each succeeded payment of a customer has exactly its one entry (top-up or spend),
 // and no other payment has any: the entry commits with the change or not at all.
 
-const pgUrl = process.env.TEST_DATABASE_URL?.startsWith('postgres') ? process.env.TEST_DATABASE_URL : undefined;
-
-async function crashDuringLedgerWork(kind: 'sqlite' | 'postgres'): Promise<void> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'checkstand-ledger-crash-'));
-  const schema = kind === 'postgres' ? `ledger_${crypto.randomBytes(5).toString('hex')}` : undefined;
-  const databaseUrl = kind === 'postgres' ? pgUrl! : `sqlite:${path.join(dir, 'crash.db')}`;
-  const balancer = await startBalancer();
-  const db: Knex = createDb(databaseUrl, { schema, pool: { max: 2 } });
-  const gateways: GatewayProcess[] = [];
-  onTestFailed(() => console.log(gateways.flatMap((g) => g.log).slice(-60).join('\n')));
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    PUBLIC_URL: balancer.url,
-    DATABASE_URL: databaseUrl,
-    CHECKSTAND_DATA_DIR: dir,
-    CHECKSTAND_MASTER_KEY: crypto.randomBytes(32).toString('base64'),
-    LOG_LEVEL: 'warn',
-    CHECKSTAND_DEMO: 'false',
-    CHECKSTAND_API_RATE_LIMIT: '0',
-    ...(schema ? { DATABASE_SCHEMA: schema } : {}),
-  };
-  const up = async (name: string) => {
-    const g = await spawnGateway(name, env);
-    gateways.push(g);
-    balancer.setBackends([g.port]);
-    return g;
-  };
-  try {
-    let cliEnv = env;
-    if (schema) {
-      await db.raw('CREATE SCHEMA ??', [schema]);
-      cliEnv = { ...env, DATABASE_URL: `${pgUrl}${pgUrl!.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}` };
-    }
-    const app = await createAppWithCli(cliEnv);
-    let died = 0;
-    const api = async (method: string, p: string, body?: unknown) => {
-      try {
-        const res = await fetch(balancer.url + p, {
-          method,
-          headers: { authorization: `Bearer ${app.secret_key}`, 'content-type': 'application/json' },
-          body: body === undefined ? undefined : JSON.stringify(body),
-          signal: AbortSignal.timeout(20_000),
-        });
-        return { status: res.status, body: await res.json().catch(() => null) };
-      } catch {
-        died++;
-        return { status: 0, body: null }; // the connection died with its gateway
-      }
-    };
-
+function crashDuringLedgerWork(kind: DbKind): Promise<void> {
+  return withCrashWorld({ kind, name: 'ledger' }, async ({ db, gateways, up, api, died }) => {
     const first = await up('A');
     const customers: string[] = [];
     for (let i = 0; i < 5; i++) {
@@ -104,14 +50,8 @@ async function crashDuringLedgerWork(kind: 'sqlite' | 'postgres'): Promise<void>
     expect(bySource.size).toBe(paid.length);
     // The load really crossed the crash: some requests died with A, and B answered the rest.
     expect(gateways).toHaveLength(2);
-    expect(died).toBeGreaterThan(0);
-  } finally {
-    for (const g of gateways) await g.kill('SIGTERM');
-    await balancer.close();
-    if (schema) await db.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [schema]);
-    await db.destroy();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+    expect(died()).toBeGreaterThan(0);
+  });
 }
 
 describe('the balance ledger across a crash', () => {

@@ -1,16 +1,143 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import net from 'node:net';
 import http from 'node:http';
 import path from 'node:path';
+import crypto from 'node:crypto';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import type { Knex } from 'knex';
+import { onTestFailed } from 'vitest';
 import { Webhook } from 'standardwebhooks';
+import { createDb } from '../../server/db.ts';
 
-/** Plumbing for the crash tests: gateway child processes, a load balancer, a verifying receiver. */
+/** Plumbing for the crash tests: one world per test, gateway child processes, a load balancer, a verifying receiver. */
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = path.join(ROOT, 'bin/checkstand.js');
+
+/** Set when the run is on PostgreSQL (`TEST_DATABASE_URL=postgres://...`): the SQLite tests are skipped then, and the other way round. */
+export const pgUrl = process.env.TEST_DATABASE_URL?.startsWith('postgres') ? process.env.TEST_DATABASE_URL : undefined;
+
+export type DbKind = 'sqlite' | 'postgres';
+
+export interface CrashWorldOptions {
+  kind: DbKind;
+  /** Names the temp dir (`checkstand-<name>-crash-…`) and the PostgreSQL schema (`<name>_…`). */
+  name: string;
+  /** More gateway environment, for every process. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** What a crash test runs in: its own database, a balancer, an app made by the CLI, and gateways started on demand. */
+export interface CrashWorld {
+  dir: string;
+  /** The PostgreSQL schema everything lives in; undefined on SQLite. */
+  schema: string | undefined;
+  databaseUrl: string;
+  masterKey: Buffer;
+  /** The test's own connection to the gateways' database. */
+  db: Knex;
+  /** The gateways' environment. */
+  env: NodeJS.ProcessEnv;
+  balancer: Awaited<ReturnType<typeof startBalancer>>;
+  /** Every gateway started, dead or alive, in order. */
+  gateways: GatewayProcess[];
+  app: { app_id: string; secret_key: string };
+  /** The step log, shown when the test fails. */
+  steps: string[];
+  /** Starts a gateway (with `extraEnv` on top of env) and points the balancer at every live one. */
+  up(name: string, extraEnv?: NodeJS.ProcessEnv): Promise<GatewayProcess>;
+  /** An API call as the app through the balancer; status 0 when the connection died with its gateway. */
+  api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
+  /** How many api() calls died with their gateway so far. */
+  died(): number;
+  /** Adds `what` to the step log, with the seconds since the world was made. */
+  step(what: string): void;
+  /** Seconds since the world was made, to a tenth. */
+  seconds(): string;
+  /** Runs `fn` at the end, after the gateways are stopped and before the balancer closes (the last deferred first). */
+  defer(fn: () => Promise<void> | void): void;
+}
+
+/**
+ * Runs `fn` in a fresh crash world and takes it all down afterwards, whatever happened: gateways
+ * stopped, balancer closed, schema dropped, files removed. When the test fails, the step log and
+ * the gateways' last log lines are printed.
+ */
+export async function withCrashWorld<T>(opts: CrashWorldOptions, fn: (w: CrashWorld) => Promise<T>): Promise<T> {
+  const started = Date.now();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `checkstand-${opts.name}-crash-`));
+  const schema = opts.kind === 'postgres' ? `${opts.name}_${crypto.randomBytes(5).toString('hex')}` : undefined;
+  if (schema && !pgUrl) throw new Error('a PostgreSQL crash world needs TEST_DATABASE_URL=postgres://...');
+  const databaseUrl = schema ? pgUrl! : `sqlite:${path.join(dir, 'crash.db')}`;
+  const masterKey = crypto.randomBytes(32);
+  const balancer = await startBalancer();
+  const db = createDb(databaseUrl, { schema, pool: { max: 2 } });
+  const gateways: GatewayProcess[] = [];
+  const steps: string[] = [];
+  const deferred: Array<() => Promise<void> | void> = [];
+  const seconds = () => ((Date.now() - started) / 1000).toFixed(1);
+  onTestFailed(() => console.log([...steps, ...gateways.flatMap((g) => g.log).slice(-60)].join('\n')));
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PUBLIC_URL: balancer.url,
+    DATABASE_URL: databaseUrl,
+    CHECKSTAND_DATA_DIR: dir,
+    CHECKSTAND_MASTER_KEY: masterKey.toString('base64'),
+    LOG_LEVEL: 'warn',
+    CHECKSTAND_DEMO: 'false',
+    // Crash tests send many calls at once, far above the default per-key limit, which is not what they test.
+    CHECKSTAND_API_RATE_LIMIT: '0',
+    ...opts.env,
+    ...(schema ? { DATABASE_SCHEMA: schema } : {}),
+  };
+  try {
+    // The CLI reads DATABASE_URL only, so on PostgreSQL the schema goes in as libpq options.
+    let cliEnv = env;
+    if (schema) {
+      await db.raw('CREATE SCHEMA ??', [schema]);
+      cliEnv = { ...env, DATABASE_URL: `${pgUrl}${pgUrl!.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}` };
+    }
+    const app = await createAppWithCli(cliEnv);
+    let died = 0;
+    return await fn({
+      dir, schema, databaseUrl, masterKey, db, env, balancer, gateways, app, steps,
+      async up(name, extraEnv = {}) {
+        const g = await spawnGateway(name, { ...env, ...extraEnv });
+        gateways.push(g);
+        balancer.setBackends(gateways.filter((x) => x.child.exitCode === null && x.child.signalCode === null).map((x) => x.port));
+        return g;
+      },
+      async api(method, p, body, headers = {}) {
+        try {
+          const res = await fetch(balancer.url + p, {
+            method,
+            headers: { authorization: `Bearer ${app.secret_key}`, 'content-type': 'application/json', ...headers },
+            body: body === undefined ? undefined : JSON.stringify(body),
+            signal: AbortSignal.timeout(20_000),
+          });
+          return { status: res.status, body: await res.json().catch(() => null) };
+        } catch {
+          died++;
+          return { status: 0, body: null }; // the connection died with its gateway
+        }
+      },
+      died: () => died,
+      step: (what) => void steps.push(`${seconds()} s ${what}`),
+      seconds,
+      defer: (cleanup) => void deferred.push(cleanup),
+    });
+  } finally {
+    for (const g of gateways) await g.kill('SIGTERM');
+    for (const cleanup of deferred.reverse()) await cleanup();
+    await balancer.close();
+    if (schema) await db.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [schema]);
+    await db.destroy();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 export async function freePort(): Promise<number> {
   const s = net.createServer();

@@ -1,14 +1,9 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import crypto from 'node:crypto';
-import { describe, expect, it, onTestFailed } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Knex } from 'knex';
-import { createDb } from '../../server/db.ts';
 import { createLogger } from '../../server/log.ts';
 import { getCredentials } from '../../server/apps/channel-configs.ts';
 import { PERIOD_LEASE_MS } from '../../server/subscriptions/charge.ts';
-import { createAppWithCli, pool, spawnGateway, startBalancer, waitFor, type GatewayProcess } from './harness.ts';
+import { pgUrl, pool, waitFor, withCrashWorld, type DbKind } from './harness.ts';
 
 // Recurring charges across a crash (DESIGN §2.5, issue 15): a few hundred subscriptions on weekly
 // Alipay 周期扣款 agreements whose first deduction date is today all fall due at once; the gateway
@@ -19,7 +14,6 @@ import { createAppWithCli, pool, spawnGateway, startBalancer, waitFor, type Gate
 // no failed try (a period charged again would be one: Alipay refuses a second deduction of a paid
 // period, so a resubmission under a new number shows here as a refused try and a closed payment).
 
-const pgUrl = process.env.TEST_DATABASE_URL?.startsWith('postgres') ? process.env.TEST_DATABASE_URL : undefined;
 const SUBSCRIPTIONS = 300;
 const CONCURRENCY = 20;
 /**
@@ -34,53 +28,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const beijingDay = (days = 0) => new Date(Date.now() + 8 * 3600_000 + days * 86_400_000).toISOString().slice(0, 10);
 const amountOf = (i: number) => (i % UNKNOWN_EVERY === 0 ? 1052 : 1100 + (i % 40));
 
-async function crashDuringRenewals(kind: 'sqlite' | 'postgres'): Promise<void> {
-  const started = Date.now();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'checkstand-subscription-crash-'));
-  const schema = kind === 'postgres' ? `subs_${crypto.randomBytes(5).toString('hex')}` : undefined;
-  const databaseUrl = kind === 'postgres' ? pgUrl! : `sqlite:${path.join(dir, 'crash.db')}`;
-  const masterKey = crypto.randomBytes(32);
-  const balancer = await startBalancer();
-  const db: Knex = createDb(databaseUrl, { schema, pool: { max: 2 } });
-  const gateways: GatewayProcess[] = [];
-  const steps: string[] = [];
-  const step = (what: string) => steps.push(`${((Date.now() - started) / 1000).toFixed(1)} s ${what}`);
-  onTestFailed(() => console.log([...steps, ...gateways.flatMap((g) => g.log).slice(-60)].join('\n')));
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    PUBLIC_URL: balancer.url,
-    DATABASE_URL: databaseUrl,
-    CHECKSTAND_DATA_DIR: dir,
-    CHECKSTAND_MASTER_KEY: masterKey.toString('base64'),
-    LOG_LEVEL: 'warn',
-    CHECKSTAND_DEMO: 'false',
-    CHECKSTAND_SANDBOX: 'true',
-    CHECKSTAND_API_RATE_LIMIT: '0',
-    ...(schema ? { DATABASE_SCHEMA: schema } : {}),
-  };
-  const up = async (name: string, workers: boolean) => {
-    const g = await spawnGateway(name, { ...env, CHECKSTAND_WORKERS: String(workers) });
-    gateways.push(g);
-    balancer.setBackends([g.port]);
-    return g;
-  };
-
-  try {
-    let cliEnv = env;
-    if (schema) {
-      await db.raw('CREATE SCHEMA ??', [schema]);
-      cliEnv = { ...env, DATABASE_URL: `${pgUrl}${pgUrl!.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}` };
-    }
-    const app = await createAppWithCli(cliEnv);
-    const api = async (method: string, p: string, body?: unknown): Promise<{ status: number; body: any }> => {
-      const res = await fetch(balancer.url + p, {
-        method,
-        headers: { authorization: `Bearer ${app.secret_key}`, 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(20_000),
-      });
-      return { status: res.status, body: await res.json().catch(() => null) };
-    };
+function crashDuringRenewals(kind: DbKind): Promise<void> {
+  return withCrashWorld({ kind, name: 'subscription', env: { CHECKSTAND_SANDBOX: 'true' } }, async (w) => {
+    const { db, masterKey, balancer, gateways, app, api, step, steps } = w;
+    const up = (name: string, workers: boolean) => w.up(name, { CHECKSTAND_WORKERS: String(workers) });
 
     // --- the subscriptions, made by a gateway whose scheduler is off ------------------------------
     const seeder = await up('seed', false);
@@ -220,15 +171,9 @@ async function crashDuringRenewals(kind: 'sqlite' | 'postgres'): Promise<void> {
     expect(left.length).toBeGreaterThan(0);
     console.log(
       `${kind}: ${SUBSCRIPTIONS} subscriptions, ${periodsCharged} periods charged, ${atKill} before the SIGKILL; A left ${inFlight.length} tries in flight ` +
-        `(${heldNos.size} paid at the simulator) and ${leased.length} periods under its lease; ${((Date.now() - started) / 1000).toFixed(1)} s in all\n  ${steps.join('\n  ')}`,
+        `(${heldNos.size} paid at the simulator) and ${leased.length} periods under its lease; ${w.seconds()} s in all\n  ${steps.join('\n  ')}`,
     );
-  } finally {
-    for (const g of gateways) await g.kill('SIGTERM');
-    await balancer.close();
-    if (schema) await db.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [schema]);
-    await db.destroy();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 describe('subscriptions across a crash', () => {

@@ -1,16 +1,11 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import crypto from 'node:crypto';
-import { describe, expect, it, onTestFailed } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Knex } from 'knex';
-import { createDb } from '../../server/db.ts';
 import { createLogger } from '../../server/log.ts';
 import { getCredentials } from '../../server/apps/channel-configs.ts';
 import { wechatpaySandbox } from '../../server/sandbox/wechatpay/index.ts';
 import { billPaidCount } from '../../server/sandbox/wechatpay/transfer-store.ts';
 import { SANDBOX_FUND_UNKNOWN_RESULT_FEN, sandboxFundPaidCount } from '../../server/sandbox/alipay/fund.ts';
-import { createAppWithCli, pool, spawnGateway, startBalancer, waitFor, type GatewayProcess } from './harness.ts';
+import { pgUrl, pool, waitFor, withCrashWorld, type DbKind, type GatewayProcess } from './harness.ts';
 
 // Money out, the hard way (DESIGN §2.4, issue 14): 200 transfers are being created when the
 // gateway is killed with SIGKILL. The merchant retries what the kill cut off, as a merchant would
@@ -22,7 +17,6 @@ import { createAppWithCli, pool, spawnGateway, startBalancer, waitFor, type Gate
 // amount the simulator pays but answers "unknown" for (the worker must query, never resubmit).
 // The simulator must then hold exactly one order per transfer, each paid once, and nothing else.
 
-const pgUrl = process.env.TEST_DATABASE_URL?.startsWith('postgres') ? process.env.TEST_DATABASE_URL : undefined;
 const TRANSFERS = 200;
 const CONCURRENCY = 20;
 const KILL_AFTER = 80;
@@ -45,61 +39,9 @@ interface HeldOrder {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function crashDuringTransfers(kind: 'sqlite' | 'postgres', channel: Channel): Promise<void> {
-  const started = Date.now();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'checkstand-transfer-crash-'));
-  const schema = kind === 'postgres' ? `transfer_${crypto.randomBytes(5).toString('hex')}` : undefined;
-  const databaseUrl = kind === 'postgres' ? pgUrl! : `sqlite:${path.join(dir, 'crash.db')}`;
-  const masterKey = crypto.randomBytes(32);
-  const balancer = await startBalancer();
-  const db: Knex = createDb(databaseUrl, { schema, pool: { max: 2 } });
-  const gateways: GatewayProcess[] = [];
-  const steps: string[] = [];
-  const step = (what: string) => steps.push(`${((Date.now() - started) / 1000).toFixed(1)} s ${what}`);
-  onTestFailed(() => console.log([...steps, ...gateways.flatMap((g) => g.log).slice(-60)].join('\n')));
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    PUBLIC_URL: balancer.url,
-    DATABASE_URL: databaseUrl,
-    CHECKSTAND_DATA_DIR: dir,
-    CHECKSTAND_MASTER_KEY: masterKey.toString('base64'),
-    LOG_LEVEL: 'warn',
-    CHECKSTAND_DEMO: 'false',
-    CHECKSTAND_SANDBOX: 'true',
-    CHECKSTAND_API_RATE_LIMIT: '0',
-    CHECKSTAND_MONEY_OUT_LEASE_SECONDS: String(LEASE_SECONDS),
-    ...(schema ? { DATABASE_SCHEMA: schema } : {}),
-  };
-  const up = async (name: string) => {
-    const g = await spawnGateway(name, env);
-    gateways.push(g);
-    balancer.setBackends([g.port]);
-    return g;
-  };
-
-  try {
-    let cliEnv = env;
-    if (schema) {
-      await db.raw('CREATE SCHEMA ??', [schema]);
-      cliEnv = { ...env, DATABASE_URL: `${pgUrl}${pgUrl!.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}` };
-    }
-    const app = await createAppWithCli(cliEnv);
-    let died = 0;
-    const api = async (method: string, p: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> => {
-      try {
-        const res = await fetch(balancer.url + p, {
-          method,
-          headers: { authorization: `Bearer ${app.secret_key}`, 'content-type': 'application/json', ...headers },
-          body: body === undefined ? undefined : JSON.stringify(body),
-          signal: AbortSignal.timeout(20_000),
-        });
-        return { status: res.status, body: await res.json().catch(() => null) };
-      } catch {
-        died++;
-        return { status: 0, body: null }; // the connection died with its gateway
-      }
-    };
-
+function crashDuringTransfers(kind: DbKind, channel: Channel): Promise<void> {
+  const env = { CHECKSTAND_SANDBOX: 'true', CHECKSTAND_MONEY_OUT_LEASE_SECONDS: String(LEASE_SECONDS) };
+  return withCrashWorld({ kind, name: 'transfer', env }, async ({ db, masterKey, balancer, gateways, app, up, api, died, step, steps, seconds }) => {
     const first = await up('A');
     // The app's test config is provisioned at the simulator before the load, as the gateway would
     // on first use; on WeChat the recipient is the simulator's payer under its appid.
@@ -186,7 +128,7 @@ async function crashDuringTransfers(kind: 'sqlite' | 'postgres', channel: Channe
       }
     });
     await restarted;
-    step(`all ${TRANSFERS} answered; ${died} requests died with A`);
+    step(`all ${TRANSFERS} answered; ${died()} requests died with A`);
 
     // Twins under one key got the one transfer; every out_transfer_no has its own.
     for (const [i, list] of ids) expect(new Set(list).size, `crash_tr_${i}`).toBe(1);
@@ -272,19 +214,13 @@ async function crashDuringTransfers(kind: 'sqlite' | 'postgres', channel: Channe
     // The kill really landed mid-load: requests died with A, and B answered the rest.
     // (~20 creates are in flight at the kill: some always have their row written and no answer yet.)
     expect(gateways).toHaveLength(2);
-    expect(died).toBeGreaterThan(0);
+    expect(died()).toBeGreaterThan(0);
     expect(atKill.size).toBeGreaterThan(0);
     console.log(
-      `${kind}, ${channel}: ${TRANSFERS} transfers, ${died} requests died with A, ${atKill.size} left pending by A and finished by B; ` +
-        `${((Date.now() - started) / 1000).toFixed(1)} s in all\n  ${steps.join('\n  ')}`,
+      `${kind}, ${channel}: ${TRANSFERS} transfers, ${died()} requests died with A, ${atKill.size} left pending by A and finished by B; ` +
+        `${seconds()} s in all\n  ${steps.join('\n  ')}`,
     );
-  } finally {
-    for (const g of gateways) await g.kill('SIGTERM');
-    await balancer.close();
-    if (schema) await db.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [schema]);
-    await db.destroy();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 describe.each([

@@ -1,76 +1,20 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import crypto from 'node:crypto';
-import { describe, expect, it, onTestFailed } from 'vitest';
-import type { Knex } from 'knex';
-import { createDb } from '../../server/db.ts';
-import { createAppWithCli, pool, spawnGateway, startBalancer, startVerifyingReceiver, waitFor, type GatewayProcess } from './harness.ts';
+import { describe, expect, it } from 'vitest';
+import { pgUrl, pool, startVerifyingReceiver, waitFor, withCrashWorld, type DbKind, type GatewayProcess } from './harness.ts';
 
 // The outbox promise of DESIGN §2, tested the hard way: gateways are killed with SIGKILL while
 // 500 payments are being confirmed, restarted, and every succeeded payment's event must still
 // reach the merchant, verified, with the same webhook-id and body on any redelivery.
 
-const pgUrl = process.env.TEST_DATABASE_URL?.startsWith('postgres') ? process.env.TEST_DATABASE_URL : undefined;
 const PAYMENTS = 500;
 const CONCURRENCY = 20;
 const KILL_AFTER = 150;
 // Slow enough that deliveries are in flight at the kill; their redelivery proves the same webhook-id.
 const RECEIVER_DELAY_MS = 100;
 
-async function crashRun(kind: 'sqlite' | 'postgres'): Promise<void> {
-  const started = Date.now();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'checkstand-crash-'));
-  const schema = kind === 'postgres' ? `crash_${crypto.randomBytes(5).toString('hex')}` : undefined;
-  const databaseUrl = kind === 'postgres' ? pgUrl! : `sqlite:${path.join(dir, 'crash.db')}`;
-  const gateways: GatewayProcess[] = [];
-  const balancer = await startBalancer();
-  const receiver = await startVerifyingReceiver({ delayMs: RECEIVER_DELAY_MS, pids: () => gateways.map((g) => g.child.pid!) });
-  const db: Knex = createDb(databaseUrl, { schema, pool: { max: 2 } });
-  const steps: string[] = [];
-  const step = (what: string) => steps.push(`${((Date.now() - started) / 1000).toFixed(1)} s ${what}`);
-  onTestFailed(() => console.log([...steps, ...gateways.flatMap((g) => g.log).slice(-60)].join('\n')));
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    PUBLIC_URL: balancer.url,
-    DATABASE_URL: databaseUrl,
-    CHECKSTAND_DATA_DIR: dir,
-    CHECKSTAND_MASTER_KEY: crypto.randomBytes(32).toString('base64'),
-    LOG_LEVEL: 'warn',
-    CHECKSTAND_DEMO: 'false',
-    // 20 confirmations at a time are far above the default per-key limit, and not what is tested here.
-    CHECKSTAND_API_RATE_LIMIT: '0',
-    ...(schema ? { DATABASE_SCHEMA: schema } : {}),
-  };
-  const up = async (name: string) => {
-    const g = await spawnGateway(name, env);
-    gateways.push(g);
-    balancer.setBackends(gateways.filter((x) => x.child.exitCode === null && x.child.signalCode === null).map((x) => x.port));
-    return g;
-  };
-
-  try {
-    // The CLI reads DATABASE_URL only, so on PostgreSQL the schema goes in as libpq options.
-    let cliEnv = env;
-    if (schema) {
-      await db.raw('CREATE SCHEMA ??', [schema]);
-      cliEnv = { ...env, DATABASE_URL: `${pgUrl}${pgUrl!.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}` };
-    }
-    const app = await createAppWithCli(cliEnv);
-    const api = async (method: string, p: string, body?: unknown): Promise<{ status: number; body: any }> => {
-      try {
-        const res = await fetch(balancer.url + p, {
-          method,
-          headers: { authorization: `Bearer ${app.secret_key}`, 'content-type': 'application/json' },
-          body: body === undefined ? undefined : JSON.stringify(body),
-          signal: AbortSignal.timeout(20_000),
-        });
-        return { status: res.status, body: await res.json().catch(() => null) };
-      } catch {
-        return { status: 0, body: null }; // the connection died with a gateway
-      }
-    };
-
+function crashRun(kind: DbKind): Promise<void> {
+  return withCrashWorld({ kind, name: 'webhook' }, async ({ db, gateways, app, up, api, step, seconds, defer }) => {
+    const receiver = await startVerifyingReceiver({ delayMs: RECEIVER_DELAY_MS, pids: () => gateways.map((g) => g.child.pid!) });
+    defer(() => receiver.close());
     step('app created');
     const first = await up('A');
     const second = kind === 'postgres' ? await up('B') : undefined;
@@ -178,16 +122,9 @@ async function crashRun(kind: 'sqlite' | 'postgres'): Promise<void> {
       `${kind}: ${PAYMENTS} payments, ${confirmed} confirmed before leftovers, ${failed} simulate calls lost to the kill, ` +
         `${receiver.deliveries.length} deliveries for ${byId.size} events, ${repeated.length} redelivered after the crash; ` +
         `sent by A ${sentBy(first)}, B ${sentBy(second)}, A2 ${sentBy(restarted)}; drained ${((Date.now() - afterKill) / 1000).toFixed(1)} s after the kill, ` +
-        `${((Date.now() - started) / 1000).toFixed(1)} s in all`,
+        `${seconds()} s in all`,
     );
-  } finally {
-    for (const g of gateways) await g.kill('SIGTERM');
-    await receiver.close();
-    await balancer.close();
-    if (schema) await db.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [schema]);
-    await db.destroy();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 describe('webhooks survive a gateway crash', () => {
