@@ -6,6 +6,8 @@
  */
 import type { Provider } from '../channels/types.ts';
 import { channelFor } from '../channels/registry.ts';
+import type { Lang } from '../checkout/i18n.ts';
+import { onboardingGuideZh } from './onboarding-zh-CN.ts';
 
 /** An address of this gateway the merchant registers (or that is sent with every order). */
 export interface GatewayAddress {
@@ -44,13 +46,16 @@ export function notifyUrlOf(publicUrl: string, provider: Provider, appId: string
   return `${publicUrl.replace(/\/+$/, '')}/notify/${provider}/${appId}`;
 }
 
-/** The guide of one channel for one app, with this gateway's addresses in it. */
-export function onboardingGuide(provider: Provider, input: { publicUrl: string; appId: string }): OnboardingGuide {
+/** The guide of one channel for one app, with this gateway's addresses in it, in English or zh-CN (onboarding-zh-CN.ts). */
+export function onboardingGuide(provider: Provider, input: { publicUrl: string; appId: string; lang?: Lang }): OnboardingGuide {
   const base = input.publicUrl.replace(/\/+$/, '');
   const url = new URL(base);
   const notify = notifyUrlOf(base, provider, input.appId);
   const returns = `${base}/pay/<checkout token>/return`;
   const name = channelFor(provider)?.displayName ?? provider;
+  if (input.lang === 'zh-CN') {
+    return onboardingGuideZh({ provider, name, notify, returns, origin: url.origin, host: url.host, stripeEvents: channelFor('stripe')?.webhookEvents ?? [] });
+  }
   switch (provider) {
     case 'alipay':
       return {

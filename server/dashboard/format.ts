@@ -101,8 +101,14 @@ export function queryString(params: Record<string, string | undefined>): string 
   return s ? `?${s}` : '';
 }
 
+const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+/** Text escaped for HTML: what a view passes to tHtml() beside its own markup. */
+export function escapeHtml(text: string | number): string {
+  return String(text).replace(/[&<>"']/g, (c) => ENTITIES[c]!);
+}
+
 /** The helpers every console view receives. */
-export const viewHelpers = { money, decimal, beijingTime, beijingTimeMs, beijingInputValue, queryString };
+export const viewHelpers = { money, decimal, beijingTime, beijingTimeMs, beijingInputValue, queryString, escape: escapeHtml };
 
 /** viewHelpers with money in the reader's language (times stay "2025-03-01 14:05:09", Beijing time, in both). */
 export function viewHelpersFor(lang: Lang): typeof viewHelpers {

@@ -2,7 +2,7 @@ import type { Request, RequestHandler } from 'express';
 import { negotiateLang, type Lang } from '../checkout/i18n.ts';
 import { consoleZh } from './i18n/zh-CN.ts';
 import { readCookie, setHostCookie } from './sessions.ts';
-import { viewHelpersFor } from './format.ts';
+import { escapeHtml, viewHelpersFor } from './format.ts';
 import { BASE, one, safeReturnPath } from './page.ts';
 
 /**
@@ -13,7 +13,7 @@ import { BASE, one, safeReturnPath } from './page.ts';
  *
  * The catalog is keyed by the English text (the en side is the key itself), so a page reads as
  * English where it calls t(), and a string missing from zh-CN.ts shows in English rather than as
- * a key; test/unit/console-i18n.test.ts holds every t('…') of the views and routes to the catalog.
+ * a key; test/unit/console-i18n.test.ts holds every t('…') and tHtml('…') of the views and routes to the catalog.
  */
 export type { Lang };
 export const CONSOLE_LANGS: readonly Lang[] = ['en', 'zh-CN'];
@@ -24,6 +24,8 @@ const LANG_COOKIE_MS = 365 * 86_400_000;
 
 export type Vars = Record<string, string | number>;
 export type Translate = (english: string, vars?: Vars) => string;
+/** t() for a sentence with markup in it (a <code>, a <strong>): the values are the view's own HTML. */
+export type TranslateHtml = (english: string, html: Record<string, string>) => string;
 
 /** Both catalogs; en maps each text to itself. */
 export const consoleCatalog: Record<Lang, Record<string, string>> = {
@@ -50,12 +52,19 @@ export function translator(lang: Lang): Translate {
   };
 }
 
+/** tHtml() for one language: the translated text is escaped, then "{name}" is filled with html[name] as is. */
+export function htmlTranslator(lang: Lang): TranslateHtml {
+  const t = translator(lang);
+  return (english, html) => escapeHtml(t(english)).replace(/\{(\w+)\}/g, (m, name: string) => (name in html ? html[name]! : m));
+}
+
 /** Every console request: lang, t() and the locale's formatting helpers in res.locals. */
 export function consoleLocale(): RequestHandler {
   return (req, res, next) => {
     const lang = consoleLangOf(req);
     res.locals.lang = lang;
     res.locals.t = translator(lang);
+    res.locals.tHtml = htmlTranslator(lang);
     res.locals.h = viewHelpersFor(lang);
     res.locals.currentPath = safeReturnPath(`${BASE}${req.path === '/' ? '' : req.path}`) ?? `${BASE}/payments`;
     // The language link comes back to the same page, its query (a search, a filter) included.

@@ -12,7 +12,15 @@ import { RED_PACKET_STATUSES, redPacketFromRow } from '../red-packets/repo.ts';
 import { findConsoleUser } from './users.ts';
 import { parseDecimal } from './format.ts';
 import { BASE, one, renderPage, scopeOf, sessionOf } from './page.ts';
+import { tOf, type Translate } from './i18n.ts';
 import { cursorOf, pager } from './payments-routes.ts';
+
+/** A limit that does not read, in the form's words (one whole sentence per field, for the catalog). */
+function settingsErrorOf(t: Translate, field: 'single_limit' | 'daily_limit' | 'approval_threshold'): string {
+  if (field === 'single_limit') return t('single limit: enter an amount in yuan, or leave it empty for no limit.');
+  if (field === 'daily_limit') return t('daily limit: enter an amount in yuan, or leave it empty for no limit.');
+  return t('approval threshold: enter an amount in yuan, or leave it empty for no limit.');
+}
 
 const PAGE_SIZE = 25;
 const transferIdPattern = /^tr_[A-Za-z0-9]{1,60}$/;
@@ -73,7 +81,7 @@ export function createTransferPages(deps: Deps): Router {
     if (earlier) return done(earlier.id);
     try {
       const amount = parseDecimal(form.amount, 'CNY');
-      if (amount === undefined || amount <= 0) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'Enter the amount in yuan, such as 12.34.', 'amount');
+      if (amount === undefined || amount <= 0) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', tOf(res)('Enter the amount in yuan, such as 12.34.'), 'amount');
       const parsed = createTransferSchema.safeParse({
         channel: form.channel, amount, out_transfer_no: transferKey,
         recipient: { type: form.recipient_type, account: form.account, ...(form.name ? { name: form.name } : {}) },
@@ -105,7 +113,7 @@ export function createTransferPages(deps: Deps): Router {
         continue;
       }
       const v = parseDecimal(text, 'CNY');
-      if (v === undefined || v < 0) return showList(req, res, { settingsError: `${field.replace('_', ' ')}: enter an amount in yuan, or leave it empty for no limit.` }, 400);
+      if (v === undefined || v < 0) return showList(req, res, { settingsError: settingsErrorOf(tOf(res), field) }, 400);
       values[field] = v;
     }
     await setTransferSettings(deps.db, scope.appId, scope.livemode, values as { single_limit: number | null; daily_limit: number | null; approval_threshold: number | null });
@@ -128,7 +136,7 @@ export function createTransferPages(deps: Deps): Router {
       deps.db('events').where({ object_id: t.id }).orderBy([{ column: 'created', order: 'asc' }, { column: 'id', order: 'asc' }]).limit(50).select('id', 'type', 'created'),
     ]);
     renderPage(res, 'transfer', {
-      title: `Transfer ${t.out_transfer_no}`,
+      title: tOf(res)('Transfer {no}', { no: t.out_transfer_no }),
       section: 'transfers',
       transfer: t,
       creator,

@@ -9,6 +9,7 @@ import { certificateAlerts, forgetCertificateAlerts } from '../apps/certificate-
 import { channelConfigStatus } from './repo.ts';
 import { canFor } from './permissions.ts';
 import { BASE, one, renderPage, sessionOf } from './page.ts';
+import { tOf } from './i18n.ts';
 
 /**
  * /console/channels/:provider: the channel's onboarding guide (what to prepare, where to apply,
@@ -29,8 +30,8 @@ export function createOnboardingPages(deps: Deps): Router {
     const config = configs.find((c) => c.provider === provider && c.livemode === livemode);
     const can = canFor(res);
     renderPage(res, 'channel-onboarding', {
-      title: `${channelFor(provider)!.displayName}: onboarding`,
-      guide: onboardingGuide(provider, { publicUrl: deps.config.publicUrl, appId }),
+      title: tOf(res)('{channel}: onboarding', { channel: channelFor(provider)!.displayName }),
+      guide: onboardingGuide(provider, { publicUrl: deps.config.publicUrl, appId, lang: res.locals.lang === 'zh-CN' ? 'zh-CN' : 'en' }),
       mode: livemode ? 'live' : 'test',
       ticks: Object.fromEntries(ticks),
       config,
@@ -51,12 +52,12 @@ export function createOnboardingPages(deps: Deps): Router {
     const provider = providerOf(req.params.provider);
     if (!provider) return next();
     const livemode = modeOf(req.body?.mode);
-    if (livemode === undefined) return showGuide(res, provider, sessionOf(res).livemode, { formError: 'Choose test or live mode.' }, 400);
+    if (livemode === undefined) return showGuide(res, provider, sessionOf(res).livemode, { formError: tOf(res)('Choose test or live mode.') }, 400);
     const raw = req.body?.items;
     const given = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]).filter((v): v is string => typeof v === 'string');
     const known = checklistIds(provider);
     const unknown = given.find((i) => !known.includes(i));
-    if (unknown !== undefined) return showGuide(res, provider, livemode, { formError: `There is no checklist item "${unknown.slice(0, 40)}" for this channel.` }, 400);
+    if (unknown !== undefined) return showGuide(res, provider, livemode, { formError: tOf(res)('There is no checklist item "{item}" for this channel.', { item: unknown.slice(0, 40) }) }, 400);
     const change = await saveTickedItems(deps.db, { appId: sessionOf(res).appId, livemode, provider }, [...new Set(given)], sessionOf(res).userId);
     res.locals.auditDetails = { summary: { provider, ...change } };
     res.redirect(303, `${BASE}/channels/${provider}?mode=${livemode ? 'live' : 'test'}&saved=1`);
@@ -66,7 +67,7 @@ export function createOnboardingPages(deps: Deps): Router {
     const provider = providerOf(req.params.provider);
     if (!provider) return next();
     const livemode = modeOf(req.body?.mode);
-    if (livemode === undefined) return showGuide(res, provider, sessionOf(res).livemode, { formError: 'Choose test or live mode.' }, 400);
+    if (livemode === undefined) return showGuide(res, provider, sessionOf(res).livemode, { formError: tOf(res)('Choose test or live mode.') }, 400);
     const appId = sessionOf(res).appId;
     const check = await checkChannelCredentials(deps, appId, provider, livemode);
     // The check may have provisioned simulator keys, and it has just read the certificates: the banner follows.

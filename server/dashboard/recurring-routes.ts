@@ -12,6 +12,7 @@ import { paymentFromRow } from '../payments/repo.ts';
 import { agreementsQuery, chargesQuery, objectEvents, pendingPeriod, subscriptionsOfAgreement, subscriptionsQuery } from './recurring-repo.ts';
 import { parseBeijingDateTime } from './format.ts';
 import { BASE, one, renderPage, scopeOf, sessionOf } from './page.ts';
+import { tOf } from './i18n.ts';
 import { cursorOf, pager } from './payments-routes.ts';
 
 const PAGE_SIZE = 25;
@@ -77,7 +78,7 @@ export function createAgreementPages(deps: Deps): Router {
     const a = await agreementOr404(req, res);
     const [subscriptions, events] = await Promise.all([subscriptionsOfAgreement(deps.db, a), objectEvents(deps.db, a.app_id, a.id)]);
     renderPage(res, 'agreement', {
-      title: `Agreement ${a.id}`,
+      title: tOf(res)('Agreement {id}', { id: a.id }),
       agreement: a,
       subscriptions,
       events,
@@ -137,7 +138,7 @@ export function createSubscriptionPages(deps: Deps): Router {
     ]);
     const clock = Math.floor(clockOf(s) / 1000);
     renderPage(res, 'subscription', {
-      title: `Subscription ${s.subject}`,
+      title: tOf(res)('Subscription {subject}', { subject: s.subject }),
       subscription: s,
       charges: charges.data,
       pager: pager(charges.data, charges.has_more, cursor),
@@ -157,13 +158,13 @@ export function createSubscriptionPages(deps: Deps): Router {
 
   r.post('/:id/cancel', action('cancel', async (s, req, res) => {
     const when = one(req.body?.when);
-    if (when !== 'now' && when !== 'period_end') throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'Choose to cancel now or at the end of the current period.', 'when');
+    if (when !== 'now' && when !== 'period_end') throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', tOf(res)('Choose to cancel now or at the end of the current period.'), 'when');
     await cancelSubscription(deps, scopeOf(res), s.id, { at_period_end: when === 'period_end' });
   }));
 
   const advance = action('advance', async (s, req, res) => {
     const to = parseBeijingDateTime(one(req.body?.to) ?? '');
-    if (to === undefined) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'Enter the test clock\'s new time as a Beijing date and time, such as 2025-03-01T10:00.', 'to');
+    if (to === undefined) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', tOf(res)("Enter the test clock's new time as a Beijing date and time, such as 2025-03-01T10:00."), 'to');
     await advanceSubscription(deps, scopeOf(res), s.id, { to });
   });
   // Test mode only, as POST /v1/test_helpers/subscriptions/:id/advance: in live mode there is no such page.

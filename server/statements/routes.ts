@@ -10,19 +10,10 @@ import { isProvider, statementChannelFor, statementProviders } from '../channels
 import type { Provider } from '../channels/types.ts';
 import type { StatementKind } from '../channels/statements.ts';
 import { BASE, one, renderPage, scopeOf, sessionOf } from '../dashboard/page.ts';
+import { tOf } from '../dashboard/i18n.ts';
 import { dayDiscrepancies, findDiscrepancy, findStatement, resolveDiscrepancy, statementFile, type DayKey } from './repo.ts';
 import { checkDay, dayRange, fetchDay, uploadDay } from './service.ts';
 import type { UploadedFile } from './multipart.ts';
-
-const DISCREPANCY_LABELS: Record<string, string> = {
-  ours_not_theirs: 'Here, not at the channel',
-  theirs_not_ours: 'At the channel, not here',
-  amount_mismatch: 'Amount differs',
-  status_mismatch: 'Status differs',
-  refund_mismatch: 'Refund differs',
-  fee_mismatch: 'Fee does not add up',
-  total_mismatch: 'Statement totals do not add up',
-};
 
 function dayKeyOf(res: Response, providerText: unknown, dateText: unknown): DayKey {
   const provider = one(providerText) ?? '';
@@ -42,7 +33,7 @@ export function createStatementPages(deps: Deps): Router {
     const statements = await Promise.all(adapter.kinds.map((kind) => findStatement(deps.db, k, kind)));
     const discrepancies = await dayDiscrepancies(deps.db, k);
     renderPage(res, 'statement-day', {
-      title: `Statement ${k.provider} ${k.date}`, day: k, kinds: adapter.kinds, statements, discrepancies, labels: DISCREPANCY_LABELS, query: notice,
+      title: tOf(res)('Statement {channel} {date}', { channel: k.provider, date: k.date }), day: k, kinds: adapter.kinds, statements, discrepancies, query: notice,
     });
   }
 

@@ -122,13 +122,14 @@ async function otherPages(headers: Record<string, string>): Promise<Array<[strin
 }
 
 /**
- * Pages whose sentences still mix English into zh-CN (issue 16, left for the next pass): the payments
- * list and payment page (their files were being changed for the range filters), and the pages below.
+ * Still mixing English into zh-CN: the payments list and page (their files are being changed for
+ * the range filters; next), and the reconciliation page until its charts' language lands with
+ * server/dashboard/reconciliation.ts (being changed for the console bench).
  */
-const NOT_YET_TRANSLATED = [/^\/console\/payments/, /^\/console\/agreements\/./, /^\/console\/subscriptions\/./, /^\/console\/channels\/./, /^\/console\/coupons/, /^\/console\/reconciliation/, /^\/console\/transfers/];
+const NOT_YET_TRANSLATED = [/^\/console\/payments/, /^\/console\/reconciliation$/];
 
 describe('console in zh-CN (Accept-Language: zh-CN)', () => {
-  it.todo('the payments list and page, agreement, subscription and channel onboarding pages, coupons, transfers and reconciliation in full');
+  it.todo('the payments list and payment page, and the reconciliation page, in full');
 
   it('every page: lang="zh-CN", no English from the catalog, full-width punctuation', async () => {
     const bad: string[] = [];
