@@ -27,6 +27,7 @@ import * as statements from './039_statements.ts';
 import * as channelMessages from './040_channel_messages.ts';
 import * as teamAudit from './041_team_audit.ts';
 import * as channelOnboarding from './042_channel_onboarding.ts';
+import * as consoleReads from './044_console_reads.ts';
 
 /** Every migration in order; knex reads them through a migration source, not the file system. */
 export const migrations = [
@@ -59,4 +60,5 @@ export const migrations = [
   { name: '040_channel_messages', ...channelMessages },
   { name: '041_team_audit', ...teamAudit },
   { name: '042_channel_onboarding', ...channelOnboarding },
+  { name: '044_console_reads', ...consoleReads },
 ];

@@ -9,6 +9,7 @@ import { checkUrlInput } from './http/input.ts';
 import { apiRateLimit, cashierRateLimit } from './http/rate-limit.ts';
 import { apiErrorHandler, apiNotFound } from './http/errors.ts';
 import { CHANNEL_FORM_TARGETS, securityHeaders } from './http/security.ts';
+import { serverTiming } from './http/server-timing.ts';
 import { createPaymentRoutes, createTestHelperRoutes } from './payments/routes.ts';
 import { createNotifyRoutes } from './payments/notify-routes.ts';
 import { createCheckoutRoutes } from './checkout/routes.ts';
@@ -94,6 +95,7 @@ export function createApp(deps: Deps): express.Express {
   app.use(createWidgetRoutes());
 
   const html = express.Router();
+  html.use(serverTiming);
   if (deps.config.sandbox) {
     const sandboxDeps = { db: deps.db, publicUrl: deps.config.publicUrl, masterKey: deps.config.masterKeyBytes, logger: deps.logger };
     // The payer pages' forms lead back to this gateway's cashier only (sandbox/gateway-urls.ts), but

@@ -203,30 +203,45 @@ export async function paymentTotalsByDay(db: Knex, scope: Scope, range: Range): 
   return rows.map((r: any) => ({ ...totalFromRow(r), day: Number(r.day) }));
 }
 
-/** Succeeded refunds per Beijing day (by created), channel and currency, the automatic ones left out (as in the net). */
-export async function refundTotalsByDay(db: Knex, scope: Scope, range: Range): Promise<DayTotalRow[]> {
+/**
+ * Succeeded refunds per Beijing day (by created), channel, currency and whether the gateway
+ * started them (automatic); the automatic ones are left out (as in the net) unless asked for.
+ */
+export async function refundTotalsByDay(db: Knex, scope: Scope, range: Range, opts: { withAutomatic?: boolean } = {}): Promise<Array<DayTotalRow & { automatic: boolean }>> {
   const rows = await db('refunds')
-    .where({ app_id: scope.appId, livemode: scope.livemode, status: 'succeeded', automatic: false })
+    .where({ app_id: scope.appId, livemode: scope.livemode, status: 'succeeded', ...(opts.withAutomatic ? {} : { automatic: false }) })
     .where('created', '>=', range.start)
     .where('created', '<', range.end)
-    .groupByRaw(`${dayOf('created')}, channel, currency`)
-    .select(db.raw(`${dayOf('created')} as day`), 'channel', 'currency')
+    .groupByRaw(`${dayOf('created')}, channel, currency, automatic`)
+    .select(db.raw(`${dayOf('created')} as day`), 'channel', 'currency', 'automatic')
     .count({ count: '*' })
     .sum({ sum: 'amount' });
-  return rows.map((r: any) => ({ ...totalFromRow(r), day: Number(r.day) }));
+  return rows.map((r: any) => ({ ...totalFromRow(r), day: Number(r.day), automatic: bool(r.automatic) }));
 }
 
-/** Payments created per Beijing day, and how many of them succeeded (the success rate chart). */
+/**
+ * Payments created per Beijing day, and how many of them succeeded (the success rate chart): one
+ * aggregate per day over its range of payments_created_index (status is in it), UNION ALL'd into
+ * one statement. A GROUP BY of the day expression made SQLite sort every payment of the range
+ * first (90 days: 260k rows, 130 ms; the day ranges: 50 ms).
+ */
 export async function createdByDay(db: Knex, scope: Scope, range: Range): Promise<Array<{ day: number; created: number; succeeded: number }>> {
-  const rows = await db('payments')
+  const day = (start: number) => db('payments')
     .where({ app_id: scope.appId, livemode: scope.livemode })
-    .where('created', '>=', range.start)
-    .where('created', '<', range.end)
-    .groupByRaw(dayOf('created'))
-    .select(db.raw(`${dayOf('created')} as day`))
+    .where('created', '>=', Math.max(start, range.start))
+    .where('created', '<', Math.min(start + 86_400, range.end))
+    .select(db.raw(`${Math.floor((start + 28_800) / 86_400)} as day`))
     .count({ created: '*' })
     .sum({ succeeded: db.raw("case when status = 'succeeded' then 1 else 0 end") });
-  return rows.map((r: any) => ({ day: Number(r.day), created: Number(r.created), succeeded: Number(r.succeeded ?? 0) }));
+  // Beijing midnights from the one at or before the range's start.
+  const first = Math.floor((range.start + 28_800) / 86_400) * 86_400 - 28_800;
+  const days: Knex.QueryBuilder[] = [];
+  for (let t = first; t < range.end; t += 86_400) days.push(day(t));
+  if (days.length === 0) return [];
+  const rows = await (days.length === 1 ? days[0]! : days[0]!.unionAll(days.slice(1)));
+  return rows
+    .map((r: any) => ({ day: Number(r.day), created: Number(r.created), succeeded: Number(r.succeeded ?? 0) }))
+    .filter((r: { created: number }) => r.created > 0);
 }
 
 /** The paid_at of the mode's latest succeeded payment (unix seconds), or undefined: where the page opens. */

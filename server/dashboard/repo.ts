@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { bool, parseJson } from '../db.ts';
+import { bool, isPostgres, parseJson } from '../db.ts';
 import { paymentFromRow, type PaymentRow } from '../payments/repo.ts';
 import { refundFromRow, type RefundRow } from '../refunds/repo.ts';
 import { eventFromRow, type EventObject } from '../events/repo.ts';
@@ -33,9 +33,13 @@ export function paymentsQuery(db: Knex, scope: Scope, f: PaymentFilters): Knex.Q
   if (f.status) query.where('status', f.status);
   if (f.channel) query.where('channel', f.channel);
   if (f.ids) query.whereIn('id', f.ids);
-  // Created bounds narrow the (…, created, id) index range the cursor already walks.
-  if (f.createdFrom !== undefined) query.where('created', '>=', f.createdFrom);
-  if (f.createdBefore !== undefined) query.where('created', '<', f.createdBefore);
+  // Created bounds narrow the (…, created, id) index range the cursor already walks. On SQLite
+  // they are marked likely(): its planner (no statistics) otherwise rates a two-sided range as so
+  // selective that, given status AND channel, it took the app's created index and read every
+  // payment of the range (90 days: 120–280 ms) over the status+channel one (0.1 ms).
+  const bound = (op: '>=' | '<', value: number) => (isPostgres(db) ? query.where('created', op, value) : query.whereRaw(`likely(created ${op} ?)`, [value]));
+  if (f.createdFrom !== undefined) bound('>=', f.createdFrom);
+  if (f.createdBefore !== undefined) bound('<', f.createdBefore);
   if (f.amountMin !== undefined) query.where('amount', '>=', f.amountMin);
   if (f.amountMax !== undefined) query.where('amount', '<=', f.amountMax);
   return query;

@@ -56,13 +56,27 @@ describe.runIf(pgUrl)('query plans on PostgreSQL', () => {
 
   it('a page deep in time starts its index range at the cursor (row value in the Index Cond)', async () => {
     const cond = /Index Cond: .*ROW\(created, \(id\)::text\) < ROW\(/;
-    expect((await plansOf('deepPage')).at(-1)).toMatch(/payments_app_id_livemode_created_id_index/);
+    expect((await plansOf('deepPage')).at(-1)).toMatch(/payments_created_index/);
     for (const name of ['deepPage', 'deepStatus', 'deepChannel', 'deepStatusChannel']) {
       const plan = (await plansOf(name)).at(-1)!;
       expect(plan).toMatch(cond);
       expect(plan).not.toMatch(/Sort/);
     }
     expect((await plansOf('deepStatusChannel')).at(-1)).toMatch(/payments_status_channel_created_index/);
+  });
+
+  it('the filtered list (status+channel+created range, amount) is an index range, first page and deep', async () => {
+    const first = (await plansOf('filteredStatusChannel')).at(-1)!;
+    expect(first).toMatch(/payments_status_channel_created_index[\s\S]*Index Cond: .*created >= [\s\S]*created < /);
+    const deep = (await plansOf('filteredDeep')).at(-1)!;
+    expect(deep).toMatch(/payments_status_channel_created_index[\s\S]*Index Cond: .*ROW\(created, \(id\)::text\) < ROW\(/);
+    // The amount bounds are index conditions on payments_created_index: no row is read to reject one.
+    const amount = (await plansOf('filteredAmount')).at(-1)!;
+    expect(amount).toMatch(/payments_created_index[\s\S]*Index Cond: .*amount >= [\s\S]*amount <= /);
+    for (const plan of [first, deep, amount]) {
+      expect(plan).not.toMatch(/Seq Scan/);
+      expect(plan).not.toMatch(/Sort/);
+    }
   });
 
   it("a payment's page finds its events by object_id", async () => {

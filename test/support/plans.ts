@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { paymentIdsMatching, paymentsQuery, eventsOf, paymentsByIds, refundsQuery, lastFailures } from '../../server/dashboard/repo.ts';
-import { paymentTotals, paymentsPage, refundTotals, refundsPage } from '../../server/dashboard/reconciliation-repo.ts';
+import { createdByDay, paymentTotals, paymentsPage, refundTotals, refundsPage } from '../../server/dashboard/reconciliation-repo.ts';
+import { statementFees } from '../../server/statements/repo.ts';
 import { paginate } from '../../server/http/pagination.ts';
 
 /** Runs a repo call and returns each SQL statement it sent, with its bindings. */
@@ -37,6 +38,12 @@ export function reads(db: Knex): Record<string, () => Promise<unknown>> {
     deepStatus: deep(() => paymentsQuery(db, scope, { status: 'closed' })),
     deepChannel: deep(() => paymentsQuery(db, scope, { channel: 'unionpay_pc' })),
     deepStatusChannel: deep(() => paymentsQuery(db, scope, { status: 'closed', channel: 'unionpay_pc' })),
+    // The console's date and amount filters (from/to Beijing days, amount in fen), first page and deep.
+    filteredStatusChannel: () => paginate(() => paymentsQuery(db, scope, { status: 'closed', channel: 'unionpay_pc', createdFrom: range.start, createdBefore: range.end }), { limit: 25, url: '' }, (r) => r),
+    filteredDeep: deep(() => paymentsQuery(db, scope, { status: 'closed', channel: 'unionpay_pc', createdFrom: range.start - 86_400, createdBefore: range.end })),
+    filteredAmount: () => paginate(() => paymentsQuery(db, scope, { createdFrom: range.start, createdBefore: range.end, amountMin: 500, amountMax: 800 }), { limit: 25, url: '' }, (r) => r),
+    createdPerDay: () => createdByDay(db, scope, { start: range.start, end: range.start + 3 * 86_400 }),
+    statementFees: () => statementFees(db, scope, '2023-11-15', '2023-12-15'),
     eventsOfPayment: () => eventsOf(db, payment, ['re_plan']),
     listFailures: () => lastFailures(db, ['pay_a', 'pay_b']),
     refundsPayments: () => paymentsByIds(db, 'app_plan', ['pay_a', 'pay_b']),

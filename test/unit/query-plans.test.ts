@@ -65,11 +65,26 @@ describe('query plans on SQLite', () => {
 
   it('a page deep in time is one index range from the cursor, with or without status and channel filters', async () => {
     const last = async (name: string) => (await plansOf(name)).at(-1)!;
-    expect(await last('deepPage')).toMatch(/USING INDEX payments_app_id_livemode_created_id_index \(app_id=\? AND livemode=\? AND \(created,id\)<\(\?,\?\)\)/);
+    expect(await last('deepPage')).toMatch(/USING INDEX payments_created_index \(app_id=\? AND livemode=\? AND \(created,id\)<\(\?,\?\)\)/);
     expect(await last('deepStatus')).toMatch(/USING INDEX payments_status_created_index \(app_id=\? AND livemode=\? AND status=\? AND \(created,id\)<\(\?,\?\)\)/);
     expect(await last('deepChannel')).toMatch(/USING INDEX payments_channel_created_index \(app_id=\? AND livemode=\? AND channel=\? AND \(created,id\)<\(\?,\?\)\)/);
     expect(await last('deepStatusChannel')).toMatch(/USING INDEX payments_status_channel_created_index \(app_id=\? AND livemode=\? AND status=\? AND channel=\? AND \(created,id\)<\(\?,\?\)\)/);
     for (const name of ['deepPage', 'deepStatus', 'deepChannel', 'deepStatusChannel']) expect(await last(name)).not.toMatch(/TEMP B-TREE/);
+  });
+
+  it('the filtered list (status+channel+created range) is one index range, first page and deep; amount is checked on the created index', async () => {
+    const last = async (name: string) => (await plansOf(name)).at(-1)!;
+    expect(await last('filteredStatusChannel')).toMatch(/USING INDEX payments_status_channel_created_index \(app_id=\? AND livemode=\? AND status=\? AND channel=\? AND created>\? AND created<\?\)/);
+    expect(await last('filteredDeep')).toMatch(/USING INDEX payments_status_channel_created_index \(app_id=\? AND livemode=\? AND status=\? AND channel=\? AND created>\? AND \(created,id\)<\(\?,\?\)\)/);
+    expect(await last('filteredAmount')).toMatch(/USING INDEX payments_created_index \(app_id=\? AND livemode=\? AND created>\? AND created<\?\)/);
+    for (const name of ['filteredStatusChannel', 'filteredDeep', 'filteredAmount']) expect(await last(name)).not.toMatch(/TEMP B-TREE/);
+  });
+
+  it("the reconciliation page's per-day counts and statement fees are read from covering indexes", async () => {
+    const perDay = (await plansOf('createdPerDay'))[0]!;
+    expect(perDay).toMatch(/COVERING INDEX payments_created_index \(app_id=\? AND livemode=\? AND created>\? AND created<\?\)/);
+    expect(perDay).not.toMatch(/TEMP B-TREE/);
+    expect((await plansOf('statementFees'))[0]).toMatch(/COVERING INDEX statement_rows_fees_index \(statement_id=\?\)/);
   });
 
   it("a payment's page finds its events by object_id; the lists find attempts and payments by their keys", async () => {
