@@ -4,7 +4,7 @@ import { Router, type Request, type Response } from 'express';
 import type { Deps } from '../deps.ts';
 import { ApiError } from '../errors.ts';
 import { beijingDate, beijingRange, beijingYesterday } from './format.ts';
-import { CHECK_LIMIT, checkWithChannels, dailySummary, summarize, transactionsCsv, type CheckReport } from './reconciliation.ts';
+import { CHECK_LIMIT, checkWithChannels, dailySummary, transactionsCsv, type CheckReport } from './reconciliation.ts';
 import { latestPaidAt } from './reconciliation-repo.ts';
 import { statementDays } from '../statements/repo.ts';
 import { statementProviders } from '../channels/registry.ts';
@@ -47,9 +47,8 @@ export function createReconciliationPages(deps: Deps): Router {
 
   async function show(req: Request, res: Response, period: Period, report?: CheckReport) {
     const scope = scopeOf(res);
-    const [summary, daily, statements] = await Promise.all([
-      summarize(deps, scope, period), dailySummary(deps, scope, period), statementDays(deps.db, scope, period.from, period.to),
-    ]);
+    // The range's totals come with the days' (the same rows): no second pass over the range's payments.
+    const [{ summary, ...daily }, statements] = await Promise.all([dailySummary(deps, scope, period), statementDays(deps.db, scope, period.from, period.to)]);
     renderPage(res, 'reconciliation', {
       title: 'Reconciliation', period, summary, report, checkLimit: CHECK_LIMIT, daily, statements, statementChannels: statementProviders(),
     });

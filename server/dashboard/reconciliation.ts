@@ -6,11 +6,12 @@ import { ChannelConfigError, ChannelRequestError, ChannelUnavailable, SignatureE
 import type { Scope } from './repo.ts';
 import { beijingTime, decimal, money } from './format.ts';
 import {
-  createdByDay, paymentTotals, paymentTotalsByDay, paymentsPage, pendingCandidates, refundTotals, refundTotalsByDay, refundsPage, succeededCandidates,
+  createdByDay, paymentTotals, paymentTotalsByDay, paymentsPage, pendingCandidates, refundTotals, refundTotalsByDay, refundsPage, succeededCandidates, type TotalRow,
   type CheckCandidate, type Position, type Range, type Transaction,
 } from './reconciliation-repo.ts';
 import { statementFees } from '../statements/repo.ts';
 import { barChart, rateChart } from './charts.ts';
+import { translator, type Lang } from './i18n.ts';
 
 /** Cross-channel reconciliation: per-channel totals, a check against the channels, the CSV. */
 
@@ -26,6 +27,11 @@ export interface ChannelSummary {
 
 export async function summarize(deps: Deps, scope: Scope, range: Range): Promise<ChannelSummary[]> {
   const [paid, refunded] = await Promise.all([paymentTotals(deps.db, scope, range), refundTotals(deps.db, scope, range)]);
+  return channelSummaries(paid, refunded);
+}
+
+/** The range's totals per channel and currency from totals of its parts (the range's, or its days'). */
+function channelSummaries(paid: TotalRow[], refunded: Array<TotalRow & { automatic: boolean }>): ChannelSummary[] {
   const byKey = new Map<string, ChannelSummary>();
   const entry = (channel: string, currency: string) => {
     const key = `${channel}\u0000${currency}`;
@@ -227,11 +233,11 @@ const dateOfDay = (day: number) => new Date(day * 86_400_000).toISOString().slic
 /**
  * Per Beijing day, channel and currency: succeeded payments (count, gross), refunds (not the
  * automatic ones), the fees the channels' statements recorded, and the net; plus the range's
- * totals per currency and the two charts (volume, success rate).
+ * totals per currency and the two charts (volume, success rate), drawn in the page's language.
  */
 export async function dailySummary(deps: Deps, scope: Scope, period: Range & { from: string; to: string }) {
   const [paid, refunded, created, fees] = await Promise.all([
-    paymentTotalsByDay(deps.db, scope, period), refundTotalsByDay(deps.db, scope, period), createdByDay(deps.db, scope, period),
+    paymentTotalsByDay(deps.db, scope, period), refundTotalsByDay(deps.db, scope, period, { withAutomatic: true }), createdByDay(deps.db, scope, period),
     statementFees(deps.db, scope, period.from, period.to),
   ]);
   const rows = new Map<string, DaySummary>();
@@ -246,7 +252,8 @@ export async function dailySummary(deps: Deps, scope: Scope, period: Range & { f
     r.count += p.count;
     r.gross += p.sum;
   }
-  for (const x of refunded) entry(dateOfDay(x.day), x.channel, x.currency).refunds += x.sum;
+  // Automatic refunds return a duplicate payment that never counted: they stay out of the net.
+  for (const x of refunded) if (!x.automatic) entry(dateOfDay(x.day), x.channel, x.currency).refunds += x.sum;
   for (const f of fees) if (f.fee) entry(f.date, f.channel, f.currency).fees += f.fee;
   const days = [...rows.values()].sort((a, b) => a.date.localeCompare(b.date) || a.channel.localeCompare(b.channel) || a.currency.localeCompare(b.currency));
   const totals = new Map<string, DaySummary>();
@@ -264,23 +271,32 @@ export async function dailySummary(deps: Deps, scope: Scope, period: Range & { f
   const main = [...totals.values()].sort((a, b) => b.gross - a.gross)[0]?.currency ?? 'CNY';
   const dates: string[] = [];
   for (let t = period.start; t < period.end; t += 86_400) dates.push(dateOfDay(Math.floor((t + 28_800) / 86_400)));
-  const volume = dates.map((date) => {
-    const v = days.filter((d) => d.date === date && d.currency === main).reduce((s, d) => s + d.gross, 0);
-    return { label: date.slice(5), value: v, title: `${date}: ${money(v, main)}` };
-  });
+  const volumeOf = (date: string) => days.filter((d) => d.date === date && d.currency === main).reduce((s, d) => s + d.gross, 0);
   const byDay = new Map(created.map((c) => [dateOfDay(c.day), c]));
-  const rate = dates.map((date) => {
-    const c = byDay.get(date);
-    return c && c.created
-      ? { label: date.slice(5), value: c.succeeded / c.created, title: `${date}: ${c.succeeded} of ${c.created} payments succeeded (${Math.round((100 * c.succeeded) / c.created)}%)` }
-      : { label: date.slice(5), value: null, title: `${date}: no payments` };
-  });
+  const volumeChart = (lang: Lang) => {
+    const t = translator(lang);
+    const points = dates.map((date) => {
+      const v = volumeOf(date);
+      return { label: date.slice(5), value: v, title: t('{date}: {amount}', { date, amount: money(v, main, lang) }) };
+    });
+    return barChart(t('Volume per day ({currency})', { currency: main }), points, (v) => money(v, main, lang));
+  };
+  const successRateChart = (lang: Lang) => {
+    const t = translator(lang);
+    const points = dates.map((date) => {
+      const c = byDay.get(date);
+      return c && c.created
+        ? { label: date.slice(5), value: c.succeeded / c.created, title: t('{date}: {succeeded} of {created} payments succeeded ({percent}%)', { date, succeeded: c.succeeded, created: c.created, percent: Math.round((100 * c.succeeded) / c.created) }) }
+        : { label: date.slice(5), value: null, title: t('{date}: no payments', { date }) };
+    });
+    return rateChart(t('Success rate per day (payments created that day that succeeded)'), points);
+  };
   return {
+    // summarize()'s figures from the same rows: the page reads each index once (90 days: 180k entries).
+    summary: channelSummaries(paid, refunded),
     days,
     totals: [...totals.values()],
-    charts: {
-      volume: barChart(`Volume per day (${main})`, volume, (v) => money(v, main)),
-      successRate: rateChart('Success rate per day (payments created that day that succeeded)', rate),
-    },
+    /** The SVG charts, in the language the page is read in. */
+    charts: { volume: volumeChart, successRate: successRateChart },
   };
 }
