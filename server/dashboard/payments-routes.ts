@@ -12,6 +12,7 @@ import { closePayment } from '../payments/close.ts';
 import { attemptsOf, eventsOf, findAppPayment, lastFailures, paymentIdsMatching, paymentsByIds, paymentsQuery, refundsOf, refundsQuery, type PaymentFilters } from './repo.ts';
 import { beijingMidnight, decimal, parseDecimal } from './format.ts';
 import { BASE, one, renderPage, scopeOf } from './page.ts';
+import { tOf, translator, type Lang, type Translate } from './i18n.ts';
 import { paymentTimeline } from './timeline.ts';
 
 const PAGE_SIZE = 25;
@@ -46,7 +47,7 @@ export function createPaymentPages(deps: Deps): Router {
   const r = Router();
 
   r.get('/', async (req, res) => {
-    const { filters, range, errors } = listFiltersOf(req);
+    const { filters, range, errors } = listFiltersOf(req, tOf(res));
     const view = { title: 'Payments', filters, statuses: PAYMENT_STATUSES, channels: CHANNEL_CODES };
     // A value that cannot be read is the merchant's typo: said on the form, nothing listed.
     if (errors.length) return renderPage(res, 'payments', { ...view, filterErrors: errors, payments: [], failures: new Map(), pager: {} }, 400);
@@ -76,9 +77,9 @@ export function createPaymentPages(deps: Deps): Router {
     const payment = await paymentOf(req, res);
     const [attempts, refunds] = await Promise.all([attemptsOf(deps.db, payment.id), refundsOf(deps.db, payment.id)]);
     const events = await eventsOf(deps.db, payment, refunds.map((x) => x.id));
-    const timeline = await paymentTimeline(deps.db, payment, attempts, refunds, events);
+    const timeline = await paymentTimeline(deps.db, payment, attempts, refunds, events, tOf(res), res.locals.lang as Lang);
     renderPage(res, 'payment', {
-      title: `Payment ${payment.out_trade_no}`,
+      title: tOf(res)('Payment {no}', { no: payment.out_trade_no }),
       payment,
       attempts,
       refunds,
@@ -99,7 +100,7 @@ export function createPaymentPages(deps: Deps): Router {
   /** Closes a pending payment: each placed channel order is closed first; one found paid wins. */
   r.post('/:id/close', async (req, res) => {
     const payment = await paymentOf(req, res);
-    if (payment.status !== 'pending') return showPayment(req, res, { closeError: `This payment is ${payment.status} and cannot be closed.` }, 400);
+    if (payment.status !== 'pending') return showPayment(req, res, { closeError: tOf(res)('This payment is {status} and cannot be closed.', { status: tOf(res)(payment.status) }) }, 400);
     const after = await closePayment(deps, payment);
     deps.logger.info('console payment close', { payment_id: payment.id, status: after.status, user: res.locals.session.userId });
     res.redirect(303, `${BASE}/payments/${payment.id}?closed=${after.status === 'closed' ? '1' : 'paid'}`);
@@ -118,7 +119,7 @@ export function createPaymentPages(deps: Deps): Router {
     const earlier = refundKey ? await findRefundByOutRefundNo(deps.db, scope, refundKey) : undefined;
     if (earlier?.payment_id === payment.id) return done(earlier.id);
     try {
-      const input = createRefundSchema.parse({ amount: refundAmount(form.amount, payment), reason: form.reason || undefined, out_refund_no: refundKey });
+      const input = createRefundSchema.parse({ amount: refundAmount(form.amount, payment, tOf(res)), reason: form.reason || undefined, out_refund_no: refundKey });
       const refund = await createRefund(deps, scope, payment.id, input);
       deps.logger.info('console refund', { payment_id: payment.id, refund_id: refund.id, user: res.locals.session.userId });
       done(refund.id);
@@ -150,9 +151,10 @@ export interface PaymentListForm {
 /**
  * The payments list's filters from the query string: status and channel (unknown values are
  * ignored, as before), the search term, created from/to as Beijing dates (both days included)
- * and an amount range in yuan, read like every amount the console takes (parseDecimal).
+ * and an amount range in yuan, read like every amount the console takes (parseDecimal). The
+ * form's errors are sentences from `t`.
  */
-export function listFiltersOf(req: Request): { filters: PaymentListForm; range: Pick<PaymentFilters, 'createdFrom' | 'createdBefore' | 'amountMin' | 'amountMax'>; errors: string[] } {
+export function listFiltersOf(req: Request, t: Translate = translator('en')): { filters: PaymentListForm; range: Pick<PaymentFilters, 'createdFrom' | 'createdBefore' | 'amountMin' | 'amountMax'>; errors: string[] } {
   const text = (name: string) => one(req.query[name])?.trim().slice(0, 40) || undefined;
   const filters: PaymentListForm = {
     status: pick(one(req.query.status), PAYMENT_STATUSES),
@@ -165,35 +167,36 @@ export function listFiltersOf(req: Request): { filters: PaymentListForm; range: 
   };
   const errors: string[] = [];
   const range: Pick<PaymentFilters, 'createdFrom' | 'createdBefore' | 'amountMin' | 'amountMax'> = {};
-  const day = (value: string | undefined, label: string) => {
+  // Each error is a whole sentence per field (no "{label} must…" fragments to translate).
+  const day = (value: string | undefined, error: string) => {
     if (value === undefined) return undefined;
     const start = beijingMidnight(value);
-    if (start === undefined) errors.push(`${label} must be a date such as 2025-03-01.`);
+    if (start === undefined) errors.push(error);
     return start;
   };
-  const from = day(filters.from, 'Created from');
-  const to = day(filters.to, 'Created to');
+  const from = day(filters.from, t('Created from must be a date such as 2025-03-01.'));
+  const to = day(filters.to, t('Created to must be a date such as 2025-03-01.'));
   if (from !== undefined) range.createdFrom = from;
   if (to !== undefined) range.createdBefore = to + DAY_SECONDS;
-  if (from !== undefined && to !== undefined && to < from) errors.push('Created to must not be before created from.');
-  const amount = (value: string | undefined, label: string) => {
+  if (from !== undefined && to !== undefined && to < from) errors.push(t('Created to must not be before created from.'));
+  const amount = (value: string | undefined, error: string) => {
     if (value === undefined) return undefined;
     const v = parseDecimal(value, 'CNY');
-    if (v === undefined) errors.push(`${label} must be an amount in yuan such as 12.34.`);
+    if (v === undefined) errors.push(error);
     return v;
   };
-  range.amountMin = amount(filters.amount_min, 'Minimum amount');
-  range.amountMax = amount(filters.amount_max, 'Maximum amount');
-  if (range.amountMin !== undefined && range.amountMax !== undefined && range.amountMax < range.amountMin) errors.push('The maximum amount must not be below the minimum.');
+  range.amountMin = amount(filters.amount_min, t('Minimum amount must be an amount in yuan such as 12.34.'));
+  range.amountMax = amount(filters.amount_max, t('Maximum amount must be an amount in yuan such as 12.34.'));
+  if (range.amountMin !== undefined && range.amountMax !== undefined && range.amountMax < range.amountMin) errors.push(t('The maximum amount must not be below the minimum.'));
   return { filters, range, errors };
 }
 
 /** The refund form takes major units ("12.34"); blank means whatever is left. */
-function refundAmount(text: string, payment: PaymentRow): number | undefined {
+function refundAmount(text: string, payment: PaymentRow, t: Translate): number | undefined {
   if (text === '') return undefined;
   const amount = parseDecimal(text, payment.currency);
   if (amount === undefined || amount <= 0) {
-    throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', `Enter the amount to refund as a number such as ${decimal(Math.min(payment.amount, 1234), payment.currency)}.`, 'amount');
+    throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', t('Enter the amount to refund as a number such as {example}.', { example: decimal(Math.min(payment.amount, 1234), payment.currency) }), 'amount');
   }
   return amount;
 }

@@ -6,6 +6,7 @@ import { messagesOfPayment, type ChannelMessageRow } from '../channel-messages/r
 import { idTimeMs } from '../channel-messages/service.ts';
 import { deliveriesOfEvents } from './timeline-repo.ts';
 import { money } from './format.ts';
+import type { Lang, Translate } from './i18n.ts';
 import { BASE } from './page.ts';
 
 /**
@@ -39,16 +40,24 @@ export interface TimelineEntry {
 const RANK: Record<TimelineEntry['kind'], number> = { created: 0, attempt: 1, refund: 1, message: 2, event: 3, webhook: 4 };
 const seqOf = (id: string) => id.slice(id.indexOf('_') + 1, id.indexOf('_') + 13);
 
-const MESSAGE_TITLES: Record<string, string> = {
-  notify: 'Notification from', return: 'Browser returned from', create: 'Order placed at', query: 'Query to',
-  close: 'Close at', refund: 'Refund requested at',
-};
+/** A channel message's title, one whole sentence per kind (an unknown kind is shown as it is). */
+function messageTitle(t: Translate, kind: string, provider: string): string {
+  switch (kind) {
+    case 'notify': return t('Notification from {provider}', { provider });
+    case 'return': return t('Browser returned from {provider}', { provider });
+    case 'create': return t('Order placed at {provider}', { provider });
+    case 'query': return t('Query to {provider}', { provider });
+    case 'close': return t('Close at {provider}', { provider });
+    case 'refund': return t('Refund requested at {provider}', { provider });
+    default: return `${kind} ${provider}`;
+  }
+}
 
-function messageEntry(m: ChannelMessageRow): TimelineEntry {
-  const facts = [m.direction === 'in' && m.http_status !== null ? `answered ${m.http_status}` : undefined, m.duration_ms !== null ? `${m.duration_ms} ms` : undefined];
+function messageEntry(t: Translate, m: ChannelMessageRow): TimelineEntry {
+  const facts = [m.direction === 'in' && m.http_status !== null ? t('answered {status}', { status: m.http_status }) : undefined, m.duration_ms !== null ? t('{ms} ms', { ms: m.duration_ms }) : undefined];
   return {
     at: m.created_ms, kind: 'message', id: m.id, seq: seqOf(m.id), rank: RANK.message,
-    title: `${MESSAGE_TITLES[m.kind] ?? m.kind} ${m.provider}`,
+    title: messageTitle(t, m.kind, m.provider),
     status: m.verification,
     detail: [m.reason, ...facts].filter(Boolean).join(' · '),
     code: m.refund_id ?? m.order_no ?? undefined,
@@ -71,45 +80,49 @@ export interface PaymentStory {
   truncated: boolean;
 }
 
-/** Gathers and orders the story; `attempts`, `refunds` and `events` are those the page already read. */
-export async function paymentTimeline(db: Knex, payment: PaymentRow, attempts: any[], refunds: RefundRow[], events: EventObject[]): Promise<PaymentStory> {
+/**
+ * Gathers and orders the story; `attempts`, `refunds` and `events` are those the page already read.
+ * Its sentences come from `t` (the page's tOf(res)) and its amounts in `lang`'s form.
+ */
+export async function paymentTimeline(db: Knex, payment: PaymentRow, attempts: any[], refunds: RefundRow[], events: EventObject[], t: Translate, lang: Lang = 'en'): Promise<PaymentStory> {
+  const amount = (minor: number) => money(minor, payment.currency, lang);
   const MESSAGES = 300;
   const [messages, deliveries] = await Promise.all([messagesOfPayment(db, payment.id, MESSAGES), deliveriesOfEvents(db, events.map((e) => e.id))]);
   const entries: TimelineEntry[] = [{
     at: idTimeMs(payment.id), kind: 'created', id: payment.id, seq: seqOf(payment.id), rank: RANK.created,
-    title: 'Payment created', detail: `${money(payment.amount, payment.currency)}${payment.channel ? ` for ${payment.channel}` : ''}`, code: payment.out_trade_no,
+    title: t('Payment created'), detail: payment.channel ? t('{amount} for {channel}', { amount: amount(payment.amount), channel: payment.channel }) : amount(payment.amount), code: payment.out_trade_no,
   }];
   for (const a of attempts) {
     entries.push({
       at: idTimeMs(a.id), kind: 'attempt', id: a.id, seq: seqOf(a.id), rank: RANK.attempt,
-      title: `Attempt on ${a.channel}`, status: a.status, code: a.channel_order_no,
-      detail: [a.channel_trade_no ? `channel trade number ${a.channel_trade_no}` : '', a.failure_code ? `${a.failure_code}: ${a.failure_message ?? ''}` : ''].filter(Boolean).join(' · '),
+      title: t('Attempt on {channel}', { channel: a.channel }), status: a.status, code: a.channel_order_no,
+      detail: [a.channel_trade_no ? t('channel trade number {no}', { no: a.channel_trade_no }) : '', a.failure_code ? `${a.failure_code}: ${a.failure_message ?? ''}` : ''].filter(Boolean).join(' · '),
     });
   }
-  for (const m of messages) entries.push(messageEntry(m));
+  for (const m of messages) entries.push(messageEntry(t, m));
   for (const r of refunds) {
     entries.push({
       at: idTimeMs(r.id), kind: 'refund', id: r.id, seq: seqOf(r.id), rank: RANK.refund,
-      title: `Refund of ${money(r.amount, payment.currency)}`, status: r.status, code: r.id,
-      detail: [r.automatic ? 'automatic: duplicate payment' : '', r.failure_message ?? r.reason ?? ''].filter(Boolean).join(' · '),
+      title: t('Refund of {amount}', { amount: amount(r.amount) }), status: r.status, code: r.id,
+      detail: [r.automatic ? t('automatic: duplicate payment') : '', r.failure_message ?? r.reason ?? ''].filter(Boolean).join(' · '),
     });
   }
   for (const e of events) {
-    entries.push({ at: idTimeMs(e.id), kind: 'event', id: e.id, seq: seqOf(e.id), rank: RANK.event, title: `Event ${e.type}`, code: e.id });
+    entries.push({ at: idTimeMs(e.id), kind: 'event', id: e.id, seq: seqOf(e.id), rank: RANK.event, title: t('Event {type}', { type: e.type }), code: e.id });
   }
   const typeOf = new Map(events.map((e) => [e.id, e.type]));
   for (const d of deliveries) {
     const href = `${BASE}/webhooks/${d.endpoint_id}/deliveries/${d.id}`;
-    const common = { kind: 'webhook' as const, id: d.id, seq: '', rank: RANK.webhook, href, linkText: `delivery ${d.id}` };
+    const common = { kind: 'webhook' as const, id: d.id, seq: '', rank: RANK.webhook, href, linkText: t('delivery {id}', { id: d.id }) };
     if (d.attempts.length === 0) {
-      entries.push({ ...common, at: idTimeMs(d.id), title: `Webhook ${typeOf.get(d.event_id) ?? ''} queued for ${d.endpoint_url}`, status: d.status });
+      entries.push({ ...common, at: idTimeMs(d.id), title: t('Webhook {type} queued for {url}', { type: typeOf.get(d.event_id) ?? '', url: d.endpoint_url }), status: d.status });
     }
     d.attempts.forEach((a, i) => {
       entries.push({
         ...common, at: a.attempted_at_ms,
-        title: `Webhook ${typeOf.get(d.event_id) ?? ''} attempt ${i + 1} to ${d.endpoint_url}`,
+        title: t('Webhook {type} attempt {n} to {url}', { type: typeOf.get(d.event_id) ?? '', n: i + 1, url: d.endpoint_url }),
         status: a.status_code !== null && a.status_code >= 200 && a.status_code < 300 ? 'delivered' : 'failed',
-        detail: [a.status_code !== null ? `HTTP ${a.status_code}` : '', a.error ?? '', `${a.latency_ms} ms`].filter(Boolean).join(' · '),
+        detail: [a.status_code !== null ? `HTTP ${a.status_code}` : '', a.error ?? '', t('{ms} ms', { ms: a.latency_ms })].filter(Boolean).join(' · '),
       });
     });
   }

@@ -101,6 +101,17 @@ describe.skipIf(!haveChromium)('console flows in Chromium (issue 16)', () => {
     expect(await page.locator(`[data-payment-id="${pending.id}"]`).count()).toBe(0);
 
     await Promise.all([page.waitForURL(new RegExp(`/console/payments/${paid.id}$`)), page.getByRole('link', { name: paid.out_trade_no }).click()]);
+    // An amount typed in: the confirmation names that amount; declined, nothing is refunded.
+    await page.getByLabel(/^Amount in CNY/).fill(' 12.50 ');
+    const declined = new Promise<string>((resolve) => page.once('dialog', (d) => {
+      resolve(d.message());
+      void d.dismiss();
+    }));
+    await page.getByRole('button', { name: 'Refund' }).click();
+    expect(await declined).toBe(`Refund ${paid.out_trade_no}: 12.50 CNY?`);
+    expect(page.url()).toMatch(new RegExp(`/console/payments/${paid.id}$`));
+    expect((await g.api('GET', `/v1/payments/${paid.id}`)).body).toMatchObject({ amount_refunded: 0 });
+    await page.getByLabel(/^Amount in CNY/).fill('');
     // The amount left empty refunds all that is left: the confirmation names it.
     let question = '';
     page.once('dialog', (d) => {
@@ -110,6 +121,7 @@ describe.skipIf(!haveChromium)('console flows in Chromium (issue 16)', () => {
     await Promise.all([page.waitForURL(/refunded=re_/), page.getByRole('button', { name: 'Refund' }).click()]);
     expect(question).toContain(paid.out_trade_no);
     expect(question).toContain('42.00');
+    expect(question).toContain('all that is left');
     const refundId = new URL(page.url()).searchParams.get('refunded')!;
     await page.waitForSelector('[data-refund-created]');
     expect(await page.locator(`[data-refund-id="${refundId}"]`).textContent()).toContain('succeeded');
