@@ -1,10 +1,9 @@
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { Router, type Request } from 'express';
 import type { Deps } from '../deps.ts';
 import { auditActions, auditEntry, auditPage, type AuditFilters } from '../audit/repo.ts';
 import { auditCsv } from '../audit/csv.ts';
 import { beijingMidnight } from './format.ts';
+import { sendCsv } from './csv-response.ts';
 import { one, renderPage, sessionOf } from './page.ts';
 
 const PAGE_SIZE = 50;
@@ -55,20 +54,7 @@ export function createAuditPages(deps: Deps): Router {
   r.get('/export.csv', async (req, res) => {
     const appId = sessionOf(res).appId;
     const { filters } = filtersOf(req);
-    const chunks = auditCsv(deps.db, appId, filters);
-    // The first chunk before the headers: a failing query still gets an error page, not a cut file.
-    const first = await chunks.next();
-    res.type('text/csv; charset=utf-8');
-    res.set('Content-Disposition', `attachment; filename="checkstand-audit-${appId}.csv"`);
-    const body = Readable.from((async function* () {
-      if (!first.done) yield first.value;
-      yield* chunks;
-    })());
-    try {
-      await pipeline(body, res);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') deps.logger.error('audit CSV failed while streaming', { error: String(err) });
-    }
+    await sendCsv(res, auditCsv(deps.db, appId, filters), `checkstand-audit-${appId}.csv`, deps.logger, 'audit');
   });
 
   return r;

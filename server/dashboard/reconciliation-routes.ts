@@ -1,5 +1,3 @@
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { Router, type Request, type Response } from 'express';
 import type { Deps } from '../deps.ts';
 import { ApiError } from '../errors.ts';
@@ -9,6 +7,7 @@ import { latestPaidAt } from './reconciliation-repo.ts';
 import { statementDays } from '../statements/repo.ts';
 import { statementProviders } from '../channels/registry.ts';
 import { createStatementPages } from '../statements/routes.ts';
+import { sendCsv } from './csv-response.ts';
 import { one, renderPage, scopeOf } from './page.ts';
 
 /**
@@ -72,24 +71,8 @@ export function createReconciliationPages(deps: Deps): Router {
   r.get('/transactions.csv', async (req, res) => {
     const period = periodOf(req.query as Record<string, unknown>, undefined, CSV_MAX_DAYS);
     const scope = scopeOf(res);
-    const chunks = transactionsCsv(deps, scope, period);
-    // The first chunk before the headers: a failing query still gets an error page, not a cut file.
-    const first = await chunks.next();
     const name = `checkstand-${scope.livemode ? 'live' : 'test'}-${period.from}${period.to === period.from ? '' : `_${period.to}`}.csv`;
-    res.type('text/csv; charset=utf-8');
-    res.set('Content-Disposition', `attachment; filename="${name}"`);
-    // Streamed (chunked, no Content-Length): each batch is read when the client has taken the last.
-    const body = Readable.from((async function* () {
-      if (!first.done) yield first.value;
-      yield* chunks;
-    })());
-    try {
-      await pipeline(body, res);
-    } catch (err) {
-      // A client that goes away ends the read too; anything else cut the file short, which the
-      // client sees as an incomplete chunked response.
-      if ((err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') deps.logger.error('reconciliation CSV failed while streaming', { error: String(err) });
-    }
+    await sendCsv(res, transactionsCsv(deps, scope, period), name, deps.logger, 'reconciliation');
   });
 
   return r;
