@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { AxeBuilder } from '@axe-core/playwright';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
-import { haveChromium, launchBrowser } from '../support/browser.ts';
+import { axeViolations, haveChromium, launchBrowser } from '../support/browser.ts';
 import { startReceiver } from '../support/receiver.ts';
 import { readQrInPage } from '../support/qr.ts';
 
@@ -13,10 +12,7 @@ const agents = {
   alipay: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Ariver/1.1.0 AliApp(AP/10.5.30.8000) Nebula WK RVKType(0) AlipayDefined(nt:WIFI,ws:390|844|3.0) AlipayClient/10.5.30.8000 Language/zh-Hans Region/CN NebulaX/1.0.0',
 };
 
-async function axe(page: Page) {
-  const result = await new AxeBuilder({ page }).analyze();
-  return result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-}
+const axe = axeViolations;
 
 describe.skipIf(!haveChromium)('one QR code for every wallet (聚合码)', () => {
   let g: TestGateway;

@@ -2,9 +2,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { AxeBuilder } from '@axe-core/playwright';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
-import { haveChromium, launchBrowser } from '../support/browser.ts';
+import { axeViolations, haveChromium, launchBrowser } from '../support/browser.ts';
 import { startReceiver } from '../support/receiver.ts';
 
 const iphone = {
@@ -18,10 +17,7 @@ const iphone = {
 const hiddenButShown = (page: Page) =>
   page.evaluate(() => Array.from(document.querySelectorAll('[hidden]')).filter((el) => getComputedStyle(el).display !== 'none').map((el) => el.outerHTML));
 
-async function axe(page: Page) {
-  const result = await new AxeBuilder({ page }).analyze();
-  return result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-}
+const axe = axeViolations;
 
 describe.skipIf(!haveChromium)('hosted cashier in Chromium', () => {
   let g: TestGateway;

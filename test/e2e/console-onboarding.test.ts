@@ -4,9 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { AxeBuilder } from '@axe-core/playwright';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
-import { haveChromium, launchBrowser } from '../support/browser.ts';
+import { axeViolations, haveChromium, launchBrowser } from '../support/browser.ts';
 import { createConsoleUser } from '../../server/dashboard/users.ts';
 
 describe.skipIf(!haveChromium)('console channel onboarding in Chromium', () => {
@@ -23,10 +22,7 @@ describe.skipIf(!haveChromium)('console channel onboarding in Chromium', () => {
     await g?.close();
   });
 
-  async function axe(page: Page) {
-    const result = await new AxeBuilder({ page }).analyze();
-    return result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-  }
+  const axe = axeViolations;
 
   it('checks the credentials and saves a tick from the page', async () => {
     const context = await browser.newContext();

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { AxeBuilder } from '@axe-core/playwright';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
-import { haveChromium, launchBrowser } from '../support/browser.ts';
+import { axeViolations, haveChromium, launchBrowser } from '../support/browser.ts';
 import { createConsoleUser } from '../../server/dashboard/users.ts';
 import { beijingDay, signedAgreement } from '../support/subscriptions.ts';
 
@@ -20,10 +19,7 @@ describe.skipIf(!haveChromium)('merchant console in Chromium', () => {
     await g?.close();
   });
 
-  async function axe(page: Page) {
-    const result = await new AxeBuilder({ page }).analyze();
-    return result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-  }
+  const axe = axeViolations;
 
   it('logs in over http://localhost, finds a payment by its channel trade number, with no axe violations', async () => {
     const created = (await g.api('POST', '/v1/payments', { amount: 4200, subject: 'Oolong 乌龙茶', out_trade_no: `e2e_${Date.now()}` })).body;
