@@ -86,6 +86,16 @@ describe('create and the recipient', () => {
     expect(await sandboxTransferPaidCount(h.deps, h.raw.mchid, req.transferNo)).toBe(0);
   });
 
+  it("the recipient's daily limit: confirmed, FAIL with DAY_RECEIVED_QUOTA_EXCEED (notified), never paid", async () => {
+    const req = transfer({ amount: 40302 });
+    expect((await wechatpayPayouts.submit(h.cred, req)).status).toBe('awaiting_recipient');
+    await recipient(req, 'confirm');
+    const [n] = transferNotifies(req.transferNo);
+    expect(n).toMatchObject({ status: 'failed', failureCode: 'DAY_RECEIVED_QUOTA_EXCEED' });
+    expect(n!.failureMessage).toBe('超过用户日收款额度');
+    expect(await sandboxTransferPaidCount(h.deps, h.raw.mchid, req.transferNo)).toBe(0);
+  });
+
   it('expire: the 24 h window lapses, FAIL with OVERDUE_CLOSE (notified)', async () => {
     const req = transfer();
     await wechatpayPayouts.submit(h.cred, req);

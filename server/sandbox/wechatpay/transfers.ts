@@ -18,6 +18,8 @@
  * - transfer_amount 40301 (403.01 yuan): 403 NOT_ENOUGH, 商户运营账户资金不足; no bill is created.
  * - transfer_amount 50001 (500.01 yuan): the bill IS created (WAIT_USER_CONFIRM), but the first
  *   answer is 500 SYSTEM_ERROR; a query finds the bill, a resubmission answers it.
+ * - transfer_amount 40302 (403.02 yuan): the bill is created; when the recipient confirms it ends
+ *   FAIL with fail_reason DAY_RECEIVED_QUOTA_EXCEED (the recipient's daily limit, checked at payment).
  * - user_name that decrypts to 不匹配: the bill is created; when the recipient confirms it ends
  *   FAIL with fail_reason NAME_NOT_CORRECT (WeChat checks the name at the recipient's confirmation,
  *   and reports it in fail_reason, not at create).
@@ -49,6 +51,7 @@ import { GATEWAY_URL_RULE, isNotifyUrl } from '../gateway-urls.ts';
 export const SANDBOX_TRANSFER_NOT_ENOUGH_FEN = 40301;
 export const SANDBOX_TRANSFER_SYSTEM_ERROR_FEN = 50001;
 export const SANDBOX_TRANSFER_WRONG_NAME = '不匹配';
+export const SANDBOX_TRANSFER_DAILY_QUOTA_FEN = 40302;
 /** WeChat closes a bill the recipient has not confirmed after 24 hours. */
 export const CONFIRM_WINDOW_S = 24 * 3600;
 
@@ -276,7 +279,9 @@ export function createTransferRecipientRouter(deps: SandboxDeps): express.Router
       ? { to: 'FAIL' as const, extra: { failReason: 'OTHER_FAIL_REASON_TYPE' } }
       : bill.data.userName === SANDBOX_TRANSFER_WRONG_NAME
         ? { to: 'FAIL' as const, extra: { failReason: 'NAME_NOT_CORRECT' } }
-        : { to: 'SUCCESS' as const, extra: {} };
+        : bill.amount === SANDBOX_TRANSFER_DAILY_QUOTA_FEN
+          ? { to: 'FAIL' as const, extra: { failReason: 'DAY_RECEIVED_QUOTA_EXCEED' } }
+          : { to: 'SUCCESS' as const, extra: {} };
     const moved = await finish(deps, merchant, bill, outcome.to, outcome.extra, true);
     if (!moved) return reply(409, { errMsg: 'requestMerchantTransfer:fail the bill changed meanwhile', code: 'INVALID_REQUEST' });
     reply(200, { errMsg: action === 'confirm' ? 'requestMerchantTransfer:ok' : 'requestMerchantTransfer:fail declined', state: moved.state });
