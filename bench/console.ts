@@ -14,7 +14,6 @@
 // timeline), 90 days of Alipay trade statements built from the main app's paid Alipay attempts,
 // and one day's discrepancies.
 import fs from 'node:fs';
-import http from 'node:http';
 import crypto from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
@@ -24,6 +23,7 @@ import { createDb, isPostgres, migrate } from '../server/db.ts';
 import { beijingDate, beijingRange } from '../server/dashboard/format.ts';
 import { spawnBenchChild } from './child.ts';
 import { infoPath, type SeedInfo } from './seed-info.ts';
+import { downloadCsv } from './measure.ts';
 
 const GOAL_MS = 300;
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
@@ -207,19 +207,7 @@ async function benchTarget(target: { url: string; schema?: string }, hello: stri
       const samples: number[] = [];
       const sampler = setInterval(() => samples.push(rssOf(pid)), 100);
       const t = performance.now();
-      const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-        http.get(`${url}/console/reconciliation/transactions.csv?from=${from}&to=${today}`, {
-          agent: false,
-          headers: { cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') },
-        }, resolve).on('error', reject);
-      });
-      if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
-      let lines = 0;
-      let bytes = 0;
-      for await (const chunk of res as AsyncIterable<Buffer>) {
-        bytes += chunk.length;
-        for (const b of chunk) if (b === 10) lines++;
-      }
+      const { lines, bytes, contentLength } = await downloadCsv(`${url}/console/reconciliation/transactions.csv?from=${from}&to=${today}`, cookies);
       const ms = performance.now() - t;
       clearInterval(sampler);
       await new Promise((r) => setTimeout(r, 1000));
@@ -227,7 +215,7 @@ async function benchTarget(target: { url: string; schema?: string }, hello: stri
       return {
         rows: lines - 1, bytes, ms, before, after: rssOf(pid), peak: Math.max(before, ...samples),
         firstHalf: Math.max(before, ...samples.slice(0, half)), secondHalf: Math.max(before, ...samples.slice(half)),
-        contentLength: res.headers['content-length'],
+        contentLength,
       };
     };
     let csv = 'failed';

@@ -4,7 +4,6 @@
 // (no workers) and each figure is the median of 5 requests over loopback after one warm-up.
 // The 31-day CSV is timed whole, with the process's RSS growth while it streams.
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
@@ -14,6 +13,7 @@ import { startGateway } from '../server/index.ts';
 import { summarize } from '../server/dashboard/reconciliation.ts';
 import { beijingDate, beijingRange } from '../server/dashboard/format.ts';
 import { infoPath, type SeedInfo } from './seed-info.ts';
+import { downloadCsv } from './measure.ts';
 
 const args = process.argv.slice(2);
 const url = args.find((a) => !a.startsWith('--'));
@@ -133,23 +133,10 @@ try {
   let peak = before;
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
   const t = performance.now();
-  // Its own connection (no keep-alive): a pooled socket the server has just timed out resets.
-  const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-    http.get(`${gateway.url}/console/reconciliation/transactions.csv?from=${daysBack(31)}&to=${today}`, {
-      agent: false,
-      headers: { cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') },
-    }, resolve).on('error', reject);
-  });
-  if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
-  let lines = 0;
-  let bytes = 0;
-  for await (const chunk of res as AsyncIterable<Buffer>) {
-    bytes += chunk.length;
-    for (const b of chunk) if (b === 10) lines++;
-  }
+  const { lines, bytes, contentLength } = await downloadCsv(`${gateway.url}/console/reconciliation/transactions.csv?from=${daysBack(31)}&to=${today}`, cookies);
   clearInterval(sampler);
   const ms = performance.now() - t;
-  console.log(`CSV, 31 days: ${lines - 1} rows, ${(bytes / 1e6).toFixed(1)} MB in ${(ms / 1000).toFixed(1)} s; RSS +${((peak - before) / 1e6).toFixed(0)} MB at peak, content-length ${res.headers['content-length'] ?? 'none'}`);
+  console.log(`CSV, 31 days: ${lines - 1} rows, ${(bytes / 1e6).toFixed(1)} MB in ${(ms / 1000).toFixed(1)} s; RSS +${((peak - before) / 1e6).toFixed(0)} MB at peak, content-length ${contentLength ?? 'none'}`);
 } catch (err) {
   console.log(`CSV, 31 days: failed: ${String((err as Error).cause ?? err)}`);
 }

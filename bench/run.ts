@@ -3,11 +3,11 @@
 // RSA-2048 SHA-256 signatures node:crypto makes here (each such create costs at least two: the
 // gateway's request signature and the in-process simulator's answer); then notify accepted →
 // webhook received at 200 payments per second (bench/webhooks.ts).
-import crypto from 'node:crypto';
 import { spawn } from 'node:child_process';
 import readline from 'node:readline';
 import autocannon from 'autocannon';
 import { webhookLatency } from './webhooks.ts';
+import { rsaSignaturesPerSecond } from './measure.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
@@ -72,16 +72,3 @@ try {
 
 await webhookLatency();
 
-/** How many RSA-2048 SHA-256 signatures node:crypto makes per second on one thread. */
-function rsaSignaturesPerSecond(forSeconds: number): number {
-  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const data = Buffer.from('GET\n/v3/pay/transactions/out-trade-no/bench\n1700000000\nnonce\n\n');
-  for (let i = 0; i < 50; i++) crypto.sign('sha256', data, privateKey);
-  let n = 0;
-  const started = performance.now();
-  while (performance.now() - started < forSeconds * 1000) {
-    crypto.sign('sha256', data, privateKey);
-    n++;
-  }
-  return n / ((performance.now() - started) / 1000);
-}

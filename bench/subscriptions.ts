@@ -18,6 +18,7 @@ import { createApp } from '../server/apps/service.ts';
 import { randomId } from '../server/crypto.ts';
 import { startBalancer } from '../test/crash/harness.ts';
 import { spawnBenchChild, type BenchChild } from './child.ts';
+import { rsaSignaturesPerSecond } from './measure.ts';
 
 const baseUrl = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const twoCount = Number(process.env.BENCH_SUBSCRIPTIONS ?? 10_000);
@@ -173,19 +174,6 @@ async function verify(db: Knex, set: string, ids: string[], merchantId: string):
   return problems;
 }
 
-/** How many RSA-2048 SHA-256 signatures node:crypto makes per second on one thread. */
-function rsaSignaturesPerSecond(forSeconds: number): number {
-  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const data = Buffer.from('app_id=2021000000000000&biz_content={"out_trade_no":"bench"}&method=alipay.trade.pay');
-  for (let i = 0; i < 50; i++) crypto.sign('sha256', data, privateKey);
-  let n = 0;
-  const started = performance.now();
-  while (performance.now() - started < forSeconds * 1000) {
-    crypto.sign('sha256', data, privateKey);
-    n++;
-  }
-  return n / ((performance.now() - started) / 1000);
-}
 
 export async function subscriptionsBench(): Promise<{ ok: boolean; ratio: number }> {
   const started = Date.now();
